@@ -1,0 +1,37 @@
+/// Errors reported by the storage layer. Their descriptions are meant for
+/// people: the CLI prints them as they are.
+public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// An operator account with this login (compared case-insensitively) already exists.
+    case duplicateLogin(String)
+    /// No operator account has this login.
+    case unknownLogin(String)
+    /// The login does not follow the rules for logins; `reason` says which one.
+    case invalidLogin(String, reason: String)
+    /// A display name or Online Chat Name is unusable; `reason` says why.
+    case invalidName(String, reason: String)
+    /// A language code is not a well-formed language tag.
+    case invalidLanguage(String)
+    /// An empty password was given.
+    case emptyPassword
+    /// The password cannot be used; `reason` says why.
+    case invalidPassword(reason: String)
+
+    public var description: String {
+        switch self {
+        case .duplicateLogin(let login):
+            return "an operator account with login '\(login)' already exists (logins are compared case-insensitively)"
+        case .unknownLogin(let login):
+            return "no operator account with login '\(login)'"
+        case .invalidLogin(let login, let reason):
+            return "invalid login '\(login)': \(reason)"
+        case .invalidName(let name, let reason):
+            return "invalid name '\(name)': \(reason)"
+        case .invalidLanguage(let code):
+            return "invalid language code '\(code)'"
+        case .emptyPassword:
+            return "the password must not be empty"
+        case .invalidPassword(let reason):
+            return "invalid password: \(reason)"
+        }
+    }
+}
