@@ -1,0 +1,238 @@
+import Foundation
+import Storage
+import TOMLKit
+
+/// The server's configuration, read from a TOML file (`etc/switchboard.toml`
+/// by default). Every key is optional: a missing key takes its default,
+/// which is `SwitchboardConfig.defaults`. Paths stay as written; relative
+/// ones are resolved against the working directory when they are used.
+public struct SwitchboardConfig: Sendable, Equatable {
+    /// An IRC listener: `[[listen]]`.
+    public struct Listener: Sendable, Equatable, Hashable {
+        /// The address to bind, without brackets for IPv6 (`"::1"`).
+        public var host: String
+        public var port: Int
+        public var tls: Bool
+
+        public init(host: String, port: Int, tls: Bool) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+        }
+
+        /// `"host:port"`, with brackets around an IPv6 host.
+        public var address: String { ConfigNetwork.formatAddress(host: host, port: port) }
+    }
+
+    /// When a live chat channel's bot gets conversations.
+    public enum BotWhen: String, Sendable, Equatable, CaseIterable {
+        /// Every new conversation goes to the bot first.
+        case always
+        /// The bot gets a conversation only when no human operator is available.
+        case noOperator = "no_operator"
+    }
+
+    /// A live chat channel: `[[livechat.channel]]`.
+    public struct LiveChatChannel: Sendable, Equatable {
+        /// The name shown to visitors.
+        public var name: String
+        /// The IRC channel operators join, e.g. `#website`.
+        public var irc: String
+        /// Used in URLs: `/livechat/{slug}`.
+        public var slug: String
+        /// The first message of every conversation.
+        public var welcome: String
+        /// The widget's button text.
+        public var button: String
+        /// The login of a bot account that answers first, if any.
+        public var bot: String?
+        public var botWhen: BotWhen
+
+        public init(
+            name: String,
+            irc: String,
+            slug: String,
+            welcome: String = LiveChatChannel.defaultWelcome,
+            button: String = LiveChatChannel.defaultButton,
+            bot: String? = nil,
+            botWhen: BotWhen = .always
+        ) {
+            self.name = name
+            self.irc = irc
+            self.slug = slug
+            self.welcome = welcome
+            self.button = button
+            self.bot = bot
+            self.botWhen = botWhen
+        }
+
+        public static let defaultWelcome = "How may I help you?"
+        public static let defaultButton = "Need help? Chat with us."
+    }
+
+    // [server]
+    public var serverName: String
+    public var network: String
+    /// The message of the day, one element per line.
+    public var motd: [String]
+    // [[listen]]
+    public var listeners: [Listener]
+    // [tls]
+    public var tlsCertificate: String
+    public var tlsKey: String
+    // [web]
+    public var webHost: String
+    public var webPort: Int
+    public var allowedOrigins: [String]
+    // [storage]
+    public var storagePath: String
+    // [limits]
+    /// Addresses and CIDR blocks to which per-IP limits do not apply.
+    public var exempt: [String]
+    /// Connections at once from one IP address; 0 means no limit.
+    public var connectionsPerIP: Int
+    /// Seconds a new connection has to complete registration.
+    public var registrationTimeout: TimeInterval
+    /// Seconds of silence from a client after which the server sends a PING.
+    public var pingInterval: TimeInterval
+    /// Seconds without a reply after a PING after which the client is disconnected.
+    public var pingTimeout: TimeInterval
+    /// Bytes that may wait to be sent to one client before it is disconnected.
+    public var sendQueue: Int
+    /// Lines a client may send at once before flood control slows it down.
+    public var floodBurst: Int
+    /// Lines per second a client may send after the burst.
+    public var floodRate: Double
+    // [livechat]
+    /// The languages enabled on this server, as BCP 47 tags.
+    public var languages: [String]
+    /// Seconds without activity after which an operator is parted from the live chat channels.
+    public var inactivityTimeout: TimeInterval
+    /// Ongoing conversations per operator; 0 means no limit.
+    public var maxSessions: Int
+    public var channels: [LiveChatChannel]
+
+    public init(
+        serverName: String, network: String, motd: [String], listeners: [Listener],
+        tlsCertificate: String, tlsKey: String, webHost: String, webPort: Int, allowedOrigins: [String],
+        storagePath: String, exempt: [String], connectionsPerIP: Int, registrationTimeout: TimeInterval,
+        pingInterval: TimeInterval, pingTimeout: TimeInterval, sendQueue: Int, floodBurst: Int, floodRate: Double,
+        languages: [String], inactivityTimeout: TimeInterval, maxSessions: Int, channels: [LiveChatChannel]
+    ) {
+        self.serverName = serverName
+        self.network = network
+        self.motd = motd
+        self.listeners = listeners
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
+        self.webHost = webHost
+        self.webPort = webPort
+        self.allowedOrigins = allowedOrigins
+        self.storagePath = storagePath
+        self.exempt = exempt
+        self.connectionsPerIP = connectionsPerIP
+        self.registrationTimeout = registrationTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.sendQueue = sendQueue
+        self.floodBurst = floodBurst
+        self.floodRate = floodRate
+        self.languages = languages
+        self.inactivityTimeout = inactivityTimeout
+        self.maxSessions = maxSessions
+        self.channels = channels
+    }
+
+    /// `"host:port"` of the web listener, with brackets around an IPv6 host.
+    public var webAddress: String { ConfigNetwork.formatAddress(host: webHost, port: webPort) }
+
+    /// The live chat channel with this slug.
+    public func channel(slug: String) -> LiveChatChannel? {
+        channels.first { $0.slug == slug }
+    }
+
+    /// The live chat channel with this IRC name (compared case-insensitively).
+    public func channel(irc: String) -> LiveChatChannel? {
+        channels.first { $0.irc.lowercased() == irc.lowercased() }
+    }
+
+    /// The enabled spelling of a language code (compared case-insensitively), or
+    /// `nil` when the language is not enabled on this server.
+    public func enabledLanguage(_ code: String) -> String? {
+        languages.first { $0.caseInsensitiveCompare(code) == .orderedSame }
+    }
+
+    /// The default configuration file, relative to the working directory.
+    public static let defaultPath = "etc/switchboard.toml"
+
+    /// The defaults of the contract: what a missing key means.
+    public static let defaults = SwitchboardConfig(
+        serverName: "switchboard.local",
+        network: "Switchboard",
+        motd: [
+            "Welcome to Switchboard, the live chat server.",
+            "Join a live chat channel (e.g. /join #website) to receive conversations.",
+            "Type /msg LiveChat HELP for the live chat commands.",
+        ],
+        listeners: [
+            Listener(host: "0.0.0.0", port: 6697, tls: true),
+            Listener(host: "127.0.0.1", port: 6667, tls: false),
+        ],
+        tlsCertificate: "certs/server.crt",
+        tlsKey: "certs/server.key",
+        webHost: "0.0.0.0",
+        webPort: 8080,
+        allowedOrigins: [],
+        storagePath: "data/switchboard.sqlite",
+        exempt: ["127.0.0.0/8", "::1"],
+        connectionsPerIP: 10,
+        registrationTimeout: 30,
+        pingInterval: 90,
+        pingTimeout: 60,
+        sendQueue: 1_048_576,
+        floodBurst: 10,
+        floodRate: 2,
+        languages: ["en", "fr", "es", "de"],
+        inactivityTimeout: 30 * 60,
+        maxSessions: 0,
+        channels: [
+            LiveChatChannel(name: "Website", irc: "#website", slug: "website")
+        ]
+    )
+
+    /// Reads and checks the configuration file at `path`.
+    public static func load(path: String) throws(ConfigError) -> SwitchboardConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason: String
+            if !FileManager.default.fileExists(atPath: path) {
+                reason = "no such file (pass --config PATH to use another file)"
+            } else {
+                reason = "cannot read the file: \((error as NSError).localizedDescription)"
+            }
+            throw ConfigError(file: path, message: reason)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, message: "the file is not valid UTF-8")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Checks the configuration in `toml`; `file` names it in errors.
+    public static func parse(_ toml: String, file: String) throws(ConfigError) -> SwitchboardConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: toml)
+        } catch let error as TOMLParseError {
+            throw ConfigError(
+                file: file, line: error.source.begin.line,
+                message: "TOML syntax error at column \(error.source.begin.column): \(error.description)")
+        } catch {
+            throw ConfigError(file: file, message: "TOML syntax error: \(error)")
+        }
+        let reader = ConfigReader(file: file, lines: ConfigLines(toml))
+        return try reader.read(root)
+    }
+}

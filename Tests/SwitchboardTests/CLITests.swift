@@ -1,0 +1,248 @@
+import Foundation
+import Storage
+import SwitchboardApp
+import Testing
+
+/// Runs the built `switchboard` binary.
+enum SwitchboardBinary {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `switchboard` executable built next to the test bundle, or the one
+    /// named by `SWITCHBOARD_BINARY`.
+    static let path: String? = {
+        if let path = ProcessInfo.processInfo.environment["SWITCHBOARD_BINARY"] { return path }
+        var folders: [URL] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            folders.append(URL(fileURLWithPath: executable).deletingLastPathComponent())
+        }
+        folders.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        folders.append(Bundle.main.bundleURL)
+        folders.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        // macOS: .build/debug/xxxPackageTests.xctest/Contents/MacOS/xxxPackageTests
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            folders.append(bundle.bundleURL.deletingLastPathComponent())
+        }
+        for folder in folders {
+            let candidate = folder.appendingPathComponent("switchboard").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        let path = try #require(Self.path, "the switchboard binary was not found next to the tests; build it first")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        let input = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self))
+    }
+}
+
+/// A temporary folder with a config whose database lives in it.
+private struct CLISandbox {
+    let folder: String
+    let configPath: String
+    let databasePath: String
+
+    init(config extra: String = "") throws {
+        folder = NSTemporaryDirectory() + "switchboard-cli-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        configPath = folder + "/switchboard.toml"
+        databasePath = folder + "/data/switchboard.sqlite"
+        let text = """
+            [storage]
+            path = "\(databasePath)"
+
+            [livechat]
+            languages = ["en", "fr", "es", "de"]
+            \(extra)
+            """
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    func run(_ arguments: [String], stdin: String? = nil) throws -> SwitchboardBinary.Result {
+        try SwitchboardBinary.run(arguments + ["--config", configPath], stdin: stdin)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func addListPasswdRemove() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+
+        var result = try sandbox.run(["operator", "list"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "no operator accounts\n")
+
+        result = try sandbox.run(
+            ["operator", "add", "mitchell", "--name", "Mitchell Admin", "--chat-name", "Mitch", "--lang", "FR",
+             "--lang", "en", "--admin", "--password-stdin"],
+            stdin: "first password\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "added operator mitchell\n")
+
+        result = try sandbox.run(
+            ["operator", "add", "faqbot", "--name", "FAQ bot", "--bot", "--password-stdin"], stdin: "beep")
+        #expect(result.status == 0, "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "list"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        try #require(lines.count == 3, "\(result.stdout)")
+        #expect(lines[0].hasPrefix("LOGIN"))
+        for column in ["NAME", "CHAT NAME", "LANGUAGES", "FLAGS", "CREATED"] {
+            #expect(lines[0].contains(column))
+        }
+        #expect(lines[1].hasPrefix("faqbot "))
+        #expect(lines[1].contains("FAQ bot") && lines[1].contains(" bot "))
+        #expect(lines[2].hasPrefix("mitchell "))
+        #expect(lines[2].contains("Mitchell Admin") && lines[2].contains("Mitch ") && lines[2].contains("fr,en"))
+        #expect(lines[2].contains("admin"))
+        // Aligned: every column starts at the same offset on every line.
+        let createdColumn = try #require(lines[0].range(of: "CREATED")).lowerBound.utf16Offset(in: lines[0])
+        for line in lines.dropFirst() {
+            #expect(line.count > createdColumn)
+            let before = line.index(line.startIndex, offsetBy: createdColumn - 1)
+            #expect(line[before] == " ")
+            #expect(line[line.index(after: before)].isNumber)
+        }
+
+        // The account as the server will see it.
+        do {
+            let database = try SwitchboardDatabase(path: sandbox.databasePath)
+            defer { try? database.close() }
+            let account = try #require(try database.operators.verify(login: "mitchell", password: "first password"))
+            #expect(account.languages == ["fr", "en"])
+            #expect(account.chatName == "Mitch" && account.isAdmin && !account.isBot)
+            let bot = try #require(try database.operators.verify(login: "faqbot", password: "beep"))
+            #expect(bot.isBot && bot.languages == ["en"])
+        }
+
+        result = try sandbox.run(["operator", "passwd", "Mitchell", "--password-stdin"], stdin: "second\r\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("mitchell"))
+        do {
+            let database = try SwitchboardDatabase(path: sandbox.databasePath)
+            defer { try? database.close() }
+            #expect(try database.operators.verify(login: "mitchell", password: "first password") == nil)
+            #expect(try database.operators.verify(login: "mitchell", password: "second") != nil)
+        }
+
+        result = try sandbox.run(["operator", "remove", "MITCHELL"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "removed operator mitchell\n")
+        result = try sandbox.run(["operator", "remove", "faqbot"])
+        #expect(result.status == 0, "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "list"])
+        #expect(result.stdout == "no operator accounts\n")
+    }
+
+    @Test func duplicateLogin() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        var result = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try sandbox.run(["operator", "add", "ANNA", "--name", "Anna 2", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("'ANNA' already exists"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func unknownLanguage() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let result = try sandbox.run(
+            ["operator", "add", "anna", "--name", "Anna", "--lang", "en", "--lang", "xx", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown or disabled language 'xx'; enabled languages: en, fr, es, de"), "\(result.stderr)")
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+    }
+
+    @Test func passwordInputProblems() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        var result = try sandbox.run(["operator", "add", "anna", "--name", "Anna"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--password-stdin"), "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("empty"), "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no password"), "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "passwd", "anna"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--password-stdin"), "\(result.stderr)")
+
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+    }
+
+    @Test func invalidLoginAndUnknownAccounts() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        var result = try sandbox.run(["operator", "add", "9lives", "--name", "Cat", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("invalid login '9lives'"), "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "remove", "ghost"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no operator account with login 'ghost'"), "\(result.stderr)")
+
+        result = try sandbox.run(["operator", "passwd", "ghost", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no operator account with login 'ghost'"), "\(result.stderr)")
+    }
+
+    @Test func brokenConfig() throws {
+        let sandbox = try CLISandbox(config: "inactivity_timeout = \"30 minutes\"\n")
+        defer { sandbox.remove() }
+        for arguments in [["operator", "list"], ["serve"], ["operator", "remove", "x"]] {
+            let result = try sandbox.run(arguments)
+            #expect(result.status != 0)
+            #expect(
+                result.stderr.contains(
+                    "\(sandbox.configPath):6: livechat.inactivity_timeout: invalid duration \"30 minutes\" (use 45s, 30m, 2h)"),
+                "\(result.stderr)")
+            #expect(!result.stderr.contains("ConfigError("))
+        }
+
+        let missing = try SwitchboardBinary.run(["operator", "list", "--config", sandbox.folder + "/nope.toml"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("nope.toml: no such file"), "\(missing.stderr)")
+    }
+
+    @Test func help() throws {
+        let result = try SwitchboardBinary.run(["operator", "add", "--help"])
+        #expect(result.status == 0)
+        for option in ["--name", "--chat-name", "--lang", "--bot", "--admin", "--password-stdin", "--config"] {
+            #expect(result.stdout.contains(option))
+        }
+    }
+}
