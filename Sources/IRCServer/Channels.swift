@@ -1,0 +1,323 @@
+import Foundation
+import IRCProtocol
+
+/// JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE.
+extension ServerState {
+    // MARK: JOIN
+
+    func handleJoin(_ client: Client, _ message: IRCMessage) {
+        let names = message.params[0]
+        if names == "0" {
+            for channel in Array(client.channels.values) {
+                part(client, from: channel, reason: nil)
+            }
+            return
+        }
+        let keys = message.params.count > 1 ? message.params[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        for (index, name) in names.split(separator: ",").map(String.init).enumerated() {
+            join(client, channelName: name, key: index < keys.count ? keys[index] : nil)
+        }
+    }
+
+    func join(_ client: Client, channelName name: String, key: String?) {
+        guard IRCNames.isValidChannel(name, maxLength: ISupport.channelLength) else {
+            reply(client, .errNoSuchChannel, name, "No such channel")
+            return
+        }
+        let folded = casemapping.fold(name)
+        if client.channels[folded] != nil { return }
+        if client.channels.count >= ISupport.channelLimit {
+            reply(client, .errTooManyChannels, name, "You have joined too many channels")
+            return
+        }
+        let channel: IRCChannel
+        if let existing = channels[folded] {
+            channel = existing
+            let invited = channel.invited.contains(casemapping.fold(client.nick))
+            if channel.isBanned(client), !invited {
+                reply(client, .errBannedFromChan, channel.name, "Cannot join channel (+b)")
+                return
+            }
+            if channel.modes.inviteOnly, !invited {
+                reply(client, .errInviteOnlyChan, channel.name, "Cannot join channel (+i)")
+                return
+            }
+            if let required = channel.modes.key, required != key, !invited {
+                reply(client, .errBadChannelKey, channel.name, "Cannot join channel (+k)")
+                return
+            }
+            if let limit = channel.modes.limit, channel.members.count >= limit, !invited {
+                reply(client, .errChannelIsFull, channel.name, "Cannot join channel (+l)")
+                return
+            }
+            channel.invited.remove(casemapping.fold(client.nick))
+            channel.members[client] = channel.members.isEmpty && !channel.isPermanent ? .op : []
+        } else {
+            channel = IRCChannel(name: name, folded: folded)
+            channels[folded] = channel
+            channel.members[client] = .op
+        }
+        client.channels[folded] = channel
+        announceJoin(client, to: channel)
+        sendTopic(client, channel: channel, quietWhenUnset: true)
+        sendNames(client, channel: channel)
+    }
+
+    /// One JOIN per member: extended-join clients get the account and realname.
+    func announceJoin(_ client: Client, to channel: IRCChannel) {
+        let plain = event(from: client, command: "JOIN", params: [channel.name])
+        var extended = plain
+        extended.params = [channel.name, client.accountName ?? "*", client.realname]
+        var plainRecipients: [Client] = []
+        var extendedRecipients: [Client] = []
+        for member in channel.members.keys {
+            if member.has(.extendedJoin) { extendedRecipients.append(member) } else { plainRecipients.append(member) }
+        }
+        deliver(plain, to: plainRecipients)
+        deliver(extended, to: extendedRecipients)
+        if let away = client.awayMessage {
+            let awayEvent = event(from: client, command: "AWAY", params: [away])
+            deliver(awayEvent, to: channel.members.keys.lazy.filter { $0 !== client && $0.has(.awayNotify) })
+        }
+    }
+
+    // MARK: PART
+
+    func handlePart(_ client: Client, _ message: IRCMessage) {
+        let reason = message.params.count > 1 ? message.params[1] : nil
+        for name in message.params[0].split(separator: ",").map(String.init) {
+            guard let channel = channel(named: name) else {
+                reply(client, .errNoSuchChannel, name, "No such channel")
+                continue
+            }
+            guard channel.members[client] != nil else {
+                reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+                continue
+            }
+            part(client, from: channel, reason: reason)
+        }
+    }
+
+    func part(_ client: Client, from channel: IRCChannel, reason: String?) {
+        let params = reason.map { [channel.name, $0] } ?? [channel.name]
+        deliver(event(from: client, command: "PART", params: params), to: channel.members.keys)
+        channel.members[client] = nil
+        client.channels[channel.folded] = nil
+        removeIfEmpty(channel)
+    }
+
+    // MARK: TOPIC
+
+    func handleTopic(_ client: Client, _ message: IRCMessage) {
+        let name = message.params[0]
+        guard let channel = channel(named: name) else {
+            reply(client, .errNoSuchChannel, name, "No such channel")
+            return
+        }
+        let isMember = channel.members[client] != nil
+        guard message.params.count > 1 else {
+            if channel.modes.secret, !isMember {
+                reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+            } else {
+                sendTopic(client, channel: channel, quietWhenUnset: false)
+            }
+            return
+        }
+        guard isMember else {
+            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+            return
+        }
+        if channel.modes.topicLocked, !channel.isOp(client) {
+            reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
+            return
+        }
+        let text = truncated(message.params[1], bytes: ISupport.topicLength)
+        channel.topic = text.isEmpty ? nil : text
+        channel.topicSetBy = client.hostmask
+        channel.topicSetAt = Date()
+        deliver(event(from: client, command: "TOPIC", params: [channel.name, text]), to: channel.members.keys)
+    }
+
+    func sendTopic(_ client: Client, channel: IRCChannel, quietWhenUnset: Bool) {
+        guard let topic = channel.topic else {
+            if !quietWhenUnset { reply(client, .rplNoTopic, channel.name, "No topic is set") }
+            return
+        }
+        reply(client, .rplTopic, channel.name, topic)
+        if let setBy = channel.topicSetBy, let at = channel.topicSetAt {
+            reply(client, .rplTopicWhoTime, channel.name, setBy, String(Int(at.timeIntervalSince1970)))
+        }
+    }
+
+    // MARK: NAMES
+
+    func handleNames(_ client: Client, _ message: IRCMessage) {
+        guard let names = message.params.first, !names.isEmpty else {
+            reply(client, .rplEndOfNames, "*", "End of /NAMES list")
+            return
+        }
+        for name in names.split(separator: ",").map(String.init) {
+            if let channel = channel(named: name), !channel.modes.secret || channel.members[client] != nil {
+                sendNames(client, channel: channel)
+            } else {
+                reply(client, .rplEndOfNames, name, "End of /NAMES list")
+            }
+        }
+    }
+
+    func sendNames(_ client: Client, channel: IRCChannel) {
+        let isMember = channel.members[client] != nil
+        let allPrefixes = client.has(.multiPrefix)
+        let fullHost = client.has(.userhostInNames)
+        var entries: [String] = []
+        entries.reserveCapacity(channel.members.count)
+        for (member, modes) in channel.members where isMember || !member.invisible {
+            let prefix = modes.prefixes(all: allPrefixes)
+            entries.append(prefix + (fullHost ? member.hostmask : member.nick))
+        }
+        entries.sort()
+        let symbol = channel.modes.secret ? "@" : "="
+        for line in pack(entries, fixed: [client.nick, symbol, channel.name], numeric: .rplNamReply) {
+            reply(client, .rplNamReply, symbol, channel.name, line)
+        }
+        reply(client, .rplEndOfNames, channel.name, "End of /NAMES list")
+    }
+
+    /// Joins items with spaces into trailing parameters that keep each reply line
+    /// within 512 bytes.
+    func pack(_ items: [String], fixed: [String], numeric: Numeric) -> [String] {
+        let overhead = 1 + config.serverName.utf8.count + 1 + numeric.rawValue.utf8.count
+            + fixed.reduce(0) { $0 + $1.utf8.count + 1 } + 2 + 2
+        let budget = max(64, IRCLimits.maxLineBytes - overhead)
+        var lines: [String] = []
+        var current = ""
+        for item in items {
+            if !current.isEmpty, current.utf8.count + 1 + item.utf8.count > budget {
+                lines.append(current)
+                current = ""
+            }
+            current += current.isEmpty ? item : " " + item
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
+    }
+
+    // MARK: LIST
+
+    func handleList(_ client: Client, _ message: IRCMessage) {
+        var selected: [IRCChannel]
+        if let filter = message.params.first, !filter.isEmpty {
+            let patterns = filter.split(separator: ",").map { IRCMask(String($0), casemapping: casemapping) }
+            let exact = filter.split(separator: ",").map { casemapping.fold(String($0)) }
+            selected = channels.values.filter { channel in
+                exact.contains(channel.folded) || patterns.contains { rawGlob($0.pattern, matches: channel.folded) }
+            }
+        } else {
+            selected = Array(channels.values)
+        }
+        selected.sort { $0.folded < $1.folded }
+        reply(client, .rplListStart, "Channel", "Users  Name")
+        for channel in selected where !channel.modes.secret || channel.members[client] != nil {
+            let visible = channel.members.keys.filter { !$0.invisible || channel.members[client] != nil }.count
+            let (modes, _) = channel.modes.modeString(showKey: false)
+            reply(client, .rplList, channel.name, String(visible), "[\(modes)] \(channel.topic ?? "")")
+        }
+        reply(client, .rplListEnd, "End of /LIST")
+    }
+
+    /// LIST patterns are plain globs on channel names, not nick!user@host masks.
+    private func rawGlob(_ pattern: String, matches name: String) -> Bool {
+        let bare = pattern.hasSuffix("!*@*") ? String(pattern.dropLast(4)) : pattern
+        guard bare.contains("*") || bare.contains("?") else { return false }
+        return IRCMask(bare + "!*@*", casemapping: casemapping).matches(name + "!*@*")
+    }
+
+    // MARK: KICK
+
+    func handleKick(_ client: Client, _ message: IRCMessage) {
+        let name = message.params[0]
+        guard let channel = channel(named: name) else {
+            reply(client, .errNoSuchChannel, name, "No such channel")
+            return
+        }
+        guard channel.members[client] != nil else {
+            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+            return
+        }
+        guard channel.isOp(client) else {
+            reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
+            return
+        }
+        let reason = truncated(message.params.count > 2 ? message.params[2] : client.nick, bytes: ISupport.kickLength)
+        for nick in message.params[1].split(separator: ",").map(String.init) {
+            guard let target = self.client(named: nick), channel.members[target] != nil else {
+                reply(client, .errUserNotInChannel, nick, channel.name, "They aren't on that channel")
+                continue
+            }
+            deliver(event(from: client, command: "KICK", params: [channel.name, target.nick, reason]), to: channel.members.keys)
+            channel.members[target] = nil
+            target.channels[channel.folded] = nil
+        }
+        removeIfEmpty(channel)
+    }
+
+    // MARK: INVITE
+
+    func handleInvite(_ client: Client, _ message: IRCMessage) {
+        guard message.params.count >= 2 else {
+            if message.params.isEmpty {
+                // INVITE alone lists the channels the client is invited to.
+                for channel in channels.values.sorted(by: { $0.folded < $1.folded })
+                where channel.invited.contains(casemapping.fold(client.nick)) {
+                    reply(client, .rplInviteList, channel.name)
+                }
+                reply(client, .rplEndOfInviteList, "End of /INVITE list")
+            } else {
+                reply(client, .errNeedMoreParams, "INVITE", "Not enough parameters")
+            }
+            return
+        }
+        let nick = message.params[0]
+        let name = message.params[1]
+        guard let target = self.client(named: nick) else {
+            reply(client, .errNoSuchNick, nick, "No such nick/channel")
+            return
+        }
+        guard let channel = channel(named: name) else {
+            reply(client, .errNoSuchChannel, name, "No such channel")
+            return
+        }
+        guard channel.members[client] != nil else {
+            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+            return
+        }
+        guard channel.members[target] == nil else {
+            reply(client, .errUserOnChannel, target.nick, channel.name, "is already on channel")
+            return
+        }
+        if channel.modes.inviteOnly, !channel.isOp(client) {
+            reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
+            return
+        }
+        channel.invited.insert(casemapping.fold(target.nick))
+        reply(client, .rplInviting, target.nick, channel.name)
+        let invite = event(from: client, command: "INVITE", params: [target.nick, channel.name])
+        deliver(invite, to: [target])
+        deliver(invite, to: channel.members.keys.lazy.filter { $0 !== client && $0.has(.inviteNotify) })
+        if let away = target.awayMessage { reply(client, .rplAway, target.nick, away) }
+    }
+}
+
+/// Cuts a string to at most `bytes` UTF-8 bytes without splitting a character.
+func truncated(_ text: String, bytes: Int) -> String {
+    guard text.utf8.count > bytes else { return text }
+    var result = ""
+    var used = 0
+    for character in text {
+        let size = character.utf8.count
+        if used + size > bytes { break }
+        result.append(character)
+        used += size
+    }
+    return result
+}

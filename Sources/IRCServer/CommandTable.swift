@@ -1,0 +1,59 @@
+import IRCProtocol
+
+struct CommandHandler {
+    let requiresRegistration: Bool
+    let minimumParameters: Int
+    let run: (ServerState, Client, IRCMessage) -> Void
+
+    init(registered: Bool = true, parameters: Int = 0, _ run: @escaping (ServerState, Client, IRCMessage) -> Void) {
+        self.requiresRegistration = registered
+        self.minimumParameters = parameters
+        self.run = run
+    }
+}
+
+/// Every command the server understands, with what it needs before it runs.
+enum CommandTable {
+    static func build() -> [String: CommandHandler] {
+        [
+            // Registration (Registration.swift, SASL.swift)
+            "CAP": CommandHandler(registered: false, parameters: 1) { $0.handleCap($1, $2) },
+            "PASS": CommandHandler(registered: false, parameters: 1) { $0.handlePass($1, $2) },
+            "NICK": CommandHandler(registered: false) { $0.handleNick($1, $2) },
+            "USER": CommandHandler(registered: false, parameters: 4) { $0.handleUser($1, $2) },
+            "AUTHENTICATE": CommandHandler(registered: false, parameters: 1) { $0.handleAuthenticate($1, $2) },
+            "PING": CommandHandler(registered: false) { $0.handlePing($1, $2) },
+            "PONG": CommandHandler(registered: false) { $0.handlePong($1, $2) },
+            "QUIT": CommandHandler(registered: false) { $0.handleQuit($1, $2) },
+            // Messaging (Messaging.swift)
+            "PRIVMSG": CommandHandler { $0.handleMessage($1, $2) },
+            "NOTICE": CommandHandler { $0.handleMessage($1, $2) },
+            "TAGMSG": CommandHandler { $0.handleMessage($1, $2) },
+            // Channels (Channels.swift)
+            "JOIN": CommandHandler(parameters: 1) { $0.handleJoin($1, $2) },
+            "PART": CommandHandler(parameters: 1) { $0.handlePart($1, $2) },
+            "TOPIC": CommandHandler(parameters: 1) { $0.handleTopic($1, $2) },
+            "NAMES": CommandHandler { $0.handleNames($1, $2) },
+            "LIST": CommandHandler { $0.handleList($1, $2) },
+            "KICK": CommandHandler(parameters: 2) { $0.handleKick($1, $2) },
+            "INVITE": CommandHandler { $0.handleInvite($1, $2) },
+            // Modes (Modes.swift)
+            "MODE": CommandHandler(parameters: 1) { $0.handleMode($1, $2) },
+            // Queries (Queries.swift)
+            "WHO": CommandHandler { $0.handleWho($1, $2) },
+            "WHOIS": CommandHandler(parameters: 1) { $0.handleWhois($1, $2) },
+            "WHOWAS": CommandHandler(parameters: 1) { $0.handleWhowas($1, $2) },
+            "ISON": CommandHandler(parameters: 1) { $0.handleIson($1, $2) },
+            "USERHOST": CommandHandler(parameters: 1) { $0.handleUserhost($1, $2) },
+            "LUSERS": CommandHandler { s, c, _ in s.sendLusers(c) },
+            "MOTD": CommandHandler { s, c, _ in s.sendMotd(c) },
+            "VERSION": CommandHandler { $0.handleVersion($1, $2) },
+            "TIME": CommandHandler { $0.handleTime($1, $2) },
+            // Presence (Presence.swift)
+            "AWAY": CommandHandler { $0.handleAway($1, $2) },
+            "SETNAME": CommandHandler(parameters: 1) { $0.handleSetname($1, $2) },
+            "MONITOR": CommandHandler(parameters: 1) { $0.handleMonitor($1, $2) },
+            "CHGHOST": CommandHandler(parameters: 2) { $0.handleChghost($1, $2) },
+        ]
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import IRCProtocol
+
+/// A channel's membership prefix modes.
+struct MemberModes: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let op = MemberModes(rawValue: 1)
+    static let voice = MemberModes(rawValue: 2)
+
+    /// Highest prefix first, as multi-prefix wants them.
+    func prefixes(all: Bool) -> String {
+        var result = ""
+        if contains(.op) { result.append("@") }
+        if contains(.voice), all || result.isEmpty { result.append("+") }
+        return result
+    }
+}
+
+struct ChannelModes: Sendable {
+    var inviteOnly = false
+    var moderated = false
+    var noExternal = true
+    var secret = false
+    var topicLocked = true
+    var key: String?
+    var limit: Int?
+
+    /// "+ntk secret" style, with the key shown only to members.
+    func modeString(showKey: Bool) -> (String, [String]) {
+        var letters = "+"
+        var params: [String] = []
+        if inviteOnly { letters.append("i") }
+        if let key {
+            letters.append("k")
+            params.append(showKey ? key : "*")
+        }
+        if let limit {
+            letters.append("l")
+            params.append(String(limit))
+        }
+        if moderated { letters.append("m") }
+        if noExternal { letters.append("n") }
+        if secret { letters.append("s") }
+        if topicLocked { letters.append("t") }
+        return (letters, params)
+    }
+}
+
+final class IRCChannel {
+    let name: String
+    let folded: String
+    let createdAt: Date
+    var members: [Client: MemberModes] = [:]
+    var modes = ChannelModes()
+    var topic: String?
+    var topicSetBy: String?
+    var topicSetAt: Date?
+    var bans: [(mask: IRCMask, setBy: String, setAt: Date)] = []
+    var invited: Set<String> = []   // folded nicks invited past +i
+    /// Channels declared in the config stay when empty.
+    var isPermanent = false
+
+    init(name: String, folded: String) {
+        self.name = name
+        self.folded = folded
+        self.createdAt = Date()
+    }
+
+    func isBanned(_ client: Client) -> Bool {
+        let mask = client.hostmask
+        return bans.contains { $0.mask.matches(mask) }
+    }
+
+    func modes(of client: Client) -> MemberModes? { members[client] }
+    func isOp(_ client: Client) -> Bool { members[client]?.contains(.op) ?? false }
+}

@@ -1,0 +1,43 @@
+/// RPL_ISUPPORT tokens. Each one describes what the server really does.
+enum ISupport {
+    static let nickLength = 30
+    static let channelLength = 64
+    static let topicLength = 390
+    static let awayLength = 390
+    static let kickLength = 390
+    static let userLength = 18
+    static let realnameLength = 128
+    static let hostLength = 64
+    static let channelLimit = 100
+    static let maxTargets = 4
+    static let modesPerCommand = 6
+    static let monitorLimit = 100
+    static let maxBans = 100
+
+    static func tokens(config: IRCServerConfiguration) -> [String] {
+        [
+            "AWAYLEN=\(awayLength)",
+            "BOT=B",
+            "CASEMAPPING=ascii",
+            "CHANLIMIT=#:\(channelLimit)",
+            "CHANMODES=b,k,l,imnst",
+            "CHANNELLEN=\(channelLength)",
+            "CHANTYPES=#",
+            "HOSTLEN=\(hostLength)",
+            "KICKLEN=\(kickLength)",
+            "MAXLIST=b:\(maxBans)",
+            "MAXTARGETS=\(maxTargets)",
+            "MODES=\(modesPerCommand)",
+            "MONITOR=\(monitorLimit)",
+            "NAMELEN=\(realnameLength)",
+            "NETWORK=\(config.network)",
+            "NICKLEN=\(nickLength)",
+            "PREFIX=(ov)@+",
+            "TARGMAX=JOIN:,KICK:1,LIST:,MONITOR:,NAMES:1,NOTICE:\(maxTargets),PART:,PRIVMSG:\(maxTargets),TAGMSG:\(maxTargets),WHOIS:1",
+            "TOPICLEN=\(topicLength)",
+            "USERLEN=\(userLength)",
+            "UTF8ONLY",
+            "WHOX",
+        ]
+    }
+}

@@ -1,0 +1,4 @@
+/// The `LiveChat` service pseudo-user.
+enum LiveChatService {
+    static let nick = "LiveChat"
+}

@@ -1,0 +1,91 @@
+import IRCProtocol
+
+/// PRIVMSG, NOTICE and TAGMSG to channels and users. One event, one msgid, for
+/// every recipient; client-only tags (`+typing`, `+draft/react`...) are relayed to
+/// clients that negotiated message-tags, and TAGMSG reaches only those.
+extension ServerState {
+    func handleMessage(_ client: Client, _ message: IRCMessage) {
+        let command = message.command
+        let isNotice = command == "NOTICE"
+        let isTagmsg = command == "TAGMSG"
+        guard let targetList = message.params.first, !targetList.isEmpty else {
+            if !isNotice { reply(client, .errNoRecipient, "No recipient given (\(command))") }
+            return
+        }
+        var text: String?
+        if !isTagmsg {
+            guard message.params.count >= 2, !message.params[1].isEmpty else {
+                if !isNotice { reply(client, .errNoTextToSend, "No text to send") }
+                return
+            }
+            text = message.params[1]
+        }
+        let clientTags = client.has(.messageTags) ? message.tags.filter { $0.key.hasPrefix("+") } : []
+        let targets = targetList.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+        if targets.count > ISupport.maxTargets {
+            if !isNotice { reply(client, .errTooManyTargets, targetList, "Too many targets") }
+            return
+        }
+        relayedMessages += targets.count
+        for target in targets {
+            let params = text.map { [target, $0] } ?? [target]
+            if target.hasPrefix("#") {
+                messageChannel(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
+            } else {
+                messageUser(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
+            }
+        }
+    }
+
+    private func messageChannel(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
+        guard let channel = channel(named: target) else {
+            if !quiet { reply(client, .errNoSuchChannel, target, "No such channel") }
+            return
+        }
+        if let reason = cannotSend(client, to: channel) {
+            if !quiet { reply(client, .errCannotSendToChan, channel.name, reason) }
+            return
+        }
+        var outgoing = params
+        outgoing[0] = channel.name
+        let event = event(from: client, command: command, params: outgoing, clientTags: clientTags)
+        let tagsOnly = command == "TAGMSG"
+        let echo = client.has(.echoMessage)
+        deliver(event, to: channel.members.keys.lazy.filter { member in
+            (member !== client || echo) && (!tagsOnly || member.has(.messageTags))
+        })
+    }
+
+    /// Why `client` may not speak in `channel`, or nil when it may.
+    func cannotSend(_ client: Client, to channel: IRCChannel) -> String? {
+        let modes = channel.modes(of: client)
+        if modes == nil, channel.modes.noExternal {
+            return "Cannot send to channel (no external messages)"
+        }
+        let privileged = modes.map { !$0.isEmpty } ?? false
+        if channel.modes.moderated, !privileged {
+            return "Cannot send to channel (+m)"
+        }
+        if !privileged, channel.isBanned(client) {
+            return "Cannot send to channel (you are banned)"
+        }
+        return nil
+    }
+
+    private func messageUser(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
+        guard let recipient = self.client(named: target) else {
+            if !quiet { reply(client, .errNoSuchNick, target, "No such nick/channel") }
+            return
+        }
+        var outgoing = params
+        outgoing[0] = recipient.nick
+        let event = event(from: client, command: command, params: outgoing, clientTags: clientTags)
+        var recipients: [Client] = []
+        if command != "TAGMSG" || recipient.has(.messageTags) { recipients.append(recipient) }
+        if client.has(.echoMessage), recipient !== client { recipients.append(client) }
+        deliver(event, to: recipients)
+        if command == "PRIVMSG", let away = recipient.awayMessage {
+            reply(client, .rplAway, recipient.nick, away)
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import IRCProtocol
+import NIOCore
+
+/// Writing to clients. Every write is buffered in the connection and flushed once
+/// per event-loop tick, so a fan-out to 200 members costs 200 writes but only one
+/// flush per member, and a burst of replies to one client leaves in one syscall.
+extension ServerState {
+    /// A message from a user (or the server's pseudo-users) with the tags every
+    /// relayed event carries: time, msgid, account, bot.
+    func event(from client: Client, command: String, params: [String], clientTags: [IRCTag] = []) -> IRCMessage {
+        var tags: [IRCTag] = [
+            IRCTag("time", ServerTime.format(Date())),
+            IRCTag("msgid", messageIDs.next()),
+        ]
+        if let account = client.accountName { tags.append(IRCTag("account", account)) }
+        if client.bot { tags.append(IRCTag("bot")) }
+        tags.append(contentsOf: clientTags)
+        return IRCMessage(tags: tags, source: client.hostmask, command: command, params: params)
+    }
+
+    /// A server numeric addressed to the client: `:server NNN nick params...`.
+    func reply(_ client: Client, _ numeric: Numeric, _ params: String...) {
+        send(IRCMessage(source: config.serverName, command: numeric.rawValue, params: [client.nick] + params), to: client)
+    }
+
+    func reply(_ client: Client, _ numeric: Numeric, parameters: [String]) {
+        send(IRCMessage(source: config.serverName, command: numeric.rawValue, params: [client.nick] + parameters), to: client)
+    }
+
+    /// A server message that is not a numeric (NOTICE, CAP, AUTHENTICATE...).
+    func serverMessage(_ client: Client, _ command: String, _ params: [String]) {
+        send(IRCMessage(source: config.serverName, command: command, params: params), to: client)
+    }
+
+    /// IRCv3 standard reply. Sent to clients that negotiated standard-replies, or to
+    /// everyone when `always` (for errors that have no numeric, like invalid UTF-8).
+    func sendFail(_ client: Client, command: String, code: String, context: [String] = [], description: String, always: Bool = false) {
+        guard always || client.has(.standardReplies) else { return }
+        send(IRCMessage(source: config.serverName, command: "FAIL", params: [command, code] + context + [description]), to: client)
+    }
+
+    func sendNote(_ client: Client, command: String, code: String, context: [String] = [], description: String) {
+        guard client.has(.standardReplies) else { return }
+        send(IRCMessage(source: config.serverName, command: "NOTE", params: [command, code] + context + [description]), to: client)
+    }
+
+    /// Sends one message to one client, keeping only the tags it negotiated.
+    func send(_ message: IRCMessage, to client: Client) {
+        guard !client.isClosing else { return }
+        if client.capturedReplies != nil {
+            client.capturedReplies!.append(message)
+            return
+        }
+        write(encode(message, shape: client.tagShape), to: client)
+    }
+
+    /// Fan-out: each tag variant is serialised once and the same bytes are written to
+    /// every recipient of that variant.
+    func deliver(_ message: IRCMessage, to recipients: some Sequence<Client>) {
+        var encoded: [UInt8: ByteBuffer] = [:]
+        for client in recipients where !client.isClosing {
+            if client.capturedReplies != nil {
+                send(message, to: client)
+                continue
+            }
+            let shape = client.tagShape
+            let bytes: ByteBuffer
+            if let cached = encoded[shape.bits] {
+                bytes = cached
+            } else {
+                bytes = encode(message, shape: shape)
+                encoded[shape.bits] = bytes
+            }
+            write(bytes, to: client)
+            deliveredMessages += 1
+        }
+    }
+
+    func encode(_ message: IRCMessage, shape: TagShape) -> ByteBuffer {
+        var outgoing = message
+        if !outgoing.tags.isEmpty {
+            outgoing.tags.removeAll { !shape.allows($0.key) }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        outgoing.write(into: &bytes)
+        return ByteBuffer(bytes: bytes)
+    }
+
+    func encodeRaw(_ line: String) -> ByteBuffer {
+        ByteBuffer(string: line.isEmpty ? "" : line + "\r\n")
+    }
+
+    func write(raw line: String, to client: Client) {
+        write(encodeRaw(line), to: client)
+    }
+
+    func write(_ bytes: ByteBuffer, to client: Client) {
+        guard !client.isClosing else { return }
+        client.context.write(NIOAny(bytes), promise: nil)
+        client.unflushedBytes += bytes.readableBytes
+        if client.unflushedBytes >= Self.eagerFlushBytes {
+            // A big burst goes to the kernel now: only bytes a client really does not
+            // read may count against its send queue, not a busy tick's worth of output.
+            client.unflushedBytes = 0
+            client.context.flush()
+        }
+        flushSoon(client)
+    }
+
+    static var eagerFlushBytes: Int { 16 * 1024 }
+
+    func flushSoon(_ client: Client) {
+        if !client.needsFlush {
+            client.needsFlush = true
+            pendingFlush.append(client)
+        }
+        if !flushScheduled {
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            loop.execute { bound.value.flushPending() }
+        }
+    }
+
+    private func flushPending() {
+        flushScheduled = false
+        let batch = pendingFlush
+        pendingFlush.removeAll(keepingCapacity: true)
+        for client in batch {
+            client.needsFlush = false
+            client.unflushedBytes = 0
+            if !client.isClosing { client.context.flush() }
+        }
+    }
+
+    /// labeled-response: no reply becomes an ACK, one reply carries the label, several
+    /// are wrapped in a labeled-response batch (or sent plain to clients without batch).
+    func finishLabeledResponse(_ client: Client, label: String) {
+        guard let replies = client.capturedReplies else { return }
+        client.capturedReplies = nil
+        if replies.isEmpty {
+            send(IRCMessage(tags: [IRCTag("label", label)], source: config.serverName, command: "ACK"), to: client)
+        } else if replies.count == 1 {
+            var only = replies[0]
+            only.tags.insert(IRCTag("label", label), at: 0)
+            writeLabeled(only, to: client)
+        } else if client.has(.batch) {
+            let reference = messageIDs.batchReference()
+            writeLabeled(IRCMessage(tags: [IRCTag("label", label)], source: config.serverName,
+                                    command: "BATCH", params: ["+" + reference, "labeled-response"]), to: client)
+            for var reply in replies {
+                reply.tags.insert(IRCTag("batch", reference), at: 0)
+                writeLabeled(reply, to: client)
+            }
+            writeLabeled(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)
+        } else {
+            for reply in replies { send(reply, to: client) }
+        }
+    }
+
+    /// Writes a message whose label/batch tags go to this client whatever its shape.
+    private func writeLabeled(_ message: IRCMessage, to client: Client) {
+        var outgoing = message
+        let shape = client.tagShape
+        outgoing.tags.removeAll { $0.key != "label" && $0.key != "batch" && !shape.allows($0.key) }
+        var bytes: [UInt8] = []
+        outgoing.write(into: &bytes)
+        write(ByteBuffer(bytes: bytes), to: client)
+    }
+}

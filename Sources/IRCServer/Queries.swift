@@ -1,0 +1,159 @@
+import Foundation
+import IRCProtocol
+
+/// WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME.
+extension ServerState {
+    // MARK: WHO
+
+    func handleWho(_ client: Client, _ message: IRCMessage) {
+        let mask = message.params.first ?? "*"
+        var whox: (fields: Set<Character>, token: String?)?
+        if message.params.count > 1, message.params[1].hasPrefix("%") {
+            let spec = message.params[1].dropFirst()
+            let parts = spec.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            whox = (Set(parts[0]), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
+        }
+        if mask.hasPrefix("#") {
+            if let channel = channel(named: mask) {
+                let isMember = channel.members[client] != nil
+                if isMember || !channel.modes.secret {
+                    for (member, modes) in channel.members.sorted(by: { $0.key.nick < $1.key.nick })
+                    where isMember || !member.invisible {
+                        sendWhoEntry(client, member: member, channel: channel, modes: modes, whox: whox)
+                    }
+                }
+            }
+        } else {
+            let pattern = IRCMask(mask.contains("!") || mask.contains("@") ? mask : mask + "!*@*", casemapping: casemapping)
+            let bareGlob = IRCMask(mask, casemapping: casemapping)
+            for member in nicks.values.sorted(by: { $0.nick < $1.nick }) {
+                let visible = member === client || !member.invisible || sharesChannel(client, member)
+                guard visible else { continue }
+                let matches = mask == "*" || mask == "0" || pattern.matches(member.hostmask)
+                    || bareGlob.matches(member.host + "!*@*") || bareGlob.matches(member.realname + "!*@*")
+                guard matches else { continue }
+                let shared = member.channels.values.first { $0.members[client] != nil }
+                sendWhoEntry(client, member: member, channel: shared, modes: shared?.members[member], whox: whox)
+            }
+        }
+        reply(client, .rplEndOfWho, mask, "End of WHO list")
+    }
+
+    private func sharesChannel(_ a: Client, _ b: Client) -> Bool {
+        a.channels.values.contains { $0.members[b] != nil }
+    }
+
+    private func sendWhoEntry(_ client: Client, member: Client, channel: IRCChannel?, modes: MemberModes?,
+                              whox: (fields: Set<Character>, token: String?)?) {
+        var flags = member.awayMessage == nil ? "H" : "G"
+        if member.bot { flags += "B" }
+        if let modes { flags += modes.prefixes(all: client.has(.multiPrefix)) }
+        let channelName = channel?.name ?? "*"
+        guard let whox else {
+            reply(client, .rplWhoReply, channelName, member.user ?? "*", member.host, config.serverName,
+                  member.nick, flags, "0 \(member.realname)")
+            return
+        }
+        // WHOX fields always come back in this order, whatever order they were asked in.
+        var params: [String] = []
+        for field in "tcuihsnfdlaor" where whox.fields.contains(field) {
+            switch field {
+            case "t": params.append(whox.token ?? "0")
+            case "c": params.append(channelName)
+            case "u": params.append(member.user ?? "*")
+            case "i": params.append(member === client ? member.ipAddress : "255.255.255.255")
+            case "h": params.append(member.host)
+            case "s": params.append(config.serverName)
+            case "n": params.append(member.nick)
+            case "f": params.append(flags)
+            case "d": params.append("0")
+            case "l": params.append(String(Int(Date().timeIntervalSince(member.lastActivityDate))))
+            case "a": params.append(member.accountName ?? "0")
+            case "o": params.append("n/a")
+            case "r": params.append(member.realname)
+            default: break
+            }
+        }
+        reply(client, .rplWhoSpcRpl, parameters: params)
+    }
+
+    // MARK: WHOIS
+
+    func handleWhois(_ client: Client, _ message: IRCMessage) {
+        let nick = message.params.count > 1 ? message.params[1] : message.params[0]
+        let target = nick.split(separator: ",").first.map(String.init) ?? nick
+        guard let member = self.client(named: target) else {
+            reply(client, .errNoSuchNick, target, "No such nick/channel")
+            reply(client, .rplEndOfWhois, target, "End of /WHOIS list")
+            return
+        }
+        reply(client, .rplWhoisUser, member.nick, member.user ?? "*", member.host, "*", member.realname)
+        let visibleChannels = member.channels.values
+            .filter { !$0.modes.secret || $0.members[client] != nil }
+            .sorted { $0.folded < $1.folded }
+            .map { channel in (channel.members[member]?.prefixes(all: client.has(.multiPrefix)) ?? "") + channel.name }
+        for line in pack(visibleChannels, fixed: [client.nick, member.nick], numeric: .rplWhoisChannels) {
+            reply(client, .rplWhoisChannels, member.nick, line)
+        }
+        reply(client, .rplWhoisServer, member.nick, config.serverName, config.network)
+        if let away = member.awayMessage { reply(client, .rplAway, member.nick, away) }
+        if member.isTLS { reply(client, .rplWhoisSecure, member.nick, "is using a secure connection") }
+        if member.bot { reply(client, .rplWhoisBot, member.nick, "is a bot on \(config.network)") }
+        if let account = member.accountName { reply(client, .rplWhoisAccount, member.nick, account, "is logged in as") }
+        if member === client {
+            reply(client, .rplWhoisHost, member.nick, "is connecting from *@\(member.host) \(member.ipAddress)")
+        }
+        let idle = Int(Date().timeIntervalSince(member.lastActivityDate))
+        reply(client, .rplWhoisIdle, member.nick, String(idle), String(Int(member.connectedAt.timeIntervalSince1970)),
+              "seconds idle, signon time")
+        reply(client, .rplEndOfWhois, member.nick, "End of /WHOIS list")
+    }
+
+    // MARK: WHOWAS
+
+    func handleWhowas(_ client: Client, _ message: IRCMessage) {
+        let nick = message.params[0]
+        let requested = message.params.count > 1 ? Int(message.params[1]) ?? 0 : 0
+        let entries = whowas.lookup(nick, casemapping: casemapping, limit: requested > 0 ? requested : 10)
+        if entries.isEmpty {
+            reply(client, .errWasNoSuchNick, nick, "There was no such nickname")
+        }
+        for entry in entries {
+            reply(client, .rplWhowasUser, entry.nick, entry.user, entry.host, "*", entry.realname)
+            reply(client, .rplWhoisServer, entry.nick, config.serverName, entry.leftAt.formatted(.iso8601))
+        }
+        reply(client, .rplEndOfWhowas, nick, "End of WHOWAS")
+    }
+
+    // MARK: ISON / USERHOST
+
+    func handleIson(_ client: Client, _ message: IRCMessage) {
+        let requested = message.params.flatMap { $0.split(separator: " ").map(String.init) }
+        let online = requested.compactMap { self.client(named: $0)?.nick }
+        reply(client, .rplIsOn, online.joined(separator: " "))
+    }
+
+    func handleUserhost(_ client: Client, _ message: IRCMessage) {
+        let requested = message.params.flatMap { $0.split(separator: " ").map(String.init) }.prefix(5)
+        let entries = requested.compactMap { nick -> String? in
+            guard let member = self.client(named: nick) else { return nil }
+            return "\(member.nick)=\(member.awayMessage == nil ? "+" : "-")\(member.user ?? "*")@\(member.host)"
+        }
+        reply(client, .rplUserHost, entries.joined(separator: " "))
+    }
+
+    // MARK: VERSION / TIME
+
+    func handleVersion(_ client: Client, _ message: IRCMessage) {
+        reply(client, .rplVersion, Self.version, config.serverName, "Switchboard live-chat IRC server")
+        var tokens = isupport[...]
+        while !tokens.isEmpty {
+            reply(client, .rplISupport, parameters: Array(tokens.prefix(13)) + ["are supported by this server"])
+            tokens = tokens.dropFirst(13)
+        }
+    }
+
+    func handleTime(_ client: Client, _ message: IRCMessage) {
+        reply(client, .rplTime, config.serverName, Date().formatted(.iso8601))
+    }
+}

@@ -1,0 +1,336 @@
+import Foundation
+import IRCProtocol
+import Logging
+import NIOCore
+import Storage
+
+/// All mutable IRC state: clients, nicks, channels. One instance per server,
+/// owned by a single event loop, so nothing here needs a lock.
+final class ServerState {
+    let config: IRCServerConfiguration
+    let loop: any EventLoop
+    let logger: Logger
+    let authenticator: Authenticator
+    let casemapping = Casemapping.ascii
+    let startedAt = Date()
+    let isupport: [String]
+    let messageIDs = MessageIDGenerator()
+    let metrics: ServerMetrics
+    /// Published to `metrics` by the once-a-second sweep.
+    var relayedMessages = 0
+    var deliveredMessages = 0
+
+    var clients: [Int: Client] = [:]
+    var nicks: [String: Client] = [:]                // folded nick -> registered client
+    var channels: [String: IRCChannel] = [:]         // folded name -> channel
+    var connectionsByIP: [String: Int] = [:]
+    var monitors: [String: Set<Client>] = [:]       // folded nick -> watchers
+    var whowas = WhowasHistory(capacity: 1000)
+    var nextClientID = 1
+    var maxRegistered = 0
+
+    /// Reserved for the server's own pseudo-users.
+    var reservedNicks: Set<String> = []
+
+    var pendingFlush: [Client] = []
+    var flushScheduled = false
+    private var sweepTask: RepeatedTask?
+    private var handlers: [String: CommandHandler] = [:]
+
+    init(config: IRCServerConfiguration, loop: any EventLoop, authenticator: Authenticator, metrics: ServerMetrics, logger: Logger) {
+        self.config = config
+        self.metrics = metrics
+        self.loop = loop
+        self.authenticator = authenticator
+        self.logger = logger
+        self.isupport = ISupport.tokens(config: config)
+        self.handlers = CommandTable.build()
+        self.reservedNicks = [casemapping.fold(LiveChatService.nick)]
+    }
+
+    // MARK: Lifecycle
+
+    func startTimers() {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        sweepTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            bound.value.sweep()
+        }
+    }
+
+    func stopTimers() {
+        sweepTask?.cancel()
+        sweepTask = nil
+    }
+
+    /// Tells every client the server is going away and closes the connections.
+    func shutdown() -> EventLoopFuture<Void> {
+        stopTimers()
+        var closing: [EventLoopFuture<Void>] = []
+        for client in clients.values {
+            write(raw: "ERROR :Server shutting down", to: client)
+            client.isClosing = true
+            client.context.flush()
+            closing.append(client.context.close().recover { _ in })
+        }
+        return EventLoopFuture.andAllComplete(closing, on: loop)
+    }
+
+    // MARK: Connections
+
+    func connectionOpened(context: ChannelHandlerContext, isTLS: Bool) -> Client? {
+        let address = context.channel.remoteAddress
+        let isExempt = address.map { a in config.exempt.contains { $0.contains(a) } } ?? false
+        let isLoopback = address.map { a in AddressRange.loopback.contains { $0.contains(a) } } ?? false
+        let client = Client(
+            id: nextClientID, context: context, isTLS: isTLS, isLoopback: isLoopback,
+            isExempt: isExempt, floodBurst: config.floodBurst)
+        nextClientID += 1
+        if !isExempt {
+            let count = connectionsByIP[client.ipAddress, default: 0]
+            if count >= config.connectionsPerIP {
+                let channel = context.channel
+                // Close once the ERROR is out (after the TLS handshake, on a TLS listener),
+                // or after a few seconds if the peer never completes it.
+                context.writeAndFlush(NIOAny(encodeRaw("ERROR :Closing link: too many connections from your address")))
+                    .whenComplete { _ in channel.close(promise: nil) }
+                channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+                return nil
+            }
+        }
+        connectionsByIP[client.ipAddress, default: 0] += 1
+        clients[client.id] = client
+        return client
+    }
+
+    /// The socket is gone; a client that did not QUIT leaves with `reason`.
+    func connectionClosed(_ client: Client, reason: String) {
+        guard clients[client.id] != nil else { return }
+        removeClient(client, quitMessage: reason)
+    }
+
+    /// Sends an ERROR, closes the connection and tells the client's channels.
+    func disconnect(_ client: Client, reason: String, sendError: Bool = true) {
+        guard !client.isClosing else { return }
+        if sendError {
+            write(raw: "ERROR :Closing link: (\(client.user ?? "*")@\(client.host)) [\(reason)]", to: client)
+        }
+        removeClient(client, quitMessage: reason)
+        client.isClosing = true
+        client.context.flush()
+        client.context.close(promise: nil)
+    }
+
+    private func removeClient(_ client: Client, quitMessage: String) {
+        guard clients.removeValue(forKey: client.id) != nil else { return }
+        if let count = connectionsByIP[client.ipAddress] {
+            connectionsByIP[client.ipAddress] = count > 1 ? count - 1 : nil
+        }
+        for folded in client.monitoring {
+            monitors[folded]?.remove(client)
+            if monitors[folded]?.isEmpty == true { monitors[folded] = nil }
+        }
+        guard client.isRegistered else { return }
+        let quit = event(from: client, command: "QUIT", params: [quitMessage])
+        deliver(quit, to: commonChannelPeers(of: client))
+        for channel in client.channels.values {
+            channel.members[client] = nil
+            removeIfEmpty(channel)
+        }
+        client.channels.removeAll()
+        whowas.record(client)
+        nicks[casemapping.fold(client.nick)] = nil
+        notifyMonitors(nick: client.nick, online: false, client: client)
+        client.isRegistered = false
+    }
+
+    func removeIfEmpty(_ channel: IRCChannel) {
+        if channel.members.isEmpty, !channel.isPermanent {
+            channels[channel.folded] = nil
+        }
+    }
+
+    // MARK: Input
+
+    func received(_ line: InboundLine, from client: Client) {
+        guard !client.isClosing else { return }
+        client.lastReceived = .now()
+        switch line {
+        case .tooLong:
+            reply(client, .errInputTooLong, "Input line was too long")
+        case .line(let buffer):
+            client.inbox.append(buffer)
+            processInbox(of: client)
+        }
+    }
+
+    /// Runs queued lines as fast as the client's flood budget allows; the rest wait
+    /// (fake lag) and, past a backlog, the socket stops being read.
+    func processInbox(of client: Client) {
+        while client.inboxHead < client.inbox.count, !client.isClosing {
+            if !client.isExempt {
+                refillTokens(client)
+                if client.tokens < 1 {
+                    scheduleWakeup(client)
+                    break
+                }
+                client.tokens -= 1
+            }
+            let line = client.inbox[client.inboxHead]
+            client.inboxHead += 1
+            handle(line: line, from: client)
+        }
+        if client.inboxHead == client.inbox.count {
+            client.inbox.removeAll(keepingCapacity: client.inbox.capacity <= 64)
+            client.inboxHead = 0
+        } else if client.inboxHead > 256 {
+            client.inbox.removeFirst(client.inboxHead)
+            client.inboxHead = 0
+        }
+        let backlog = client.pendingInput
+        if backlog > 64, !client.readingPaused {
+            client.readingPaused = true
+            client.context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        } else if backlog < 16, client.readingPaused {
+            client.readingPaused = false
+            client.context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        }
+    }
+
+    private func refillTokens(_ client: Client) {
+        let now = NIODeadline.now()
+        let elapsed = Double((now - client.lastRefill).nanoseconds) / 1e9
+        client.lastRefill = now
+        client.tokens = min(Double(config.floodBurst), client.tokens + elapsed * config.floodRate)
+    }
+
+    private func scheduleWakeup(_ client: Client) {
+        guard !client.wakeupScheduled else { return }
+        client.wakeupScheduled = true
+        let wait = max(0.001, (1 - client.tokens) / max(config.floodRate, 0.001))
+        let bound = NIOLoopBound((self, client), eventLoop: loop)
+        loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) {
+            let (state, client) = bound.value
+            client.wakeupScheduled = false
+            state.processInbox(of: client)
+        }
+    }
+
+    func handle(line: ByteBuffer, from client: Client) {
+        let message: IRCMessage
+        do {
+            message = try IRCMessage.parse(line.readableBytesView)
+        } catch {
+            switch error {
+            case .empty:
+                return
+            case .invalidUTF8:
+                sendFail(client, command: "*", code: "INVALID_UTF8",
+                         description: "Message rejected: this server only accepts UTF-8", always: true)
+            case .tagsTooLong, .lineTooLong:
+                reply(client, .errInputTooLong, "Input line was too long")
+            case .malformed(let reason):
+                reply(client, .errUnknownError, "*", "Malformed message: \(reason)")
+            }
+            flushSoon(client)
+            return
+        }
+        let command = message.command
+        if command != "PING" && command != "PONG" && command != "CAP" {
+            client.lastActivity = .now()
+            client.lastActivityDate = Date()
+        }
+        guard let handler = handlers[command] else {
+            if client.isRegistered {
+                reply(client, .errUnknownCommand, command, "Unknown command")
+            } else {
+                reply(client, .errNotRegistered, "You have not registered")
+            }
+            return
+        }
+        if handler.requiresRegistration, !client.isRegistered {
+            reply(client, .errNotRegistered, "You have not registered")
+            return
+        }
+        if message.params.count < handler.minimumParameters {
+            reply(client, .errNeedMoreParams, command, "Not enough parameters")
+            return
+        }
+        let label = client.has(.labeledResponse) ? message.tag("label") : nil
+        if label != nil { client.capturedReplies = [] }
+        handler.run(self, client, message)
+        if let label { finishLabeledResponse(client, label: label) }
+    }
+
+    // MARK: Timers
+
+    private func sweep() {
+        publishMetrics()
+        let now = NIODeadline.now()
+        let registrationDeadline = TimeAmount.nanoseconds(Int64(config.registrationTimeout * 1e9))
+        let pingInterval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
+        let pingTimeout = TimeAmount.nanoseconds(Int64(config.pingTimeout * 1e9))
+        for client in Array(clients.values) where !client.isClosing {
+            if !client.isRegistered {
+                if now - client.connectedDeadline > registrationDeadline {
+                    disconnect(client, reason: "Registration timed out")
+                }
+                continue
+            }
+            if let sent = client.pingSentAt {
+                if now - sent > pingTimeout {
+                    disconnect(client, reason: "Ping timeout: \(Int(config.pingTimeout)) seconds")
+                }
+            } else if now - client.lastReceived > pingInterval {
+                client.pingSentAt = now
+                write(raw: "PING :\(config.serverName)", to: client)
+                flushSoon(client)
+            }
+        }
+    }
+
+    private func publishMetrics() {
+        metrics.connections.record(clients.count)
+        metrics.registered.record(nicks.count)
+        metrics.channels.record(channels.count)
+        if relayedMessages > 0 {
+            metrics.messages.increment(by: relayedMessages)
+            relayedMessages = 0
+        }
+        if deliveredMessages > 0 {
+            metrics.deliveries.increment(by: deliveredMessages)
+            deliveredMessages = 0
+        }
+    }
+
+    // MARK: Lookup
+
+    func client(named nick: String) -> Client? { nicks[casemapping.fold(nick)] }
+    func channel(named name: String) -> IRCChannel? { channels[casemapping.fold(name)] }
+
+    /// Everyone who shares a channel with `client`, once each, without the client itself.
+    func commonChannelPeers(of client: Client) -> [Client] {
+        if client.channels.count == 1, let only = client.channels.values.first {
+            return only.members.keys.filter { $0 !== client }
+        }
+        var seen = Set<Client>()
+        for channel in client.channels.values {
+            for member in channel.members.keys where member !== client {
+                seen.insert(member)
+            }
+        }
+        return Array(seen)
+    }
+
+    // MARK: Monitor
+
+    func notifyMonitors(nick: String, online: Bool, client: Client) {
+        guard let watchers = monitors[casemapping.fold(nick)], !watchers.isEmpty else { return }
+        for watcher in watchers {
+            if online {
+                reply(watcher, .rplMonOnline, client.hostmask)
+            } else {
+                reply(watcher, .rplMonOffline, nick)
+            }
+        }
+    }
+}

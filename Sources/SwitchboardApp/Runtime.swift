@@ -1,0 +1,113 @@
+import Foundation
+import IRCServer
+import Logging
+import NIOCore
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+import Storage
+import Synchronization
+import UnixSignals
+import WebBridge
+
+/// Entry point of `switchboard serve`.
+public enum SwitchboardRuntime {
+    public static func serve(config: SwitchboardConfig, logger: Logger) async throws {
+        let server = try SwitchboardServer(config: config, logger: logger)
+        try await server.run(signals: [.sigterm, .sigint])
+    }
+}
+
+/// One whole Switchboard: database, IRC listeners and the web bridge, started and
+/// stopped together. The CLI runs one; tests start one on port 0.
+public final class SwitchboardServer: Sendable {
+    public let config: SwitchboardConfig
+    public let database: SwitchboardDatabase
+    public let irc: IRCServer
+    private let web: WebService
+    private let logger: Logger
+    private let webPortBox = PortBox()
+    private let webReady = AsyncStream<Int>.makeStream()
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+
+    public init(config: SwitchboardConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        self.database = try SwitchboardDatabase(path: config.storagePath)
+        var tls: TLSConfiguration?
+        if config.listeners.contains(where: \.tls) {
+            _ = try DevelopmentCertificate.ensure(
+                certificatePath: config.tlsCertificate, keyPath: config.tlsKey,
+                hostnames: [config.serverName], logger: logger)
+            let chain = try NIOSSLCertificate.fromPEMFile(config.tlsCertificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: config.tlsKey, format: .pem)
+            tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        }
+        let registry = PrometheusCollectorRegistry()
+        let ircConfiguration = IRCServerConfiguration(
+            serverName: config.serverName,
+            network: config.network,
+            motd: config.motd,
+            listeners: config.listeners.map { .init(host: $0.host, port: $0.port, tls: $0.tls) },
+            tls: tls,
+            exempt: config.exempt.compactMap(AddressRange.init),
+            connectionsPerIP: config.connectionsPerIP,
+            registrationTimeout: config.registrationTimeout,
+            pingInterval: config.pingInterval,
+            pingTimeout: config.pingTimeout,
+            sendQueue: config.sendQueue,
+            floodBurst: config.floodBurst,
+            floodRate: config.floodRate
+        )
+        self.irc = IRCServer(configuration: ircConfiguration, database: database,
+                             metrics: PrometheusMetricsFactory(registry: registry), logger: logger)
+        let continuation = webReady.continuation
+        let box = webPortBox
+        self.web = WebService(
+            configuration: .init(host: config.webHost, port: config.webPort), registry: registry, logger: logger,
+            onRunning: { port in
+                box.port.withLock { $0 = port }
+                continuation.yield(port)
+                continuation.finish()
+            })
+    }
+
+    /// Binds everything and returns once the IRC listeners and the HTTP server accept connections.
+    public func start() async throws {
+        try await irc.start()
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: irc), .init(service: web)], logger: logger))
+        self.group.withLock { $0 = group }
+        let runTask = Task { try await group.run() }
+        task.withLock { $0 = runTask }
+        for await _ in webReady.stream { break }
+    }
+
+    /// Runs until one of `signals` arrives (or a service fails), then shuts down cleanly.
+    public func run(signals: [UnixSignal]) async throws {
+        try await irc.start()
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: irc), .init(service: web)],
+            gracefulShutdownSignals: signals, logger: logger))
+        defer { try? database.close() }
+        try await group.run()
+        logger.info("Switchboard stopped")
+    }
+
+    public func stop() async {
+        let group = self.group.withLock { $0 }
+        await group?.triggerGracefulShutdown()
+        let runTask = task.withLock { $0 }
+        _ = try? await runTask?.value
+        try? database.close()
+    }
+
+    public var ircAddresses: [SocketAddress] { irc.boundAddresses }
+    public var webPort: Int? { webPortBox.port.withLock { $0 } }
+}
+
+/// Where the HTTP server ended up listening (port 0 in tests becomes a real port).
+private final class PortBox: Sendable {
+    let port = Mutex<Int?>(nil)
+}

@@ -1,0 +1,272 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+@Suite("Channels and private messages")
+struct ChatTests {
+    @Test("three operators talk in a channel and in private")
+    func threeOperators() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            let carol = try await server.client("carol")
+            try await alice.send("JOIN #team")
+            let join = try await alice.expect("JOIN")
+            #expect(join.source?.hasPrefix("alice!") == true)
+            let names = try await alice.expect("353")
+            #expect(names.params.last == "@alice")
+            try await alice.expect("366")
+            try await bob.send("JOIN #team")
+            try await bob.expect("366")
+            try await carol.send("JOIN #team")
+            let carolNames = try await carol.expect("353")
+            #expect(Set(carolNames.params.last!.split(separator: " ")) == ["@alice", "bob", "carol"])
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.source?.hasPrefix("carol!") == true }
+
+            try await bob.send("PRIVMSG #team :hello team, ünïcödé ✓")
+            for reader in [alice, carol] {
+                let message = try await reader.expect("PRIVMSG")
+                #expect(message.source?.hasPrefix("bob!bob@") == true)
+                #expect(message.params == ["#team", "hello team, ünïcödé ✓"])
+            }
+            // Without echo-message the sender does not get its own message back.
+            #expect(try await bob.expectNothing { $0.command == "PRIVMSG" } == nil)
+
+            try await carol.send("PRIVMSG alice :a private word")
+            let direct = try await alice.expect("PRIVMSG")
+            #expect(direct.params == ["alice", "a private word"])
+            #expect(direct.source?.hasPrefix("carol!") == true)
+
+            try await alice.send("NOTICE bob :heads up")
+            let notice = try await bob.expect("NOTICE")
+            #expect(notice.params == ["bob", "heads up"])
+
+            try await carol.send("PART #team :bye")
+            let part = try await alice.expect("PART")
+            #expect(part.params == ["#team", "bye"])
+            try await bob.send("QUIT :done")
+            let quit = try await alice.expect("QUIT")
+            #expect(quit.params == ["Quit: done"])
+        }
+    }
+
+    @Test("error numerics for messages, joins and parts")
+    func errors() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("PRIVMSG nobody :hi")
+            #expect(try await alice.expect("401").params[1] == "nobody")
+            try await alice.send("PRIVMSG #nowhere :hi")
+            #expect(try await alice.expect("403").params[1] == "#nowhere")
+            try await alice.send("PRIVMSG alice")
+            try await alice.expect("412")
+            try await alice.send("PRIVMSG")
+            try await alice.expect("411")
+            try await alice.send("PART #nowhere")
+            try await alice.expect("403")
+            try await alice.send("JOIN bad-channel")
+            try await alice.expect("403")
+            try await alice.send("FROBNICATE")
+            #expect(try await alice.expect("421").params[1] == "FROBNICATE")
+            try await alice.send("NICK 9lives")
+            try await alice.expect("432")
+            try await alice.send("NICK LiveChat")
+            try await alice.expect("432")
+            try await alice.send("PRIVMSG a,b,c,d,e :too many")
+            try await alice.expect("407")
+            try await alice.send("USER again 0 * :x")
+            try await alice.expect("462")
+            try await alice.send("KICK #nowhere bob")
+            try await alice.expect("403")
+            try await alice.send("JOIN")
+            try await alice.expect("461")
+        }
+    }
+
+    @Test("channel modes: ops, voice, moderation, keys, limits, invite-only, bans, topic lock")
+    func channelModes() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            let carol = try await server.client("carol")
+            try await alice.send("JOIN #ops")
+            try await alice.expect("366")
+            try await alice.send("MODE #ops")
+            let modes = try await alice.expect("324")
+            #expect(modes.params[2] == "+nt")
+            try await alice.expect("329")
+
+            // +t: only ops set the topic.
+            try await bob.send("JOIN #ops")
+            try await bob.expect("366")
+            try await bob.send("TOPIC #ops :bob's topic")
+            try await bob.expect("482")
+            try await alice.send("TOPIC #ops :Support team")
+            #expect(try await bob.expect("TOPIC").params == ["#ops", "Support team"])
+            try await bob.send("TOPIC #ops")
+            #expect(try await bob.expect("332").params.last == "Support team")
+            try await bob.expect("333")
+
+            // +m with +v.
+            try await alice.send("MODE #ops +m")
+            try await bob.expect("MODE")
+            try await bob.send("PRIVMSG #ops :can I speak?")
+            try await bob.expect("404")
+            try await alice.send("MODE #ops +v bob")
+            let voice = try await bob.expect("MODE")
+            #expect(voice.params == ["#ops", "+v", "bob"])
+            try await bob.send("PRIVMSG #ops :now I can")
+            #expect(try await alice.expect("PRIVMSG").params.last == "now I can")
+            try await bob.send("MODE #ops +o bob")
+            try await bob.expect("482")
+
+            // +k and +l.
+            try await alice.send("MODE #ops +kl secret 2")
+            let keyed = try await alice.expect("MODE")
+            #expect(keyed.params == ["#ops", "+kl", "secret", "2"])
+            try await carol.send("JOIN #ops secret")
+            try await carol.expect("471")
+            try await alice.send("MODE #ops -l")
+            try await alice.expect("MODE")
+            try await carol.send("JOIN #ops wrong")
+            try await carol.expect("475")
+            try await carol.send("JOIN #ops secret")
+            try await carol.expect("366")
+            try await carol.send("PART #ops")
+            try await carol.expect("PART")
+
+            // +i with INVITE, and invite-notify is tested with the caps.
+            try await alice.send("MODE #ops -k+i *")
+            try await alice.expect("MODE")
+            try await carol.send("JOIN #ops")
+            try await carol.expect("473")
+            try await alice.send("INVITE carol #ops")
+            try await alice.expect("341")
+            let invite = try await carol.expect("INVITE")
+            #expect(invite.params == ["carol", "#ops"])
+            try await carol.send("JOIN #ops")
+            try await carol.expect("366")
+
+            // +b and KICK.
+            try await alice.send("MODE #ops +b carol!*@*")
+            try await alice.expect("MODE")
+            try await alice.send("MODE #ops b")
+            #expect(try await alice.expect("367").params[2] == "carol!*@*")
+            try await alice.expect("368")
+            try await carol.send("PRIVMSG #ops :am I banned?")
+            try await carol.expect("404")
+            try await alice.send("KICK #ops carol :out")
+            let kick = try await carol.expect("KICK")
+            #expect(kick.params == ["#ops", "carol", "out"])
+            try await carol.send("JOIN #ops")
+            try await carol.expect("474")
+
+            try await alice.send("MODE #ops +z")
+            try await alice.expect("472")
+            try await alice.send("MODE #ops +o nobody")
+            try await alice.expect("401")
+        }
+    }
+
+    @Test("user modes, AWAY, ISON, USERHOST, WHOIS, WHO, WHOWAS, LIST, NAMES")
+    func queries() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            try await alice.send("JOIN #help")
+            try await alice.expect("366")
+            try await alice.send("TOPIC #help :Ask here")
+            try await alice.expect("TOPIC")
+            try await bob.send("MODE bob +i")
+            #expect(try await bob.expect("MODE").params == ["bob", "+i"])
+            try await bob.send("MODE bob")
+            #expect(try await bob.expect("221").params[1] == "+i")
+            try await bob.send("MODE alice +i")
+            try await bob.expect("502")
+            try await bob.send("MODE bob +x")
+            try await bob.expect("501")
+
+            try await bob.send("AWAY :lunch")
+            try await bob.expect("306")
+            try await alice.send("PRIVMSG bob :are you there?")
+            #expect(try await alice.expect("301").params.last == "lunch")
+            try await alice.send("USERHOST bob alice")
+            let userhost = try await alice.expect("302")
+            #expect(userhost.params[1].contains("bob=-bob@"))
+            #expect(userhost.params[1].contains("alice=+alice@"))
+            try await bob.send("AWAY")
+            try await bob.expect("305")
+
+            try await alice.send("ISON bob nobody alice")
+            #expect(try await alice.expect("303").params[1] == "bob alice")
+
+            try await alice.send("WHOIS bob")
+            let whois = try await alice.collect(until: "318")
+            let whoisCommands = whois.map(\.command)
+            #expect(whoisCommands.contains("311"))
+            #expect(whoisCommands.contains("312"))
+            #expect(whoisCommands.contains("671"))
+            #expect(whois.first { $0.command == "330" }?.params[2] == "bob")
+            #expect(whoisCommands.contains("317"))
+            try await alice.send("WHOIS ghost")
+            try await alice.expect("401")
+            try await alice.expect("318")
+
+            try await alice.send("WHO #help")
+            let who = try await alice.expect("352")
+            #expect(who.params[1] == "#help")
+            #expect(who.params[5] == "alice")
+            #expect(who.params[6] == "H@")
+            try await alice.expect("315")
+            try await alice.send("WHO #help %tcnfa,42")
+            let whox = try await alice.expect("354")
+            #expect(whox.params == ["alice", "42", "#help", "alice", "H@", "alice"])
+            try await alice.expect("315")
+
+            try await alice.send("LIST")
+            try await alice.expect("321")
+            let entry = try await alice.expect("322")
+            #expect(entry.params[1] == "#help")
+            #expect(entry.params[2] == "1")
+            #expect(entry.params[3].hasSuffix("Ask here"))
+            try await alice.expect("323")
+
+            try await bob.send("NICK robert")
+            #expect(try await bob.expect("NICK").params == ["robert"])
+            try await alice.send("WHOWAS bob")
+            let was = try await alice.expect("314")
+            #expect(was.params[1] == "bob")
+            try await alice.expect("369")
+            try await alice.send("WHOWAS nobody")
+            try await alice.expect("406")
+
+            try await alice.send("NAMES #help")
+            #expect(try await alice.expect("353").params.last == "@alice")
+        }
+    }
+
+    @Test("MONITOR reports nicks coming and going")
+    func monitor() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("MONITOR + bob,carol")
+            let offline = try await alice.expect("731")
+            #expect(offline.params[1] == "bob,carol")
+            let bob = try await server.client("bob")
+            let online = try await alice.expect("730")
+            #expect(online.params[1].hasPrefix("bob!bob@"))
+            try await alice.send("MONITOR L")
+            #expect(try await alice.expect("732").params[1] == "bob,carol")
+            try await alice.expect("733")
+            try await alice.send("MONITOR S")
+            try await alice.expect("730")
+            #expect(try await alice.expect("731").params[1] == "carol")
+            try await bob.send("QUIT")
+            #expect(try await alice.expect("731").params[1] == "bob")
+            try await alice.send("MONITOR - bob")
+            try await alice.send("MONITOR C")
+            try await alice.send("MONITOR L")
+            try await alice.expect("733")
+        }
+    }
+}

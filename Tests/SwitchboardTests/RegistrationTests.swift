@@ -1,0 +1,171 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+@Suite("Registration")
+struct RegistrationTests {
+    @Test("SASL PLAIN over TLS registers and the welcome burst is complete")
+    func saslSuccess() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("CAP LS 302")
+            let ls = try await client.expect("CAP")
+            #expect(ls.params[0] == "*")
+            #expect(ls.params.last!.split(separator: " ").contains("sasl=PLAIN"))
+            try await client.send("CAP REQ :sasl")
+            try await client.expect("CAP")
+            try await client.send("AUTHENTICATE PLAIN")
+            let challenge = try await client.expect("AUTHENTICATE")
+            #expect(challenge.params == ["+"])
+            try await client.send("AUTHENTICATE " + Data("\0alice\0\(TestServer.password)".utf8).base64EncodedString())
+            // The nick is not known yet: irssi runs SASL first, so replies address "*".
+            let loggedIn = try await client.expect("900")
+            #expect(loggedIn.params[0] == "*")
+            #expect(loggedIn.params[2] == "alice")
+            let success = try await client.expect("903")
+            #expect(success.params[0] == "*")
+            try await client.send("NICK alice")
+            try await client.send("USER alice 0 * :Alice Example")
+            try await client.send("CAP END")
+            let burst = try await client.collect(until: "376")
+            let commands = burst.map(\.command)
+            for numeric in ["001", "002", "003", "004", "005", "251", "255", "375", "372", "376"] {
+                #expect(commands.contains(numeric), "missing \(numeric)")
+            }
+            let isupport = burst.filter { $0.command == "005" }.flatMap { $0.params.dropFirst().dropLast() }
+            for token in ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "NICKLEN=30",
+                          "CHANNELLEN=64", "TOPICLEN=390", "NETWORK=Switchboard", "UTF8ONLY", "BOT=B", "MONITOR=100", "WHOX"] {
+                #expect(isupport.contains(token), "ISUPPORT lacks \(token)")
+            }
+            #expect(burst.first { $0.command == "001" }?.params[0] == "alice")
+        }
+    }
+
+    @Test("SASL failure is 904 and reveals nothing about the account")
+    func saslFailure() async throws {
+        try await withServer { server in
+            var answers: [String] = []
+            for (login, password) in [("alice", "wrong"), ("nobody", "wrong")] {
+                let client = try await server.connect()
+                try await client.send("CAP LS 302")
+                try await client.send("CAP REQ :sasl")
+                try await client.expect("CAP") { $0.params.count > 1 && $0.params[1] == "ACK" }
+                try await client.send("AUTHENTICATE PLAIN")
+                try await client.expect("AUTHENTICATE")
+                try await client.send("AUTHENTICATE " + Data("\0\(login)\0\(password)".utf8).base64EncodedString())
+                let fail = try await client.expect("904")
+                answers.append(fail.params.last!)
+                // Without an account the registration is refused and the connection closed.
+                try await client.send("NICK x\(answers.count)")
+                try await client.send("USER x 0 * :x")
+                try await client.send("CAP END")
+                let refused = try await client.expect("464")
+                #expect(refused.params.last!.contains("operator account"))
+                try await client.expectClosed()
+            }
+            #expect(answers[0] == answers[1])
+        }
+    }
+
+    @Test("Registration without credentials is refused with 464 and closed")
+    func noCredentials() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("NICK mallory")
+            try await client.send("USER mallory 0 * :Mallory")
+            try await client.expect("464")
+            try await client.expect("ERROR")
+            try await client.expectClosed()
+        }
+    }
+
+    @Test("PASS login:password works for clients without SASL, and a wrong one is refused")
+    func passLogin() async throws {
+        try await withServer { server in
+            let good = try await server.connect()
+            try await good.register(nick: "bob", login: "bob", password: TestServer.password, sasl: false)
+            let bad = try await server.connect()
+            try await bad.send("PASS bob:nope")
+            try await bad.send("NICK bob2")
+            try await bad.send("USER bob 0 * :Bob")
+            let refused = try await bad.expect("464")
+            #expect(refused.params.last == "Invalid login or password")
+            try await bad.expectClosed()
+        }
+    }
+
+    @Test("plaintext from loopback accepts SASL and PASS")
+    func plaintextLoopback() async throws {
+        try await withServer { server in
+            let client = try await server.connect(tls: false)
+            try await client.register(nick: "carol", login: "carol", password: TestServer.password)
+            let other = try await server.connect(tls: false)
+            try await other.register(nick: "carol2", login: "carol", password: TestServer.password, sasl: false)
+        }
+    }
+
+    @Test("irssi's empty JOIN before registration gets 451, and CAP is answered")
+    func irssiOpening() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("CAP LS 302")
+            try await client.send("JOIN :")
+            try await client.expect("CAP")
+            try await client.expect("451")
+        }
+    }
+
+    @Test("a nick in use gets 433 and the client can pick another")
+    func nickInUse() async throws {
+        try await withServer { server in
+            _ = try await server.client("alice")
+            let second = try await server.connect()
+            try await second.send("CAP LS 302")
+            try await second.send("PASS alice:\(TestServer.password)")
+            try await second.send("NICK alice")
+            try await second.expect("433")
+            try await second.send("NICK alice_")
+            try await second.send("USER alice 0 * :Alice")
+            try await second.send("CAP END")
+            let welcome = try await second.expect("001")
+            #expect(welcome.params[0] == "alice_")
+        }
+    }
+
+    @Test("registration times out")
+    func registrationTimeout() async throws {
+        try await withServer(configure: { $0.registrationTimeout = 1 }) { server in
+            let client = try await server.connect()
+            try await client.send("NICK slowpoke")
+            let error = try await client.expect("ERROR", timeout: .seconds(5))
+            #expect(error.params[0].contains("Registration timed out"))
+            try await client.expectClosed()
+        }
+    }
+
+    @Test("connections per IP are limited unless exempt")
+    func connectionsPerIP() async throws {
+        try await withServer(configure: { $0.exempt = []; $0.connectionsPerIP = 2 }) { server in
+            let first = try await server.connect()
+            let second = try await server.connect()
+            let third = try await server.connect()
+            let error = try await third.expect("ERROR")
+            #expect(error.params[0].contains("too many connections"))
+            try await third.expectClosed()
+            #expect(!first.isClosed)
+            #expect(!second.isClosed)
+        }
+    }
+
+    @Test("the server pings an idle client and drops it when no PONG comes")
+    func pingTimeout() async throws {
+        try await withServer(configure: { $0.pingInterval = 1; $0.pingTimeout = 1 }) { server in
+            let client = try await server.client("alice")
+            let ping = try await client.expect("PING", timeout: .seconds(5))
+            #expect(ping.params.first == "switchboard.local")
+            let error = try await client.expect("ERROR", timeout: .seconds(5))
+            #expect(error.params[0].contains("Ping timeout"))
+            try await client.expectClosed()
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+@Suite("Robustness")
+struct RobustnessTests {
+    @Test("lines over 512 bytes and oversized tags get 417 and the connection lives on")
+    func oversized() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("PRIVMSG alice :" + String(repeating: "a", count: 600))
+            try await alice.expect("417")
+            try await alice.send("@+x=" + String(repeating: "b", count: 4100) + " PRIVMSG alice :hi")
+            try await alice.expect("417")
+            // A line far beyond any limit is dropped without being buffered.
+            try await alice.send(String(repeating: "c", count: 20_000))
+            try await alice.expect("417")
+            try await alice.send("PING :alive")
+            #expect(try await alice.expect("PONG").params.last == "alive")
+            // Exactly 510 bytes is fine.
+            let prefix = "PRIVMSG alice :"
+            try await alice.send(prefix + String(repeating: "d", count: 510 - prefix.utf8.count))
+            try await alice.send("PING :after")
+            let next = try await alice.expect("PONG")
+            #expect(next.params.last == "after")
+            #expect(!alice.history.contains { $0.contains(" 417 ") && $0.contains("after") })
+        }
+    }
+
+    @Test("malformed input does not break the connection")
+    func malformed() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            for line in ["", "   ", ":onlysource", "@tag", "\u{1}", "PRIVMSG", "MODE", "JOIN ,,,", "NICK :"] {
+                try await alice.send(line)
+            }
+            try await alice.send("PING :ok")
+            #expect(try await alice.expect("PONG").params.last == "ok")
+        }
+    }
+
+    @Test("a flooding client is slowed down, not disconnected")
+    func floodIsSlowed() async throws {
+        try await withServer(configure: { $0.exempt = []; $0.floodBurst = 5; $0.floodRate = 10 }) { server in
+            let alice = try await server.client("alice")
+            let started = ContinuousClock.now
+            for index in 0..<25 { try await alice.send("PING :\(index)") }
+            for index in 0..<25 {
+                let pong = try await alice.expect("PONG", timeout: .seconds(10))
+                #expect(pong.params.last == String(index))
+            }
+            let elapsed = ContinuousClock.now - started
+            // 5 at once, then 20 at 10 per second: about two seconds of fake lag.
+            #expect(elapsed > .milliseconds(1500))
+            #expect(!alice.isClosed)
+        }
+    }
+
+    @Test("a client that stops reading is disconnected without slowing the others")
+    func slowReader() async throws {
+        try await withServer(configure: { $0.sendQueue = 64 * 1024 }) { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            let slow = try await TestIRCClient.connect(port: server.tlsPort, tls: true, receiveBuffer: 4096)
+            try await slow.register(nick: "carol", login: "carol", password: TestServer.password)
+            for client in [alice, bob, slow] {
+                try await client.send("JOIN #busy")
+                try await client.expect("366")
+            }
+            try await slow.channel.setOption(.autoRead, value: false)
+            let text = String(repeating: "x", count: 400)
+            var received = 0
+            var quitReason: String?
+            // Up to 16 MB in batches of 200 KB, until the server gives up on carol.
+            batches: for batch in 0..<80 {
+                var bytes: [UInt8] = []
+                for line in 0..<500 { bytes += Array("PRIVMSG #busy :\(batch)-\(line) \(text)\r\n".utf8) }
+                try await alice.sendBytes(bytes)
+                while let message = try? await bob.next(timeout: .milliseconds(200)) {
+                    if message.command == "PRIVMSG" { received += 1 }
+                    if message.command == "QUIT", message.source?.hasPrefix("carol!") == true {
+                        quitReason = message.params.first
+                        break batches
+                    }
+                }
+            }
+            #expect(quitReason == "SendQ exceeded")
+            #expect(received > 500)
+            try await alice.send("PRIVMSG #busy :still flowing")
+            try await bob.expect("still flowing", timeout: .seconds(10)) { $0.params.last == "still flowing" }
+        }
+    }
+
+    @Test("SIGTERM-style shutdown sends ERROR to every client")
+    func shutdown() async throws {
+        let server = try await TestServer.start()
+        let alice = try await server.client("alice")
+        await server.stop()
+        let error = try await alice.expect("ERROR")
+        #expect(error.params == ["Server shutting down"])
+        try await alice.expectClosed()
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import NIOCore
+import Storage
+@testable import SwitchboardApp
+
+/// A whole Switchboard started in-process on ephemeral loopback ports, with its
+/// own temporary folder for the database and the development certificate.
+final class TestServer: Sendable {
+    let server: SwitchboardServer
+    let folder: URL
+    let tlsPort: Int
+    let plainPort: Int
+    let webPort: Int
+
+    static let password = "correct horse battery staple"
+
+    private init(server: SwitchboardServer, folder: URL) {
+        self.server = server
+        self.folder = folder
+        let ports = server.ircAddresses.map { $0.port ?? 0 }
+        tlsPort = ports[0]
+        plainPort = ports[1]
+        webPort = server.webPort ?? 0
+    }
+
+    /// Starts a server with operators `alice`, `bob` and `carol` (password `TestServer.password`).
+    static func start(operators: [String] = ["alice", "bob", "carol"],
+                      configure: (inout SwitchboardConfig) -> Void = { _ in }) async throws -> TestServer {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var config = SwitchboardConfig.defaults
+        config.listeners = [
+            .init(host: "127.0.0.1", port: 0, tls: true),
+            .init(host: "127.0.0.1", port: 0, tls: false),
+        ]
+        config.webHost = "127.0.0.1"
+        config.webPort = 0
+        config.storagePath = folder.appendingPathComponent("switchboard.sqlite").path
+        config.tlsCertificate = folder.appendingPathComponent("server.crt").path
+        config.tlsKey = folder.appendingPathComponent("server.key").path
+        config.motd = ["Welcome to the test server"]
+        configure(&config)
+        var logger = Logger(label: "switchboard-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"] == nil ? .critical : .debug
+        let server = try SwitchboardServer(config: config, logger: logger)
+        for login in operators {
+            _ = try server.database.operators.add(
+                login: login, displayName: login.capitalized, chatName: nil, languages: ["en"],
+                isBot: false, isAdmin: login == "alice", password: password, bcryptCost: 4)
+        }
+        try await server.start()
+        return TestServer(server: server, folder: folder)
+    }
+
+    func connect(tls: Bool = true, receiveBuffer: Int? = nil) async throws -> TestIRCClient {
+        try await TestIRCClient.connect(port: tls ? tlsPort : plainPort, tls: tls, receiveBuffer: receiveBuffer)
+    }
+
+    /// A registered client over TLS with SASL and the given capabilities.
+    func client(_ nick: String, login: String? = nil, caps: [String] = []) async throws -> TestIRCClient {
+        let client = try await connect()
+        try await client.register(nick: nick, login: login ?? nick, password: Self.password, caps: caps)
+        return client
+    }
+
+    func stop() async {
+        await server.stop()
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+/// Runs `body` against a fresh server and always stops it.
+func withServer(operators: [String] = ["alice", "bob", "carol"],
+                configure: (inout SwitchboardConfig) -> Void = { _ in },
+                _ body: (TestServer) async throws -> Void) async throws {
+    let server = try await TestServer.start(operators: operators, configure: configure)
+    do {
+        try await body(server)
+    } catch {
+        await server.stop()
+        throw error
+    }
+    await server.stop()
+}
