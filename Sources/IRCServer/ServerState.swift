@@ -27,6 +27,8 @@ final class ServerState {
     var monitors: [String: Set<Client>] = [:]       // folded nick -> watchers
     var whowas = WhowasHistory(capacity: 1000)
     var nextClientID = 1
+    var accountCheckRunning = false
+    var lastAccountCheck = NIODeadline.now()
     var maxRegistered = 0
 
     /// Reserved for the server's own pseudo-users.
@@ -266,6 +268,7 @@ final class ServerState {
     private func sweep() {
         publishMetrics()
         let now = NIODeadline.now()
+        checkAccountsIfDue(now: now)
         let registrationDeadline = TimeAmount.nanoseconds(Int64(config.registrationTimeout * 1e9))
         let pingInterval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let pingTimeout = TimeAmount.nanoseconds(Int64(config.pingTimeout * 1e9))

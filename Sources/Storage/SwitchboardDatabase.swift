@@ -42,6 +42,9 @@ public final class SwitchboardDatabase: Sendable {
 
     /// Closes every connection. Using the database afterwards is an error.
     public func close() throws {
+        // Readers first: the last connection to close checkpoints and removes the
+        // WAL, and a read-only connection cannot.
+        pool.releaseMemory()
         try pool.close()
     }
 

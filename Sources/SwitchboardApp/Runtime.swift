@@ -90,7 +90,7 @@ public final class SwitchboardServer: Sendable {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: irc), .init(service: web)],
             gracefulShutdownSignals: signals, logger: logger))
-        defer { try? database.close() }
+        defer { closeDatabase() }
         try await group.run()
         logger.info("Switchboard stopped")
     }
@@ -100,7 +100,15 @@ public final class SwitchboardServer: Sendable {
         await group?.triggerGracefulShutdown()
         let runTask = task.withLock { $0 }
         _ = try? await runTask?.value
-        try? database.close()
+        closeDatabase()
+    }
+
+    private func closeDatabase() {
+        do {
+            try database.close()
+        } catch {
+            logger.error("could not close the database cleanly", metadata: ["error": "\(error)"])
+        }
     }
 
     public var ircAddresses: [SocketAddress] { irc.boundAddresses }

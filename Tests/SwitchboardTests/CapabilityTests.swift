@@ -173,3 +173,25 @@ struct CapabilityTests {
         }
     }
 }
+
+@Suite("Account changes")
+struct AccountChangeTests {
+    @Test("account-notify: a removed operator is logged out and disconnected")
+    func accountRemoved() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["account-notify"])
+            let carol = try await server.client("carol")
+            for client in [alice, carol] {
+                try await client.send("JOIN #team")
+                try await client.expect("366")
+            }
+            try server.server.database.operators.remove(login: "carol")
+            let logout = try await alice.expect("ACCOUNT", timeout: .seconds(10))
+            #expect(logout.params == ["*"])
+            #expect(logout.source?.hasPrefix("carol!") == true)
+            let quit = try await alice.expect("QUIT")
+            #expect(quit.params == ["Operator account removed"])
+            try await carol.expectClosed()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import NIOCore
+import Storage
+
+/// Keeps connected clients in step with the operator table, which the CLI may
+/// change from another process: a removed account is logged out and
+/// disconnected at once (peers with account-notify see `ACCOUNT *`), and edited
+/// settings reach the live connections.
+extension ServerState {
+    static let accountCheckInterval = TimeAmount.seconds(2)
+
+    func checkAccountsIfDue(now: NIODeadline) {
+        guard !accountCheckRunning, now - lastAccountCheck >= Self.accountCheckInterval else { return }
+        guard clients.values.contains(where: { $0.account != nil }) else { return }
+        accountCheckRunning = true
+        lastAccountCheck = now
+        let operators = authenticator.operators
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        authenticator.pool.runIfActive(eventLoop: loop) { try operators.all() }.whenComplete { result in
+            let state = bound.value
+            state.accountCheckRunning = false
+            if case .success(let accounts) = result { state.apply(accounts: accounts) }
+        }
+    }
+
+    func apply(accounts: [OperatorAccount]) {
+        var byLogin: [String: OperatorAccount] = [:]
+        for account in accounts { byLogin[account.login.lowercased()] = account }
+        for client in Array(clients.values) where !client.isClosing {
+            guard let account = client.account else { continue }
+            if let current = byLogin[account.login.lowercased()] {
+                if current != account { client.account = current }
+                continue
+            }
+            if client.isRegistered {
+                let logout = event(from: client, command: "ACCOUNT", params: ["*"])
+                deliver(logout, to: ([client] + commonChannelPeers(of: client)).filter { $0.has(.accountNotify) })
+            }
+            client.account = nil
+            disconnect(client, reason: "Operator account removed")
+        }
+    }
+}
