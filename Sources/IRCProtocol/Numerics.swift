@@ -86,6 +86,7 @@ public enum Numeric: String, Sendable {
     case errBannedFromChan = "474"
     case errBadChannelKey = "475"
     case errBadChanMask = "476"
+    case errNeedReggedNick = "477"
     case errNoPrivileges = "481"
     case errChanOPrivsNeeded = "482"
     case errUModeUnknownFlag = "501"

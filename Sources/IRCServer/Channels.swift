@@ -33,6 +33,10 @@ extension ServerState {
         let channel: IRCChannel
         if let existing = channels[folded] {
             channel = existing
+            if let refusal = liveChatJoinRefusal(client, channel: channel) {
+                reply(client, .errNeedReggedNick, channel.name, refusal)
+                return
+            }
             let invited = channel.invited.contains(casemapping.fold(client.nick))
             if channel.isBanned(client), !invited {
                 reply(client, .errBannedFromChan, channel.name, "Cannot join channel (+b)")
@@ -61,6 +65,7 @@ extension ServerState {
         announceJoin(client, to: channel)
         sendTopic(client, channel: channel, quietWhenUnset: true)
         sendNames(client, channel: channel)
+        joinedLiveChat(client, channel: channel)
     }
 
     /// One JOIN per member: extended-join clients get the account and realname.

@@ -59,6 +59,8 @@ final class IRCChannel {
     var invited: Set<String> = []   // folded nicks invited past +i
     /// Channels declared in the config stay when empty.
     var isPermanent = false
+    /// Set on the live chat channels of the config.
+    var liveChat: IRCServerConfiguration.LiveChatChannel?
 
     init(name: String, folded: String) {
         self.name = name

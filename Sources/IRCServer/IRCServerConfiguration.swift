@@ -1,4 +1,5 @@
 import Foundation
+import LiveChat
 import NIOSSL
 
 /// Everything the IRC side needs to run, already validated by the config loader.
@@ -11,6 +12,43 @@ public struct IRCServerConfiguration: Sendable {
             self.host = host
             self.port = port
             self.tls = tls
+        }
+    }
+
+    /// A live chat channel of the config: an IRC channel operators join to get
+    /// that channel's conversations.
+    public struct LiveChatChannel: Sendable, Equatable {
+        public enum BotWhen: String, Sendable { case always, noOperator = "no_operator" }
+        public var name: String
+        public var irc: String
+        public var slug: String
+        public var welcome: String
+        public var button: String
+        public var bot: String?
+        public var botWhen: BotWhen
+        public init(name: String, irc: String, slug: String, welcome: String, button: String,
+                    bot: String? = nil, botWhen: BotWhen = .always) {
+            self.name = name
+            self.irc = irc
+            self.slug = slug
+            self.welcome = welcome
+            self.button = button
+            self.bot = bot
+            self.botWhen = botWhen
+        }
+    }
+
+    public struct LiveChatSettings: Sendable {
+        public var languages: [LanguageTag]
+        public var inactivityTimeout: TimeInterval
+        public var maxSessions: Int
+        public var channels: [LiveChatChannel]
+        public init(languages: [LanguageTag] = [LanguageTag("en")!], inactivityTimeout: TimeInterval = 1800,
+                    maxSessions: Int = 0, channels: [LiveChatChannel] = []) {
+            self.languages = languages
+            self.inactivityTimeout = inactivityTimeout
+            self.maxSessions = maxSessions
+            self.channels = channels
         }
     }
 
@@ -31,6 +69,7 @@ public struct IRCServerConfiguration: Sendable {
     /// Lines a client may send at once before it is slowed down, and lines per second after that.
     public var floodBurst: Int
     public var floodRate: Double
+    public var liveChat: LiveChatSettings
 
     public init(
         serverName: String = "switchboard.local",
@@ -45,8 +84,10 @@ public struct IRCServerConfiguration: Sendable {
         pingTimeout: TimeInterval = 60,
         sendQueue: Int = 1 << 20,
         floodBurst: Int = 10,
-        floodRate: Double = 2
+        floodRate: Double = 2,
+        liveChat: LiveChatSettings = LiveChatSettings()
     ) {
+        self.liveChat = liveChat
         self.serverName = serverName
         self.network = network
         self.motd = motd

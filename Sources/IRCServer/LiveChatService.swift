@@ -1,4 +1,214 @@
-/// The `LiveChat` service pseudo-user.
+import Foundation
+import IRCProtocol
+import LiveChat
+import NIOCore
+import Storage
+
+/// The `LiveChat` service: a pseudo-user every operator can message
+/// (`/msg LiveChat HELP`). It answers with PRIVMSG, which every client shows
+/// (HexChat loses service NOTICEs), and repeats errors as IRCv3 standard
+/// replies (`FAIL LIVECHAT <CODE> :text`) for clients that negotiated them.
 enum LiveChatService {
     static let nick = "LiveChat"
+    static let user = "LiveChat"
+    static let realname = "Switchboard live chat service"
+
+    struct Command: Sendable {
+        let name: String
+        let usage: String
+        let summary: String
+        let details: [String]
+        let run: @Sendable (ServerState, Client, [String]) -> Void
+    }
+
+    static let commands: [Command] = [
+        Command(name: "HELP", usage: "HELP [command]", summary: "list the commands, or explain one",
+                details: ["HELP alone lists every command with one line each; HELP NAME explains NAME."],
+                run: { $0.serviceHelp($1, $2) }),
+        Command(name: "NAME", usage: "NAME [name|-]", summary: "show or set your Online Chat Name, the name visitors see",
+                details: [
+                    "NAME alone shows your Online Chat Name. NAME Mitchell sets it; NAME - resets it,",
+                    "and visitors then see your account's display name. Up to 64 characters.",
+                ],
+                run: { $0.serviceName($1, $2) }),
+        Command(name: "LANG", usage: "LANG [code[,code...]]", summary: "show or set your Online Chat Languages (first = main)",
+                details: [
+                    "LANG alone shows your languages and the ones enabled on this server.",
+                    "LANG fr,en,es sets them: the first is your main language, the others additional.",
+                    "Visitors are matched to operators who speak their browser's languages, main languages first.",
+                    "Only languages enabled on this server are accepted; otherwise nothing changes.",
+                ],
+                run: { $0.serviceLang($1, $2) }),
+        Command(name: "STATUS", usage: "STATUS", summary: "your live chat channels, whether you get new conversations, and why not",
+                details: [
+                    "For each live chat channel you joined: whether you are available for new conversations",
+                    "and, when not, why (away, inactive, at max sessions), with your ongoing conversations.",
+                    "You are available when you are in the channel, connected, not away, active within",
+                    "the inactivity timeout and below the max sessions.",
+                ],
+                run: { $0.serviceStatus($1, $2) }),
+    ]
+
+    static let byName: [String: Command] = Dictionary(uniqueKeysWithValues: commands.map { ($0.name, $0) })
+}
+
+extension ServerState {
+    var serviceHostmask: String { "\(LiveChatService.nick)!\(LiveChatService.user)@\(config.serverName)" }
+
+    func isService(_ nick: String) -> Bool {
+        casemapping.fold(nick) == casemapping.fold(LiveChatService.nick)
+    }
+
+    /// A PRIVMSG from LiveChat to the client.
+    func serviceSay(_ client: Client, _ text: String) {
+        let message = IRCMessage(
+            tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
+            source: serviceHostmask, command: "PRIVMSG", params: [client.nick, text])
+        send(message, to: client)
+    }
+
+    /// An error: said in plain words, and as `FAIL LIVECHAT <code>` for standard-replies clients.
+    func serviceFail(_ client: Client, code: String, _ text: String) {
+        serviceSay(client, text)
+        sendFail(client, command: "LIVECHAT", code: code, description: text)
+    }
+
+    func handleServiceMessage(_ client: Client, text: String) {
+        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard let first = words.first else { return }
+        let name = first.uppercased()
+        guard let command = LiveChatService.byName[name] else {
+            serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command \(first). /msg LiveChat HELP lists the commands.")
+            return
+        }
+        command.run(self, client, Array(words.dropFirst()))
+    }
+
+    // MARK: HELP
+
+    func serviceHelp(_ client: Client, _ arguments: [String]) {
+        if let topic = arguments.first {
+            guard let command = LiveChatService.byName[topic.uppercased()] else {
+                serviceFail(client, code: "UNKNOWN_COMMAND", "No such command: \(topic). /msg LiveChat HELP lists the commands.")
+                return
+            }
+            serviceSay(client, "\(command.usage) — \(command.summary)")
+            for line in command.details { serviceSay(client, line) }
+            return
+        }
+        serviceSay(client, "LiveChat commands (/msg LiveChat <command>; HELP <command> for details):")
+        let width = LiveChatService.commands.map(\.usage.count).max() ?? 0
+        for command in LiveChatService.commands {
+            serviceSay(client, command.usage.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + command.summary)
+        }
+    }
+
+    // MARK: NAME
+
+    static let maximumChatName = 64
+
+    func serviceName(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account else { return }
+        guard !arguments.isEmpty else {
+            if let name = account.chatName {
+                serviceSay(client, "Your Online Chat Name is \(name): visitors see it.")
+            } else {
+                serviceSay(client, "You have no Online Chat Name: visitors see your name, \(account.displayName). Set one with NAME <name>.")
+            }
+            return
+        }
+        let requested = arguments.joined(separator: " ")
+        let newName: String?
+        if requested == "-" {
+            newName = nil
+        } else {
+            guard requested.count <= Self.maximumChatName,
+                  !requested.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                serviceFail(client, code: "INVALID_NAME", "An Online Chat Name is 1 to \(Self.maximumChatName) characters without control characters. Nothing changed.")
+                return
+            }
+            newName = requested
+        }
+        updateAccount(client, command: "NAME", change: { try $0.setChatName(login: account.login, newName) }) { state, updated in
+            if let name = updated.chatName {
+                state.serviceSay(client, "Online Chat Name set: visitors now see \(name).")
+            } else {
+                state.serviceSay(client, "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
+            }
+        }
+    }
+
+    // MARK: LANG
+
+    func serviceLang(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account else { return }
+        let enabled = config.liveChat.languages
+        let enabledText = enabled.map(\.description).joined(separator: ", ")
+        guard !arguments.isEmpty else {
+            let tags = account.languages
+            let mine = tags.isEmpty ? "none" : tags.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }.joined(separator: ", ")
+            serviceSay(client, "Your Online Chat Languages: \(mine). Enabled on this server: \(enabledText).")
+            return
+        }
+        let text = arguments.joined(separator: ",")
+        switch LanguageList.parse(text, enabled: enabled) {
+        case .failure(let error):
+            serviceFail(client, code: "INVALID_LANGUAGE", "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Nothing changed.")
+        case .success(let tags):
+            let codes = tags.map(\.description)
+            updateAccount(client, command: "LANG", change: { try $0.setLanguages(login: account.login, codes) }) { state, updated in
+                let list = updated.languages.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }
+                state.serviceSay(client, "Online Chat Languages set: \(list.joined(separator: ", ")).")
+            }
+        }
+    }
+
+    /// Writes an account change off the event loop, then applies the stored
+    /// account to every connection of that account before answering.
+    private func updateAccount(_ client: Client, command: String, change: @escaping @Sendable (OperatorStore) throws -> OperatorAccount,
+                               then: @escaping (ServerState, OperatorAccount) -> Void) {
+        let operators = authenticator.operators
+        let bound = NIOLoopBound((self, client, then), eventLoop: loop)
+        authenticator.pool.runIfActive(eventLoop: loop) { try change(operators) }.whenComplete { result in
+            let (state, client, then) = bound.value
+            switch result {
+            case .success(let updated):
+                for connection in state.connections(ofAccount: updated.login) { connection.account = updated }
+                if !client.isClosing { then(state, updated) }
+            case .failure(let error):
+                state.logger.error("account update failed", metadata: ["command": "\(command)", "error": "\(error)"])
+                state.serviceFail(client, code: "INTERNAL_ERROR", "Could not save the change: \(error). Nothing changed.")
+            }
+        }
+    }
+
+    // MARK: STATUS
+
+    func serviceStatus(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account else { return }
+        let now = Date()
+        let connections = self.connections(ofAccount: account.login)
+        let joined = liveChatChannels.filter { channel in connections.contains { channel.members[$0] != nil } }
+        let languages = account.languages.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }
+        serviceSay(client, "Online Chat Name: \(account.visibleName). Languages: \(languages.isEmpty ? "none" : languages.joined(separator: ", ")).")
+        if joined.isEmpty {
+            let names = liveChatChannels.map(\.name).joined(separator: ", ")
+            serviceSay(client, "You are in no live chat channel, so no conversation comes to you. Join one: \(names).")
+            return
+        }
+        for channel in joined {
+            guard let availability = availability(login: account.login, in: channel, now: now), let settings = channel.liveChat else { continue }
+            let ongoing = availability.ongoing == 1 ? "1 ongoing conversation" : "\(availability.ongoing) ongoing conversations"
+            if availability.isAvailable {
+                serviceSay(client, "\(channel.name) (\(settings.name)): available for new conversations; \(ongoing).")
+            } else {
+                let why = availability.reasons.map(\.description).joined(separator: ", ")
+                serviceSay(client, "\(channel.name) (\(settings.name)): not available (\(why)); \(ongoing).")
+            }
+        }
+        let others = liveChatChannels.filter { channel in !joined.contains { $0 === channel } }
+        if !others.isEmpty {
+            serviceSay(client, "Not joined: \(others.map(\.name).joined(separator: ", ")).")
+        }
+    }
 }

@@ -73,6 +73,16 @@ extension ServerState {
     }
 
     private func messageUser(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
+        if isService(target) {
+            guard command == "PRIVMSG", let text = params.last else { return }
+            if client.has(.echoMessage) {
+                var echoed = params
+                echoed[0] = LiveChatService.nick
+                send(event(from: client, command: command, params: echoed, clientTags: clientTags), to: client)
+            }
+            handleServiceMessage(client, text: text)
+            return
+        }
         guard let recipient = self.client(named: target) else {
             if !quiet { reply(client, .errNoSuchNick, target, "No such nick/channel") }
             return

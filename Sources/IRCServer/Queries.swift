@@ -82,6 +82,13 @@ extension ServerState {
     func handleWhois(_ client: Client, _ message: IRCMessage) {
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
         let target = nick.split(separator: ",").first.map(String.init) ?? nick
+        if isService(target) {
+            reply(client, .rplWhoisUser, LiveChatService.nick, LiveChatService.user, config.serverName, "*", LiveChatService.realname)
+            reply(client, .rplWhoisServer, LiveChatService.nick, config.serverName, config.network)
+            reply(client, .rplWhoisBot, LiveChatService.nick, "is a network service: /msg LiveChat HELP")
+            reply(client, .rplEndOfWhois, LiveChatService.nick, "End of /WHOIS list")
+            return
+        }
         guard let member = self.client(named: target) else {
             reply(client, .errNoSuchNick, target, "No such nick/channel")
             reply(client, .rplEndOfWhois, target, "End of /WHOIS list")
@@ -129,7 +136,7 @@ extension ServerState {
 
     func handleIson(_ client: Client, _ message: IRCMessage) {
         let requested = message.params.flatMap { $0.split(separator: " ").map(String.init) }
-        let online = requested.compactMap { self.client(named: $0)?.nick }
+        let online = requested.compactMap { isService($0) ? LiveChatService.nick : self.client(named: $0)?.nick }
         reply(client, .rplIsOn, online.joined(separator: " "))
     }
 

@@ -206,6 +206,7 @@ extension ServerState {
             return
         }
         nicks[folded] = client
+        accountConnections[account.login.lowercased(), default: []].append(client)
         client.isRegistered = true
         client.bot = account.isBot
         maxRegistered = max(maxRegistered, nicks.count)

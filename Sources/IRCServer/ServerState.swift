@@ -22,6 +22,8 @@ final class ServerState {
 
     var clients: [Int: Client] = [:]
     var nicks: [String: Client] = [:]                // folded nick -> registered client
+    var accountConnections: [String: [Client]] = [:] // lowercased login -> registered connections
+    var operatorRecords: [String: OperatorRecord] = [:]  // lowercased login
     var channels: [String: IRCChannel] = [:]         // folded name -> channel
     var connectionsByIP: [String: Int] = [:]
     var monitors: [String: Set<Client>] = [:]       // folded nick -> watchers
@@ -48,6 +50,7 @@ final class ServerState {
         self.isupport = ISupport.tokens(config: config)
         self.handlers = CommandTable.build()
         self.reservedNicks = [casemapping.fold(LiveChatService.nick)]
+        createLiveChatChannels()
     }
 
     // MARK: Lifecycle
@@ -141,6 +144,10 @@ final class ServerState {
         client.channels.removeAll()
         whowas.record(client)
         nicks[casemapping.fold(client.nick)] = nil
+        if let login = client.account?.login.lowercased() {
+            accountConnections[login]?.removeAll { $0 === client }
+            if accountConnections[login]?.isEmpty == true { accountConnections[login] = nil }
+        }
         notifyMonitors(nick: client.nick, online: false, client: client)
         client.isRegistered = false
     }
@@ -269,6 +276,7 @@ final class ServerState {
         publishMetrics()
         let now = NIODeadline.now()
         checkAccountsIfDue(now: now)
+        removeInactiveOperators(now: Date())
         let registrationDeadline = TimeAmount.nanoseconds(Int64(config.registrationTimeout * 1e9))
         let pingInterval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let pingTimeout = TimeAmount.nanoseconds(Int64(config.pingTimeout * 1e9))

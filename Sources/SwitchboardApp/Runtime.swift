@@ -1,5 +1,6 @@
 import Foundation
 import IRCServer
+import LiveChat
 import Logging
 import NIOCore
 import NIOSSL
@@ -58,7 +59,16 @@ public final class SwitchboardServer: Sendable {
             pingTimeout: config.pingTimeout,
             sendQueue: config.sendQueue,
             floodBurst: config.floodBurst,
-            floodRate: config.floodRate
+            floodRate: config.floodRate,
+            liveChat: .init(
+                languages: config.languages.compactMap(LanguageTag.init),
+                inactivityTimeout: config.inactivityTimeout,
+                maxSessions: config.maxSessions,
+                channels: config.channels.map { channel in
+                    .init(name: channel.name, irc: channel.irc, slug: channel.slug, welcome: channel.welcome,
+                          button: channel.button, bot: channel.bot,
+                          botWhen: channel.botWhen == .always ? .always : .noOperator)
+                })
         )
         self.irc = IRCServer(configuration: ircConfiguration, database: database,
                              metrics: PrometheusMetricsFactory(registry: registry), logger: logger)

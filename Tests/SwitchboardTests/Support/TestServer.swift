@@ -44,13 +44,39 @@ final class TestServer: Sendable {
         var logger = Logger(label: "switchboard-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"] == nil ? .critical : .debug
         let server = try SwitchboardServer(config: config, logger: logger)
+        do {
+            try addOperators(operators, to: server)
+            try await server.start()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        return TestServer(server: server, folder: folder)
+    }
+
+    private static func addOperators(_ operators: [String], to server: SwitchboardServer) throws {
         for login in operators {
             _ = try server.database.operators.add(
                 login: login, displayName: login.capitalized, chatName: nil, languages: ["en"],
                 isBot: false, isAdmin: login == "alice", password: password, bcryptCost: 4)
         }
-        try await server.start()
-        return TestServer(server: server, folder: folder)
+    }
+
+    /// Stops this server and starts a new one on the same database and config (new ports).
+    func restarted() async throws -> TestServer {
+        await server.stop()
+        var logger = Logger(label: "switchboard-test")
+        logger.logLevel = .critical
+        let next = try SwitchboardServer(config: server.config, logger: logger)
+        try await next.start()
+        return TestServer(server: next, folder: folder)
+    }
+
+    /// Adds a bot account (user mode +B).
+    func addBot(_ login: String) throws {
+        _ = try server.database.operators.add(
+            login: login, displayName: login.capitalized, chatName: nil, languages: ["en"],
+            isBot: true, isAdmin: false, password: Self.password, bcryptCost: 4)
     }
 
     func connect(tls: Bool = true, receiveBuffer: Int? = nil) async throws -> TestIRCClient {

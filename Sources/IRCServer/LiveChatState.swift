@@ -1,0 +1,129 @@
+import Foundation
+import IRCProtocol
+import LiveChat
+
+/// What the server remembers about an operator account beyond its connections:
+/// the conversations assigned to it and when it last got one. Together with the
+/// live connections (joined, away, active) this is everything the assignment
+/// rule needs, kept in one place.
+struct OperatorRecord {
+    var conversations: [AssignedConversation] = []
+    var lastAssignedAt: Date?
+}
+
+extension ServerState {
+    var assignmentSettings: AssignmentSettings {
+        AssignmentSettings(
+            inactivityTimeout: config.liveChat.inactivityTimeout,
+            maxSessions: config.liveChat.maxSessions)
+    }
+
+    /// The live chat channels of the config, in config order.
+    var liveChatChannels: [IRCChannel] {
+        config.liveChat.channels.compactMap { channel(named: $0.irc) }
+    }
+
+    /// The registered connections of an account (one account may use several clients).
+    func connections(ofAccount login: String) -> [Client] {
+        accountConnections[login.lowercased()] ?? []
+    }
+
+    /// The assignment rule's view of one account in one live chat channel. The
+    /// account counts as available while any of its connections is: the best of
+    /// its connections in the channel speaks for it (not away first, then the most
+    /// recently active).
+    func operatorState(login: String, in channel: IRCChannel) -> OperatorState? {
+        let connections = self.connections(ofAccount: login)
+        guard let account = connections.first?.account else { return nil }
+        let inChannel = connections.filter { channel.members[$0] != nil }
+        let candidates = inChannel.isEmpty ? connections : inChannel
+        let best = candidates.min { a, b in
+            if (a.awayMessage == nil) != (b.awayMessage == nil) { return a.awayMessage == nil }
+            return a.lastActivityDate > b.lastActivityDate
+        }
+        let languages = account.languages.compactMap(LanguageTag.init)
+        let record = operatorRecords[account.login.lowercased()] ?? OperatorRecord()
+        return OperatorState(
+            login: account.login,
+            isBot: account.isBot,
+            joinedChannels: inChannel.isEmpty ? [] : [channel.folded],
+            connected: true,
+            away: best?.awayMessage != nil,
+            lastActivity: best?.lastActivityDate ?? .distantPast,
+            mainLanguage: languages.first,
+            additionalLanguages: Array(languages.dropFirst()),
+            conversations: record.conversations,
+            lastAssignedAt: record.lastAssignedAt)
+    }
+
+    /// Every connected account, as the rule sees it in `channel`.
+    func operatorStates(in channel: IRCChannel) -> [OperatorState] {
+        accountConnections.keys.sorted().compactMap { operatorState(login: $0, in: channel) }
+    }
+
+    func availability(login: String, in channel: IRCChannel, now: Date) -> Availability? {
+        operatorState(login: login, in: channel).map {
+            Availability.evaluate($0, channel: channel.folded, settings: assignmentSettings, now: now)
+        }
+    }
+
+    /// Asks the assignment rule who should get a new conversation of `channel` now.
+    func decideAssignment(in channel: IRCChannel, visitorLanguages: [LanguageTag], previousOperator: String?,
+                          excluding excluded: Set<String> = [], now: Date) -> AssignmentDecision {
+        let request = AssignmentRequest(channel: channel.folded, visitorLanguages: visitorLanguages,
+                                        previousOperator: previousOperator, excludedLogins: excluded)
+        return Assignment.decide(request, operators: operatorStates(in: channel), settings: assignmentSettings, now: now)
+    }
+
+    // MARK: Live chat channels
+
+    func createLiveChatChannels() {
+        for settings in config.liveChat.channels {
+            let folded = casemapping.fold(settings.irc)
+            let channel = IRCChannel(name: settings.irc, folded: folded)
+            channel.isPermanent = true
+            channel.liveChat = settings
+            channel.topic = "\(settings.name) — live chat channel: join to receive its conversations"
+            channel.topicSetBy = config.serverName
+            channel.topicSetAt = startedAt
+            channels[folded] = channel
+        }
+    }
+
+    /// Why `client` may not join the live chat channel, or nil.
+    func liveChatJoinRefusal(_ client: Client, channel: IRCChannel) -> String? {
+        guard channel.liveChat != nil else { return nil }
+        if client.account?.isBot == true {
+            return "Cannot join channel (only operators join live chat channels; a bot gets conversations through the channel's bot setting)"
+        }
+        return nil
+    }
+
+    func joinedLiveChat(_ client: Client, channel: IRCChannel) {
+        guard let settings = channel.liveChat else { return }
+        var text = "You joined \(channel.name) (\(settings.name)): "
+        if client.awayMessage != nil {
+            text += "you are away, so no new conversations come to you until you are back (/away)."
+        } else {
+            text += "new conversations of \(settings.name) can now be assigned to you. /part \(channel.name) to stop."
+        }
+        serviceSay(client, text)
+    }
+
+    /// Parts operators who showed no activity for `inactivity_timeout` from every
+    /// live chat channel, and tells them why.
+    func removeInactiveOperators(now: Date) {
+        let timeout = config.liveChat.inactivityTimeout
+        guard timeout > 0 else { return }
+        let reason = "Inactive for " + DurationText.describe(timeout)
+        for client in Array(nicks.values) where now.timeIntervalSince(client.lastActivityDate) >= timeout {
+            let joined = client.channels.values.filter { $0.liveChat != nil }.sorted { $0.folded < $1.folded }
+            guard !joined.isEmpty else { continue }
+            for channel in joined { part(client, from: channel, reason: reason) }
+            let names = joined.map(\.name).joined(separator: ", ")
+            serviceSay(client, "\(reason): you were removed from \(names) and get no new conversations. "
+                + "Join again (/join \(joined[0].name)) when you are back.")
+            logger.info("inactive operator removed", metadata: ["nick": "\(client.nick)", "channels": "\(names)"])
+        }
+    }
+}
