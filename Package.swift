@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "WebBridge",
             dependencies: [
-                "LiveChat", "Storage", "IRCServer",
+                "LiveChat",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
