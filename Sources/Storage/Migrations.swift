@@ -23,6 +23,82 @@ enum Migrations {
             }
         }
 
+        // Live chat conversations (see ConversationStore).
+        //
+        // Dates are INTEGER milliseconds since 1970 (UTC): exact, compact, and
+        // ordered the same as the instants they stand for.
+        //
+        // - `conversation`: one row per conversation. `languages` holds the
+        //   visitor's language tags separated by commas, best first (as the
+        //   `operator` table does). Only the SHA-256 of the visitor's bearer token
+        //   is kept (`token_hash`), never the token. `assigned_login` is the
+        //   operator of the last assignment; it stays after the operators leave,
+        //   for "prefer the previous operator".
+        // - `conversation_operator`: the operators currently in a conversation,
+        //   normalised into rows; join order is the rowid order. A login appears
+        //   once per conversation, compared case-insensitively as logins are.
+        // - `message`: every message of every conversation. Its id is global and
+        //   never reused (AUTOINCREMENT): it is also the IRC msgid.
+        // - `conversation_page`: the pages the visitor visited, oldest first.
+        migrator.registerMigration("v2-conversations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE conversation (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        slug TEXT NOT NULL,
+                        visitor_name TEXT,
+                        visitor_id TEXT,
+                        languages TEXT NOT NULL DEFAULT '',
+                        user_agent TEXT,
+                        current_page TEXT,
+                        token_hash BLOB NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'waiting'
+                            CHECK (status IN ('waiting', 'assigned', 'closed')),
+                        created_at INTEGER NOT NULL,
+                        assigned_at INTEGER,
+                        assigned_login TEXT COLLATE NOCASE,
+                        assignment_reason TEXT,
+                        closed_at INTEGER,
+                        close_reason TEXT,
+                        visitor_left_at INTEGER,
+                        last_message_at INTEGER,
+                        rating INTEGER CHECK (rating IN (1, 3, 5)),
+                        rating_comment TEXT
+                    );
+                    CREATE INDEX conversation_by_visitor ON conversation (visitor_id, slug);
+                    -- Restart recovery lists the conversations not closed: few among many.
+                    CREATE INDEX conversation_not_closed ON conversation (id) WHERE status <> 'closed';
+
+                    CREATE TABLE conversation_operator (
+                        id INTEGER PRIMARY KEY,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE,
+                        login TEXT NOT NULL COLLATE NOCASE,
+                        UNIQUE (conversation_id, login)
+                    );
+
+                    CREATE TABLE message (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE,
+                        at INTEGER NOT NULL,
+                        author_kind TEXT NOT NULL
+                            CHECK (author_kind IN ('visitor', 'operator', 'bot', 'system')),
+                        author_name TEXT NOT NULL,
+                        author_login TEXT,
+                        text TEXT NOT NULL
+                    );
+                    CREATE INDEX message_by_conversation ON message (conversation_id, id);
+
+                    CREATE TABLE conversation_page (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE,
+                        url TEXT NOT NULL,
+                        title TEXT,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE INDEX conversation_page_by_conversation ON conversation_page (conversation_id, id);
+                    """)
+        }
+
         return migrator
     }
 }

@@ -15,6 +15,12 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     case emptyPassword
     /// The password cannot be used; `reason` says why.
     case invalidPassword(reason: String)
+    /// The conversation is closed: it takes no more messages or assignments.
+    case conversationClosed
+    /// No conversation has this id.
+    case unknownConversation
+    /// A rating is 1, 3 or 5.
+    case invalidRating
 
     public var description: String {
         switch self {
@@ -32,6 +38,12 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
             return "the password must not be empty"
         case .invalidPassword(let reason):
             return "invalid password: \(reason)"
+        case .conversationClosed:
+            return "the conversation is closed"
+        case .unknownConversation:
+            return "no such conversation"
+        case .invalidRating:
+            return "a rating is 1, 3 or 5"
         }
     }
 }

@@ -30,9 +30,21 @@ public final class SwitchboardDatabase: Sendable {
         configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.foreignKeysEnabled = true
         configuration.label = "switchboard"
+        // Durability: with `synchronous = FULL` in WAL mode, every commit syncs
+        // the WAL to disk before COMMIT returns, so a committed write (a message
+        // acknowledged to a visitor) survives a crash and even a power loss.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.verificationCache = VerificationCache()
         do {
+            // GRDB sets `synchronous = NORMAL` on the writer when it enables WAL,
+            // after `prepareDatabase` ran: set FULL again on the writer, the only
+            // connection that writes. (The writer is never reopened.)
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
             try Migrations.migrator().migrate(pool)
         } catch {
             try? pool.close()
@@ -51,6 +63,18 @@ public final class SwitchboardDatabase: Sendable {
     /// Operator accounts.
     public var operators: OperatorStore {
         OperatorStore(pool: pool, cache: verificationCache)
+    }
+
+    /// Live chat conversations, their messages and the pages their visitors visited.
+    public var conversations: ConversationStore {
+        ConversationStore(pool: pool)
+    }
+
+    /// The writer connection's `PRAGMA synchronous` level (2 is FULL), for diagnostics.
+    public func synchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
     }
 
     /// The SQLite journal mode in effect (`"wal"`), for diagnostics.
