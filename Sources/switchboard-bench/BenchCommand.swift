@@ -1,3 +1,4 @@
+#if os(Linux)
 import ArgumentParser
 import Foundation
 import NIOCore
@@ -61,7 +62,7 @@ struct BenchCommand: AsyncParsableCommand {
     var members: Int = 200
 
     @Option(help: "Messages sent to the fan-out channel per round (each is delivered to members - 1 clients).")
-    var fanoutMessages: Int = 10000
+    var fanoutMessages: Int = 20000
 
     @Option(help: "Members of the fan-out channel that send.")
     var fanoutSenders: Int = 10
@@ -73,7 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
     var pairs: Int = 500
 
     @Option(help: "Messages each pair member sends to its channel per round.")
-    var pairMessages: Int = 200
+    var pairMessages: Int = 500
 
     @Option(help: "Messages each pair member may have in flight.")
     var pairWindow: Int = 16
@@ -117,8 +118,10 @@ struct BenchCommand: AsyncParsableCommand {
     var json: String?
 
     mutating func validate() throws {
-        guard ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") else {
-            throw ValidationError("--host must be a loopback address (127.0.0.0/8 or ::1)")
+        if host == "localhost" { host = "127.0.0.1" }
+        let loopback = host == "::1" || (host.hasPrefix("127.") && (try? SocketAddress(ipAddress: host, port: 0)) != nil)
+        guard loopback else {
+            throw ValidationError("--host must be a loopback IP address (127.0.0.0/8 or ::1)")
         }
         for (name, value) in [("idle", idle), ("members", members), ("pairs", pairs), ("rounds", rounds),
                               ("threads", threads), ("connect-concurrency", connectConcurrency),
@@ -166,11 +169,10 @@ struct BenchCommand: AsyncParsableCommand {
         if let port {
             let pid = serverPid ?? pidListening(onPort: port)
             if pid == nil { log("warning: no pid for the server on port \(port); memory will not be measured (pass --server-pid)") }
-            let target = Target(label: label, port: port, password: pass, pid: pid, isAlive: {
+            let target = Target(label: label, host: host, port: port, password: pass, pid: pid, isAlive: {
                 pid.map { (kill($0, 0) == 0 || errno == EPERM) && !isZombie($0) } ?? true
             })
             log("measuring \(label) at \(host):\(port)\(pid.map { " (pid \($0))" } ?? "")")
-            // Single-server mode connects to --host; only 127.0.0.1 is used for starting servers.
             let runner = Runner(settings: settings, target: target, group: group)
             results.append(await runner.run())
         } else {
@@ -293,3 +295,4 @@ private func startWatchdog(seconds: Double) {
         exit(124)
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if os(Linux)
 import Foundation
 import NIOCore
 import NIOPosix
@@ -171,6 +172,7 @@ final class IRCClient: ChannelInboundHandler {
     private var registrationSettled = false
     private var closingOnPurpose = false
     private var nickAttempts = 0
+    private var registrationTimer: Scheduled<Void>?
 
     // Joining.
     private var joinTarget: [UInt8]?
@@ -218,7 +220,7 @@ final class IRCClient: ChannelInboundHandler {
         let timeout = registrationTimeout
         let nick = self.nick
         let loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: timeout) {
+        registrationTimer = context.eventLoop.scheduleTask(in: timeout) {
             let me = loopBoundSelf.value
             if !me.registrationSettled {
                 me.registrationSettled = true
@@ -377,6 +379,8 @@ final class IRCClient: ChannelInboundHandler {
             if !registrationSettled {
                 registrationSettled = true
                 isRegistered = true
+                registrationTimer?.cancel()
+                registrationTimer = nil
                 tally.registered()
                 registeredPromise.succeed(())
             }
@@ -662,3 +666,4 @@ struct ClientFactory: Sendable {
         }
     }
 }
+#endif

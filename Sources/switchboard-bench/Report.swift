@@ -1,3 +1,4 @@
+#if os(Linux)
 import Foundation
 
 /// Text tables for one run: one per server, then the comparison and verdicts.
@@ -108,7 +109,7 @@ enum Report {
             }
             out += line + "\n"
             if header && rowIndex == 0 {
-                out += "  " + widths.enumerated().map { String(repeating: "-", count: $0.element + ($0.offset == 0 ? 0 : 0)) }.joined(separator: "  ") + "\n"
+                out += "  " + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
             }
         }
         return out
@@ -131,3 +132,4 @@ enum Report {
         return "machine: \(cores) cores (\(cpu)), \(String(format: "%.0f", memory)) GiB\(kernel)"
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if os(Linux)
 import Foundation
 import NIOCore
 import NIOPosix
@@ -25,6 +26,8 @@ struct Settings: Sendable, Codable {
 /// The server a runner talks to.
 struct Target: Sendable {
     var label: String
+    /// A loopback IP address (127.0.0.0/8 or ::1).
+    var host: String = "127.0.0.1"
     var port: Int
     var password: String?
     var pid: Int32?
@@ -129,8 +132,8 @@ struct Runner: Sendable {
     let registry = ClientRegistry()
 
     private var factory: ClientFactory {
-        // The address is made from a literal loopback IP, so this cannot fail.
-        let address = try! SocketAddress(ipAddress: "127.0.0.1", port: target.port)
+        // The host was checked to be a loopback IP literal when the options were validated.
+        let address = try! SocketAddress(ipAddress: target.host, port: target.port)
         return ClientFactory(group: group, address: address, password: target.password, tally: tally,
                              registrationTimeout: .milliseconds(Int64(settings.registrationTimeout * 1000)),
                              quickAck: settings.quickAck)
@@ -453,13 +456,10 @@ struct Runner: Sendable {
 }
 
 extension ClientRef {
-    func join(_ channel: String, timeout: TimeAmount) async throws {
+    /// Joins `name` and waits for the server to confirm it.
+    func join(_ name: String, timeout: TimeAmount) async throws {
         let handler = self.handler
-        try await channel_join(handler: handler, channel: channel, timeout: timeout).get()
-    }
-
-    private func channel_join(handler: NIOLoopBound<IRCClient>, channel name: String, timeout: TimeAmount) -> EventLoopFuture<Void> {
-        channel.eventLoop.flatSubmit { handler.value.join(name, timeout: timeout) }
+        try await channel.eventLoop.flatSubmit { handler.value.join(name, timeout: timeout) }.get()
     }
 }
 
@@ -467,3 +467,4 @@ func format(kib: Int?) -> String {
     guard let kib else { return "n/a" }
     return String(format: "%.1f MiB", Double(kib) / 1024)
 }
+#endif

@@ -1,3 +1,4 @@
+#if os(Linux)
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -478,3 +479,4 @@ enum ServerSetup {
                                         pidFile: workdir + "/switchboard.pid", startupTimeout: startupTimeout)
     }
 }
+#endif
