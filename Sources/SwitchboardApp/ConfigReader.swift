@@ -1,4 +1,5 @@
 import Foundation
+import LiveChat
 import Storage
 import TOMLKit
 
@@ -52,7 +53,7 @@ struct ConfigReader {
         }
 
         if let web = try table(root, "web", path: "") {
-            try checkKeys(web, path: "web", allowed: ["address", "allowed_origins"])
+            try checkKeys(web, path: "web", allowed: ["address", "allowed_origins", "max_body_bytes"])
             if let address = try string(web, "address", path: "web") {
                 switch ConfigNetwork.parseAddress(address) {
                 case .success(let host, let port):
@@ -69,6 +70,11 @@ struct ConfigReader {
                     }
                 }
                 config.allowedOrigins = origins
+            }
+            if let value = try int(web, "max_body_bytes", path: "web") {
+                try check((1024...16_777_216).contains(value), "web.max_body_bytes",
+                    "must be between 1024 and 16777216 bytes, not \(value)")
+                config.webMaxBodyBytes = value
             }
         }
 
@@ -148,7 +154,7 @@ struct ConfigReader {
         let path = "limits"
         try checkKeys(limits, path: path, allowed: [
             "exempt", "connections_per_ip", "registration_timeout", "ping_interval", "ping_timeout",
-            "send_queue", "flood_burst", "flood_rate",
+            "send_queue", "flood_burst", "flood_rate", "web_conversations_per_minute", "web_messages_per_minute",
         ])
         if let exempt = try stringArray(limits, "exempt", path: path) {
             for (index, entry) in exempt.enumerated() {
@@ -182,6 +188,14 @@ struct ConfigReader {
         if let value = try number(limits, "flood_rate", path: path) {
             try check(value > 0 && value.isFinite, "limits.flood_rate", "must be a positive number of lines per second, not \(value)")
             config.floodRate = value
+        }
+        if let value = try int(limits, "web_conversations_per_minute", path: path) {
+            try check(value >= 0, "limits.web_conversations_per_minute", "must be 0 (no limit) or more, not \(value)")
+            config.webConversationsPerMinute = value
+        }
+        if let value = try int(limits, "web_messages_per_minute", path: path) {
+            try check(value >= 0, "limits.web_messages_per_minute", "must be 0 (no limit) or more, not \(value)")
+            config.webMessagesPerMinute = value
         }
     }
 
@@ -354,7 +368,7 @@ struct ConfigReader {
         guard let text = value.string else {
             throw error(fullKey, "expected a duration string \(hint), found \(value.type)")
         }
-        guard let seconds = ConfigDuration.parse(text) else {
+        guard let seconds = LiveChatDuration.parse(text) else {
             throw error(fullKey, "invalid duration \"\(text)\" \(hint)")
         }
         guard seconds > 0 else {

@@ -1,4 +1,5 @@
 import Foundation
+import LiveChat
 import Testing
 
 import SwitchboardApp
@@ -294,23 +295,23 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
     }
 
     @Test(arguments: [
-        ("45s", 45.0), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1h30m15s", 5415), ("90s", 90), ("0s", 0),
+        ("45s", 45.0), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1h30m15s", 5415), ("90s", 90), ("0s", 0), ("1h 30m", 5400),
     ] as [(String, Double)])
     func durations(text: String, seconds: Double) {
-        #expect(ConfigDuration.parse(text) == seconds)
+        #expect(LiveChatDuration.parse(text) == seconds)
     }
 
-    @Test(arguments: ["", "10", "m", "30 minutes", "1.5h", "-5s", "5S", "1h 30m", "h30"])
+    @Test(arguments: ["", "10", "m", "30 minutes", "1.5h", "-5s", "5S", "h30"])
     func invalidDurations(text: String) {
-        #expect(ConfigDuration.parse(text) == nil)
+        #expect(LiveChatDuration.parse(text) == nil)
     }
 
     @Test func describingDurations() {
-        #expect(ConfigDuration.describe(1800) == "30 minutes")
-        #expect(ConfigDuration.describe(5400) == "1 hour 30 minutes")
-        #expect(ConfigDuration.describe(45) == "45 seconds")
-        #expect(ConfigDuration.describe(60) == "1 minute")
-        #expect(ConfigDuration.format(5400) == "1h30m")
-        #expect(ConfigDuration.format(45) == "45s")
+        #expect(DurationText.describe(1800) == "30 minutes")
+        #expect(DurationText.describe(5400) == "1 hour 30 minutes")
+        #expect(DurationText.describe(45) == "45 seconds")
+        #expect(DurationText.describe(60) == "1 minute")
+        #expect(LiveChatDuration.format(5400) == "1h30m")
+        #expect(LiveChatDuration.format(45) == "45s")
     }
 }
