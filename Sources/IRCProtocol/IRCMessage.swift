@@ -78,6 +78,25 @@ extension IRCMessage {
         }
     }
 
+    /// The number of bytes `writeLine(to:)` writes: `serialized()` plus CR LF.
+    public var lineByteCount: Int { serializedByteCount + 2 }
+
+    /// Writes `serialized()` followed by "\r\n" at the start of `destination`, which must
+    /// hold at least `lineByteCount` bytes; returns the number of bytes written. Lets a
+    /// caller serialise straight into its own buffer (a NIO `ByteBuffer`) without a copy.
+    public func writeLine(to destination: UnsafeMutableRawBufferPointer) -> Int {
+        let lastIsTrailing = lastParamNeedsTrailing
+        var counter = SerialCounter()
+        emit(into: &counter, lastIsTrailing: lastIsTrailing)
+        precondition(destination.count >= counter.count + 2, "destination too small for the line")
+        guard let base = destination.baseAddress else { return 0 }
+        var writer = SerialWriter(base: base.assumingMemoryBound(to: UInt8.self))
+        emit(into: &writer, lastIsTrailing: lastIsTrailing)
+        writer.put(WireByte.cr)
+        writer.put(WireByte.lf)
+        return writer.offset
+    }
+
     /// The number of bytes `serialized()` produces (without CRLF), computed without allocating.
     public var serializedByteCount: Int {
         var counter = SerialCounter()

@@ -13,8 +13,10 @@ final class Client {
     }
 
     let id: Int
-    let context: ChannelHandlerContext
-    let remoteAddress: SocketAddress?
+    /// The connection; nil for the server's pseudo-users (visitors), which are
+    /// members of channels but have no socket: what is sent to them goes nowhere.
+    /// It may live on another event loop: see `IRCConnectionHandler`.
+    let connection: IRCConnectionHandler?
     let ipAddress: String
     let isTLS: Bool
     let isLoopback: Bool
@@ -67,11 +69,15 @@ final class Client {
     /// While a labeled command runs, replies to this client are collected here.
     var capturedReplies: [IRCMessage]?
 
-    init(id: Int, context: ChannelHandlerContext, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int) {
+    /// The conversation a visitor pseudo-user belongs to.
+    weak var conversation: Conversation?
+
+    var isVirtual: Bool { connection == nil }
+
+    init(id: Int, context connection: IRCConnectionHandler?, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int) {
         self.id = id
-        self.context = context
-        self.remoteAddress = context.channel.remoteAddress
-        self.ipAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.connection = connection
+        self.ipAddress = connection?.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
         self.host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
         self.isTLS = isTLS
         self.isLoopback = isLoopback

@@ -1,4 +1,5 @@
 import CoreMetrics
+import LiveChat
 import Logging
 import NIOCore
 import NIOPosix
@@ -10,11 +11,13 @@ import Synchronization
 /// The IRC side of Switchboard: binds the configured listeners and runs the
 /// server state on one event loop. A `Service`, so SIGTERM shuts it down cleanly.
 public final class IRCServer: Service, Sendable {
-    private let configuration: IRCServerConfiguration
-    private let database: SwitchboardDatabase
+    let configuration: IRCServerConfiguration
+    let database: SwitchboardDatabase
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
-    private let pool: NIOThreadPool
+    /// The loops that serve the connections' sockets (see docs/design.md).
+    private let ioGroup: MultiThreadedEventLoopGroup
+    let pool: NIOThreadPool
     private let metrics: ServerMetrics
     private let running = Mutex<Running?>(nil)
 
@@ -29,10 +32,21 @@ public final class IRCServer: Service, Sendable {
         self.metrics = ServerMetrics(factory: metrics)
         self.database = database
         self.logger = logger
-        // One loop owns all IRC state; see docs/design.md.
+        // One loop owns all IRC state; the sockets are served by one loop per core,
+        // which hand lines to the state loop and get their output back in batches.
+        // See docs/design.md.
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.ioGroup = MultiThreadedEventLoopGroup(numberOfThreads: IRCServer.ioThreads)
         self.pool = NIOThreadPool(numberOfThreads: 2)
     }
+
+    /// One I/O loop per core, at least two.
+    static var ioThreads: Int { max(2, System.coreCount) }
+
+    /// The live chat engine as the web bridge uses it.
+    public var gateway: any VisitorGateway { LiveChatGateway(server: self) }
+
+    var state: NIOLoopBound<ServerState>? { running.withLock { $0?.state } }
 
     /// The addresses actually bound, in listener order (port 0 becomes a real port).
     public var boundAddresses: [SocketAddress] {
@@ -46,8 +60,16 @@ public final class IRCServer: Service, Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let metrics = self.metrics
+        let database = self.database
+        let recovered = try ConversationRecovery.load(from: database.conversations)
+        let canned = try database.cannedResponses.all()
         let state = try await loop.submit {
-            let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, metrics: metrics, logger: logger)
+            let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
+                                    metrics: metrics, logger: logger)
+            for response in canned { state.cannedResponses[response.shortcut] = response }
+            for (record, history, previous) in recovered {
+                state.openConversation(record, history: history, previousOperator: previous)
+            }
             state.startTimers()
             return NIOLoopBound(state, eventLoop: loop)
         }.get()
@@ -77,19 +99,21 @@ public final class IRCServer: Service, Sendable {
                       sslContext: NIOSSLContext?) async throws -> any Channel {
         let sendQueue = configuration.sendQueue
         let isTLS = sslContext != nil
-        return try await ServerBootstrap(group: group)
+        return try await ServerBootstrap(group: group, childGroup: ioGroup)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: sendQueue / 2, high: sendQueue))
+            // Small first reads: an idle connection keeps its last receive buffer, and
+            // IRC lines are short. The allocator grows it for connections that read more.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
-                    try pipeline.addHandler(ByteToMessageHandler(LineDecoder()))
-                    try pipeline.addHandler(IRCConnectionHandler(state: state, isTLS: isTLS))
+                    try pipeline.addHandler(IRCConnectionHandler(state: state, isTLS: isTLS, channel: channel))
                 }
             }
             .bind(host: listener.host, port: listener.port)
@@ -105,6 +129,7 @@ public final class IRCServer: Service, Sendable {
         for channel in current.listeners { try? await channel.close() }
         let loop = current.state.eventLoop
         try? await loop.flatSubmit { current.state.value.shutdown() }.get()
+        try? await ioGroup.shutdownGracefully()
         try? await group.shutdownGracefully()
         try? await pool.shutdownGracefully()
         logger.info("IRC server stopped")

@@ -3,7 +3,7 @@ import NIOCore
 
 /// What the line decoder hands to the connection: a complete line (without CR LF),
 /// or the news that a line was too long to keep and has been dropped.
-enum InboundLine {
+enum InboundLine: Sendable {
     case line(ByteBuffer)
     case tooLong
 }
@@ -11,48 +11,67 @@ enum InboundLine {
 /// Splits the byte stream into IRC lines. A line longer than any valid message
 /// (tags plus 512 bytes) is not buffered: it is reported once and skipped up to
 /// its newline, so a client cannot make the server hold unbounded input.
-struct LineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = InboundLine
-
+///
+/// Runs inside the connection handler (no `ByteToMessageHandler`): between reads it
+/// keeps at most the unfinished end of a line, copied into a buffer of its own so
+/// that an idle connection does not pin a whole receive buffer.
+struct LineDecoder {
     static let maximumLine = IRCLimits.maxTagBytes + IRCLimits.maxLineBytes
     private var discarding = false
+    /// The start of a line whose newline has not arrived yet.
+    private var partial: ByteBuffer?
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let view = buffer.readableBytesView
-        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > LineDecoder.maximumLine {
-                if !discarding {
-                    discarding = true
-                    context.fireChannelRead(self.wrapInboundOut(.tooLong))
+    /// Decodes every complete line in `incoming` (after what was kept from earlier reads),
+    /// calling `emit` for each in order.
+    mutating func decode(_ incoming: ByteBuffer, _ emit: (InboundLine) -> Void) {
+        var buffer: ByteBuffer
+        if var kept = partial {
+            partial = nil
+            var incoming = incoming
+            kept.writeBuffer(&incoming)
+            buffer = kept
+        } else {
+            buffer = incoming
+        }
+        while true {
+            let view = buffer.readableBytesView
+            guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+                if view.count > LineDecoder.maximumLine {
+                    if !discarding {
+                        discarding = true
+                        emit(.tooLong)
+                    }
+                    buffer.moveReaderIndex(forwardBy: view.count)
                 }
-                buffer.moveReaderIndex(forwardBy: view.count)
+                break
             }
-            return .needMoreData
+            let length = newline - view.startIndex
+            if discarding {
+                discarding = false
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                continue
+            }
+            var lineLength = length
+            if lineLength > 0, view[newline - 1] == UInt8(ascii: "\r") {
+                lineLength -= 1
+            }
+            if lineLength > LineDecoder.maximumLine {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                emit(.tooLong)
+                continue
+            }
+            let line = buffer.readSlice(length: lineLength)!
+            buffer.moveReaderIndex(forwardBy: length + 1 - lineLength)
+            emit(.line(line))
         }
-        let length = newline - view.startIndex
-        if discarding {
-            discarding = false
-            buffer.moveReaderIndex(forwardBy: length + 1)
-            return .continue
+        if buffer.readableBytes > 0 {
+            // A copy of just the unfinished line, not a slice of the receive buffer.
+            var kept = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+            kept.writeBuffer(&buffer)
+            partial = kept
         }
-        var lineLength = length
-        if lineLength > 0, view[newline - 1] == UInt8(ascii: "\r") {
-            lineLength -= 1
-        }
-        if lineLength > LineDecoder.maximumLine {
-            buffer.moveReaderIndex(forwardBy: length + 1)
-            context.fireChannelRead(self.wrapInboundOut(.tooLong))
-            return .continue
-        }
-        let line = buffer.readSlice(length: lineLength)!
-        buffer.moveReaderIndex(forwardBy: length + 1 - lineLength)
-        context.fireChannelRead(self.wrapInboundOut(.line(line)))
-        return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A final line without a newline is dropped, as every IRC server does.
-        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-        return .needMoreData
-    }
+    // A final line without a newline is dropped at EOF, as every IRC server does:
+    // the connection simply forgets `partial`.
 }

@@ -80,12 +80,21 @@ extension ServerState {
     func encode(_ message: IRCMessage, shape: TagShape) -> ByteBuffer {
         var outgoing = message
         if !outgoing.tags.isEmpty {
-            outgoing.tags.removeAll { !shape.allows($0.key) }
+            if shape.bits == 0 {
+                outgoing.tags = []
+            } else if outgoing.tags.contains(where: { !shape.allows($0.key) }) {
+                outgoing.tags.removeAll { !shape.allows($0.key) }
+            }
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(128)
-        outgoing.write(into: &bytes)
-        return ByteBuffer(bytes: bytes)
+        return Self.lineBuffer(outgoing)
+    }
+
+    /// The message and CR LF, serialised straight into a buffer of the exact size.
+    static func lineBuffer(_ message: IRCMessage) -> ByteBuffer {
+        let count = message.lineByteCount
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0) }
+        return buffer
     }
 
     func encodeRaw(_ line: String) -> ByteBuffer {
@@ -97,19 +106,35 @@ extension ServerState {
     }
 
     func write(_ bytes: ByteBuffer, to client: Client) {
-        guard !client.isClosing else { return }
-        client.context.write(NIOAny(bytes), promise: nil)
+        guard !client.isClosing, let connection = client.connection else { return }
+        if connection.onStateLoop {
+            connection.writeNow(bytes)
+        } else {
+            connection.outbox.append(bytes)
+        }
         client.unflushedBytes += bytes.readableBytes
         if client.unflushedBytes >= Self.eagerFlushBytes {
             // A big burst goes to the kernel now: only bytes a client really does not
             // read may count against its send queue, not a busy tick's worth of output.
             client.unflushedBytes = 0
-            client.context.flush()
+            flushNow(connection)
         }
         flushSoon(client)
     }
 
     static var eagerFlushBytes: Int { 16 * 1024 }
+
+    /// Sends what was written to this connection so far and flushes it, now (on the
+    /// state loop) or in a task on the connection's loop, after anything sent before.
+    func flushNow(_ connection: IRCConnectionHandler) {
+        if connection.onStateLoop {
+            connection.flushNow()
+        } else if !connection.outbox.isEmpty {
+            let buffers = connection.outbox
+            connection.outbox = []
+            connection.loop.execute { connection.writeAndFlush(buffers) }
+        }
+    }
 
     func flushSoon(_ client: Client) {
         if !client.needsFlush {
@@ -123,14 +148,35 @@ extension ServerState {
         }
     }
 
+    /// End of the tick: connections on the state loop are flushed; the output of
+    /// the others goes to their loops, one task per loop, which writes each
+    /// connection's buffers and flushes it once.
     private func flushPending() {
         flushScheduled = false
         let batch = pendingFlush
         pendingFlush.removeAll(keepingCapacity: true)
+        var outgoing: [(loop: any EventLoop, items: [(IRCConnectionHandler, [ByteBuffer])])] = []
         for client in batch {
             client.needsFlush = false
             client.unflushedBytes = 0
-            if !client.isClosing { client.context.flush() }
+            guard !client.isClosing, let connection = client.connection else { continue }
+            if connection.onStateLoop {
+                connection.flushNow()
+                continue
+            }
+            guard !connection.outbox.isEmpty else { continue }
+            let item = (connection, connection.outbox)
+            connection.outbox = []
+            if let index = outgoing.firstIndex(where: { $0.loop === connection.loop }) {
+                outgoing[index].items.append(item)
+            } else {
+                outgoing.append((connection.loop, [item]))
+            }
+        }
+        for (loop, items) in outgoing {
+            loop.execute {
+                for (connection, buffers) in items { connection.writeAndFlush(buffers) }
+            }
         }
     }
 
@@ -164,8 +210,6 @@ extension ServerState {
         var outgoing = message
         let shape = client.tagShape
         outgoing.tags.removeAll { $0.key != "label" && $0.key != "batch" && !shape.allows($0.key) }
-        var bytes: [UInt8] = []
-        outgoing.write(into: &bytes)
-        write(ByteBuffer(bytes: bytes), to: client)
+        write(Self.lineBuffer(outgoing), to: client)
     }
 }
