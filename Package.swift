@@ -69,6 +69,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            resources: [.copy("Assets")],
             swiftSettings: strict
         ),
         // Config, CLI, wiring and lifecycle, as a library so tests can start a whole server.
@@ -107,7 +108,8 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage",
+                "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage", "WebBridge", "LiveChat",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

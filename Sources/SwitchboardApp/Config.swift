@@ -84,6 +84,8 @@ public struct SwitchboardConfig: Sendable, Equatable {
     public var webHost: String
     public var webPort: Int
     public var allowedOrigins: [String]
+    /// Largest HTTP request body (and WebSocket message) the web bridge accepts, in bytes.
+    public var webMaxBodyBytes: Int
     // [storage]
     public var storagePath: String
     // [limits]
@@ -103,6 +105,10 @@ public struct SwitchboardConfig: Sendable, Equatable {
     public var floodBurst: Int
     /// Lines per second a client may send after the burst.
     public var floodRate: Double
+    /// Conversations one IP address may start per minute on the web; 0 means no limit.
+    public var webConversationsPerMinute: Int
+    /// Messages one IP address may send per minute on the web (HTTP and WebSocket); 0 means no limit.
+    public var webMessagesPerMinute: Int
     // [livechat]
     /// The languages enabled on this server, as BCP 47 tags.
     public var languages: [String]
@@ -117,7 +123,8 @@ public struct SwitchboardConfig: Sendable, Equatable {
         tlsCertificate: String, tlsKey: String, webHost: String, webPort: Int, allowedOrigins: [String],
         storagePath: String, exempt: [String], connectionsPerIP: Int, registrationTimeout: TimeInterval,
         pingInterval: TimeInterval, pingTimeout: TimeInterval, sendQueue: Int, floodBurst: Int, floodRate: Double,
-        languages: [String], inactivityTimeout: TimeInterval, maxSessions: Int, channels: [LiveChatChannel]
+        languages: [String], inactivityTimeout: TimeInterval, maxSessions: Int, channels: [LiveChatChannel],
+        webMaxBodyBytes: Int = 16_384, webConversationsPerMinute: Int = 6, webMessagesPerMinute: Int = 60
     ) {
         self.serverName = serverName
         self.network = network
@@ -141,6 +148,9 @@ public struct SwitchboardConfig: Sendable, Equatable {
         self.inactivityTimeout = inactivityTimeout
         self.maxSessions = maxSessions
         self.channels = channels
+        self.webMaxBodyBytes = webMaxBodyBytes
+        self.webConversationsPerMinute = webConversationsPerMinute
+        self.webMessagesPerMinute = webMessagesPerMinute
     }
 
     /// `"host:port"` of the web listener, with brackets around an IPv6 host.
@@ -197,7 +207,10 @@ public struct SwitchboardConfig: Sendable, Equatable {
         maxSessions: 0,
         channels: [
             LiveChatChannel(name: "Website", irc: "#website", slug: "website")
-        ]
+        ],
+        webMaxBodyBytes: 16_384,
+        webConversationsPerMinute: 6,
+        webMessagesPerMinute: 60
     )
 
     /// Reads and checks the configuration file at `path`.

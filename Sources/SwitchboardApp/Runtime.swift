@@ -74,8 +74,16 @@ public final class SwitchboardServer: Sendable {
                              metrics: PrometheusMetricsFactory(registry: registry), logger: logger)
         let continuation = webReady.continuation
         let box = webPortBox
+        let webExempt = config.exempt.compactMap(AddressRange.init)
         self.web = WebService(
-            configuration: .init(host: config.webHost, port: config.webPort), registry: registry, logger: logger,
+            configuration: .init(
+                host: config.webHost, port: config.webPort,
+                allowedOrigins: config.allowedOrigins,
+                maxBodyBytes: config.webMaxBodyBytes,
+                conversationsPerMinute: config.webConversationsPerMinute,
+                messagesPerMinute: config.webMessagesPerMinute,
+                isExempt: { address in webExempt.contains { $0.contains(address) } }),
+            gateway: irc.gateway, registry: registry, logger: logger,
             onRunning: { port in
                 box.port.withLock { $0 = port }
                 continuation.yield(port)

@@ -1,35 +1,104 @@
+import Foundation
 import Hummingbird
+import HummingbirdWebSocket
+import LiveChat
 import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// The HTTP side: health and metrics today; the visitor API and widget mount here.
+/// The HTTP side of Switchboard: the visitor API and its events WebSocket
+/// (`/api/v1`), the widget's files, `/healthz` and `/metrics`.
 public struct WebService: Service {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
-        public init(host: String, port: Int) {
+        /// Origins (`https://shop.example`) whose pages may call the API and open
+        /// the WebSocket, besides the server's own. Empty: same origin only.
+        public var allowedOrigins: [String]
+        /// Largest request body (and WebSocket message) accepted, in bytes.
+        public var maxBodyBytes: Int
+        /// New conversations per minute from one address, after a burst of
+        /// `conversationBurst`; 0 = no limit.
+        public var conversationsPerMinute: Int
+        public var conversationBurst: Int
+        /// Messages per minute from one address (HTTP and WebSocket together),
+        /// after a burst of `messageBurst`; 0 = no limit.
+        public var messagesPerMinute: Int
+        public var messageBurst: Int
+        /// Addresses the per-IP limits do not apply to (`[limits] exempt`).
+        public var isExempt: @Sendable (SocketAddress) -> Bool
+        /// Where the widget's files are; nil: the ones built into the binary.
+        public var assetsDirectory: URL?
+
+        public static let defaultMaxBodyBytes = 16 * 1024
+        public static let defaultConversationsPerMinute = 6
+        public static let defaultConversationBurst = 3
+        public static let defaultMessagesPerMinute = 60
+        public static let defaultMessageBurst = 20
+
+        /// A burst left out is the default burst, but never more than the per-minute rate.
+        public init(
+            host: String,
+            port: Int,
+            allowedOrigins: [String] = [],
+            maxBodyBytes: Int = Configuration.defaultMaxBodyBytes,
+            conversationsPerMinute: Int = Configuration.defaultConversationsPerMinute,
+            conversationBurst: Int? = nil,
+            messagesPerMinute: Int = Configuration.defaultMessagesPerMinute,
+            messageBurst: Int? = nil,
+            isExempt: @escaping @Sendable (SocketAddress) -> Bool = { _ in false },
+            assetsDirectory: URL? = nil
+        ) {
             self.host = host
             self.port = port
+            self.allowedOrigins = allowedOrigins
+            self.maxBodyBytes = maxBodyBytes
+            self.conversationsPerMinute = conversationsPerMinute
+            self.conversationBurst = conversationBurst
+                ?? max(1, min(Configuration.defaultConversationBurst, conversationsPerMinute))
+            self.messagesPerMinute = messagesPerMinute
+            self.messageBurst = messageBurst ?? max(1, min(Configuration.defaultMessageBurst, messagesPerMinute))
+            self.isExempt = isExempt
+            self.assetsDirectory = assetsDirectory
         }
     }
 
     private let configuration: Configuration
+    private let gateway: any VisitorGateway
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
     private let onRunning: @Sendable (Int) async -> Void
 
-    public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger,
-                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+    public init(configuration: Configuration, gateway: any VisitorGateway, registry: PrometheusCollectorRegistry,
+                logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
         self.configuration = configuration
+        self.gateway = gateway
         self.registry = registry
         self.logger = logger
         self.onRunning = onRunning
     }
 
     public func run() async throws {
-        let router = Router()
+        let configuration = self.configuration
+        let logger = self.logger
+        let metrics = WebMetrics(registry: registry)
+        let limits = RateLimits(
+            conversations: RateLimiter(perMinute: configuration.conversationsPerMinute, burst: configuration.conversationBurst),
+            messages: RateLimiter(perMinute: configuration.messagesPerMinute, burst: configuration.messageBurst),
+            isExempt: configuration.isExempt)
+        let refusals = UpgradeRefusals()
+        let api = VisitorAPI(gateway: gateway, limits: limits, metrics: metrics,
+                             origins: OriginPolicy(allowedOrigins: configuration.allowedOrigins),
+                             refusals: refusals, logger: logger)
+        let assets = StaticAssets(directory: configuration.assetsDirectory ?? StaticAssets.bundledDirectory, logger: logger)
+
+        // Middleware runs outermost first: settings, CORS (sees every answer,
+        // errors included), then errors rendered as JSON.
+        let router = Router(context: WebRequestContext.self)
+        router.add(middleware: ContextSetupMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        router.add(middleware: CORSMiddleware(policy: api.origins))
+        router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
@@ -40,10 +109,23 @@ public struct WebService: Service {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
+        api.addRoutes(to: router)
+        assets.addRoutes(to: router, gateway: gateway)
+
+        // Upgrade requests are matched against this router before the HTTP one.
+        let webSocketRouter = Router(context: WebRequestContext.self)
+        let maxFrameBytes = max(configuration.maxBodyBytes, 1024)
+        api.addEventsRoute(to: webSocketRouter, socket: EventSocket(
+            gateway: gateway, poster: api.poster, metrics: metrics, logger: logger, maxFrameBytes: maxFrameBytes))
+
         let onRunning = self.onRunning
-        let logger = self.logger
         let app = Application(
             router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [UpgradeRefusalWriter(refusals: refusals)]),
+                    ws: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Switchboard"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

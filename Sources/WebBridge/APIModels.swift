@@ -1,0 +1,231 @@
+import Foundation
+import Hummingbird
+import LiveChat
+import NIOCore
+
+/// Limits of the visitor API that are not configurable.
+public enum APILimits {
+    /// Longest message text (and rating comment), in Unicode scalars; a
+    /// browser's `maxlength` counts UTF-16 units, so the widget never exceeds it.
+    public static let maxTextLength = 4000
+    /// Messages per page of `GET .../messages`.
+    public static let pageSize = 100
+    static let maxNameLength = 100
+    static let maxURLLength = 2048
+    static let maxTitleLength = 300
+    static let maxVisitorIDLength = 128
+    static let maxUserAgentLength = 512
+    static let maxClientIDLength = 128
+    static let maxTokenLength = 512
+}
+
+/// JSON in and out: one encoder configuration, timestamps as ISO 8601 UTC with milliseconds.
+enum JSON {
+    static let contentType = "application/json; charset=utf-8"
+
+    static func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]   // stable bytes for equal answers
+        return try encoder.encode(value)
+    }
+
+    static func string(_ value: some Encodable) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+
+    /// A JSON response with `status`.
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: contentType],
+                 body: .init(byteBuffer: ByteBuffer(data: try encode(value))))
+    }
+
+    /// Decodes a request body; an empty body counts as `{}`. Errors are 400s that say what is wrong.
+    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(APIError) -> T {
+        let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as APIError {
+            throw error
+        } catch let DecodingError.typeMismatch(expected, context) {
+            throw .badRequest(describe(context.codingPath, expected: expected))
+        } catch let DecodingError.valueNotFound(expected, context) {
+            throw .badRequest(describe(context.codingPath, expected: expected))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw .badRequest("The field \"\(key.stringValue)\" is missing.")
+        } catch {
+            throw .badRequest("The body is not valid JSON.")
+        }
+    }
+
+    private static func describe(_ path: [any CodingKey], expected: Any.Type) -> String {
+        let what = expected == String.self ? "a string" : expected == Int.self || expected == Int64.self ? "a number"
+            : expected == Bool.self ? "true or false" : "something else"
+        guard !path.isEmpty else { return "The body must be a JSON object." }
+        return "The field \"\(path.map(\.stringValue).joined(separator: "."))\" must be \(what)."
+    }
+}
+
+/// ISO 8601 in UTC with milliseconds: `2025-03-14T09:26:53.589Z`.
+enum Timestamp {
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
+
+    static func string(_ date: Date) -> String { style.format(date) }
+}
+
+// MARK: Responses
+
+struct ChannelInfoBody: Encodable {
+    var slug: String
+    var name: String
+    var available: Bool
+    var welcome: String
+    var languages: [String]
+    var button: String
+
+    init(_ summary: ChannelSummary) {
+        slug = summary.slug
+        name = summary.name
+        available = summary.available
+        welcome = summary.welcome
+        languages = summary.languages
+        button = summary.button
+    }
+}
+
+/// A message as the visitor's page sees it: `{"id","at","author":{"kind","name"},"text"}`.
+struct MessageBody: Encodable {
+    var id: Int64
+    var at: String
+    var author: ChatAuthor
+    var text: String
+
+    init(_ message: ChatMessage) {
+        id = message.id
+        at = Timestamp.string(message.at)
+        author = message.author
+        text = message.text
+    }
+}
+
+struct OperatorBody: Encodable {
+    var name: String
+}
+
+struct CreatedConversationBody: Encodable {
+    var id: Int64
+    var token: String
+    var status: String
+    var `operator`: OperatorBody?
+    var languages: [String]
+    var messages: [MessageBody]
+
+    init(_ created: CreatedConversation) {
+        id = created.id
+        token = created.token
+        status = created.status.rawValue
+        `operator` = created.operatorName.map(OperatorBody.init(name:))
+        languages = created.languages
+        messages = created.messages.map(MessageBody.init)
+    }
+
+    enum CodingKeys: String, CodingKey { case id, token, status, `operator`, languages, messages }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(token, forKey: .token)
+        try container.encode(status, forKey: .status)
+        try container.encode(`operator`, forKey: .operator)   // null when waiting
+        try container.encode(languages, forKey: .languages)
+        try container.encode(messages, forKey: .messages)
+    }
+}
+
+struct MessagePageBody: Encodable {
+    var messages: [MessageBody]
+    var more: Bool
+}
+
+struct PostedMessageBody: Encodable {
+    var id: Int64
+    var at: String
+}
+
+struct StatusBody: Encodable {
+    var status: String
+}
+
+// MARK: Requests
+
+struct CreateConversationRequest: Decodable {
+    var name: String?
+    var page: String?
+    var visitor: String?
+}
+
+struct PostMessageRequest: Decodable {
+    var text: String?
+}
+
+struct PageRequest: Decodable {
+    var url: String?
+    var title: String?
+}
+
+struct RatingRequest: Decodable {
+    /// Nil when missing or not an integer: reported as `invalid_rating`.
+    var rating: Int?
+    var comment: String?
+
+    enum CodingKeys: String, CodingKey { case rating, comment }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        rating = try? container.decodeIfPresent(Int.self, forKey: .rating)
+        comment = try container.decodeIfPresent(String.self, forKey: .comment)
+    }
+}
+
+// MARK: Validation
+
+enum Validate {
+    /// A message's text: present, not blank, at most `APILimits.maxTextLength` scalars.
+    static func messageText(_ text: String?) throws(APIError) -> String {
+        guard let text, !text.allSatisfy({ $0.isWhitespace }) else {
+            throw APIError(.badRequest, .textRequired, "The message has no text.")
+        }
+        guard text.unicodeScalars.count <= APILimits.maxTextLength else {
+            throw APIError(.badRequest, .textTooLong, "The message is longer than \(APILimits.maxTextLength) characters.")
+        }
+        return text
+    }
+
+    /// An optional free-text field: trimmed, nil when blank, at most `limit` scalars.
+    static func optional(_ value: String?, field: String, limit: Int) throws(APIError) -> String? {
+        guard let value else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return nil }
+        guard trimmed.unicodeScalars.count <= limit else {
+            throw .badRequest("The field \"\(field)\" is longer than \(limit) characters.")
+        }
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" }) else {
+            throw .badRequest("The field \"\(field)\" contains control characters.")
+        }
+        return trimmed
+    }
+
+    /// A conversation id from the path; anything else is answered like a wrong token.
+    static func conversationID(_ text: String?) throws(APIError) -> Int64 {
+        guard let text, let id = Int64(text), id > 0 else { throw .unauthorized }
+        return id
+    }
+
+    /// `?after=`: a message id, 0 or none for "from the start".
+    static func after(_ text: String?) throws(APIError) -> Int64? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw .badRequest("\"after\" must be a message id (0 or more).")
+        }
+        return value
+    }
+}

@@ -1,0 +1,896 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+@testable import SwitchboardApp
+@testable import WebBridge
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The web bridge over real HTTP and WebSocket, against a whole server.
+@Suite("Web API")
+struct WebAPITests {
+    // MARK: Channel and conversations
+
+    @Test("GET /api/v1/livechat/{slug} describes the channel; an unknown slug is a JSON 404")
+    func channelInfo() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let info = try await web.request("GET", "/api/v1/livechat/website")
+            #expect(info.status == 200)
+            #expect(info.headers["content-type"]?.hasPrefix("application/json") == true)
+            #expect(info.json["slug"] as? String == "website")
+            #expect(info.json["name"] as? String == "Website")
+            #expect(info.json["welcome"] as? String == "How may I help you?")
+            #expect(info.json["button"] as? String == "Need help? Chat with us.")
+            #expect(info.json["available"] as? Bool == false)
+            #expect(info.json["languages"] as? [String] == ["en", "fr", "es", "de"])
+
+            let missing = try await web.request("GET", "/api/v1/livechat/nope")
+            #expect(missing.status == 404)
+            #expect(missing.json["error"] as? String == "unknown_channel")
+            #expect(missing.json["message"] is String)
+
+            let noRoute = try await web.request("GET", "/api/v1/nothing/here")
+            #expect(noRoute.status == 404)
+            #expect(noRoute.json["error"] as? String == "not_found")
+
+            let noChannel = try await web.request("POST", "/api/v1/livechat/nope/conversations", json: [:])
+            #expect(noChannel.status == 404)
+            #expect(noChannel.json["error"] as? String == "unknown_channel")
+        }
+    }
+
+    @Test("Starting a conversation: 201 with id, token, status, operator, languages and the welcome message first")
+    func createConversation() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna", languages: "fr-CH, fr;q=0.9, ja;q=0.8, en;q=0.5")
+            let json = visitor.created.json
+            #expect(visitor.created.status == 201)
+            #expect(visitor.id > 0)
+            #expect(visitor.token.count >= 20)
+            #expect(json["status"] as? String == "waiting")            // nobody is in #website
+            #expect(json.keys.contains("operator"))
+            #expect(json["operator"] is NSNull)
+            // Ranked, only languages enabled on the server (ja is not), the visitor's own tags kept.
+            #expect(json["languages"] as? [String] == ["fr-CH", "fr", "en"])
+            let messages = visitor.created.messages
+            #expect(messages.count == 1)
+            let welcome = try #require(messages.first)
+            #expect(welcome["text"] as? String == "How may I help you?")
+            #expect((welcome["id"] as? Int ?? 0) > 0)
+            let author = try #require(welcome["author"] as? [String: Any])
+            #expect(author["kind"] is String)
+            #expect(author["name"] as? String != nil)
+            try expectTimestamp(welcome["at"])
+
+            // The token reads the conversation: the welcome message first.
+            let page = try await visitor.messages()
+            #expect(page.status == 200)
+            #expect(page.json["more"] as? Bool == false)
+            #expect(page.messages.first?["text"] as? String == "How may I help you?")
+
+            // An empty body is an empty object; no enabled language is no preference.
+            let bare = try await web.request("POST", "/api/v1/livechat/website/conversations", headers: ["Accept-Language": "ja, *"])
+            #expect(bare.status == 201)
+            #expect(bare.json["languages"] as? [String] == [])
+        }
+    }
+
+    @Test("Posting a message: 201 with id and at once stored; it is then in the history")
+    func postMessage() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let posted = try await visitor.say("Hello, is anyone there?")
+            #expect(posted.status == 201)
+            let id = try #require(posted.json["id"] as? Int)
+            try expectTimestamp(posted.json["at"])
+            let history = try await visitor.messages()
+            #expect(history.messages.last?["id"] as? Int == id)
+            #expect(history.messages.last?["text"] as? String == "Hello, is anyone there?")
+            let author = history.messages.last?["author"] as? [String: Any]
+            #expect(author?["kind"] as? String == "visitor")
+
+            let after = try await visitor.messages(after: id)
+            #expect(after.messages.isEmpty)
+            #expect(after.json["more"] as? Bool == false)
+
+            let pages = try await visitor.visit("https://shop.example/cart", title: "Cart")
+            #expect(pages.status == 200)
+        }
+    }
+
+    @Test("Messages come in pages of 100, oldest first, with more")
+    func paging() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            for number in 1...105 {
+                #expect(try await visitor.say("message \(number)").status == 201)
+            }
+            let first = try await visitor.messages()
+            #expect(first.messages.count == 100)
+            #expect(first.json["more"] as? Bool == true)
+            let lastOfFirst = try #require(first.messages.last?["id"] as? Int)
+            let second = try await visitor.messages(after: lastOfFirst)
+            #expect(second.messages.count == 6)                  // welcome + 105 messages in all
+            #expect(second.json["more"] as? Bool == false)
+            #expect(second.messages.last?["text"] as? String == "message 105")
+            let ids = (first.messages + second.messages).compactMap { $0["id"] as? Int }
+            #expect(ids == ids.sorted() && Set(ids).count == 106)
+        }
+    }
+
+    // MARK: Tokens
+
+    @Test("A token grants its own conversation only: everything else is the same 401")
+    func tokenIsolation() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let anna = try await TestVisitor.start(web, name: "Anna")
+            let bob = try await TestVisitor.start(web, name: "Bob")
+            let bobAuth = ["Authorization": "Bearer \(bob.token)"]
+            let annaPath = "/api/v1/conversations/\(anna.id)"
+
+            let read = try await web.request("GET", annaPath + "/messages", headers: bobAuth)
+            let write = try await web.request("POST", annaPath + "/messages", json: ["text": "hi"], headers: bobAuth)
+            let page = try await web.request("POST", annaPath + "/pages", json: ["url": "https://x.example"], headers: bobAuth)
+            let close = try await web.request("POST", annaPath + "/close", headers: bobAuth)
+            let rate = try await web.request("POST", annaPath + "/rating", json: ["rating": 1], headers: bobAuth)
+            let none = try await web.request("GET", annaPath + "/messages")
+            let garbage = try await web.request("GET", annaPath + "/messages", headers: ["Authorization": "Bearer nope"])
+            let basic = try await web.request("GET", annaPath + "/messages", headers: ["Authorization": "Basic \(anna.token)"])
+            let unknown = try await web.request("GET", "/api/v1/conversations/987654/messages", headers: bobAuth)
+            let notAnID = try await web.request("GET", "/api/v1/conversations/abc/messages", headers: bobAuth)
+            for reply in [read, write, page, close, rate, none, garbage, basic, unknown, notAnID] {
+                #expect(reply.status == 401)
+                #expect(reply.json["error"] as? String == "unauthorized")
+            }
+            // An unknown id and a wrong token look exactly the same.
+            #expect(unknown.body == read.body)
+            #expect(unknown.headers["www-authenticate"] == read.headers["www-authenticate"])
+
+            // Nothing was written to Anna's conversation; Bob's token still works for Bob.
+            #expect(try await anna.messages().messages.count == 1)
+            #expect(try await bob.say("my own").status == 201)
+        }
+    }
+
+    // MARK: Bad input
+
+    @Test("Bad input is a 400 with a code: bad JSON, no text, too long, bad rating")
+    func badInput() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let auth = ["Authorization": "Bearer \(visitor.token)"]
+            let path = "/api/v1/conversations/\(visitor.id)"
+
+            let cases: [(String, Data, String)] = [
+                ("/messages", Data("{\"text\": ".utf8), "bad_request"),
+                ("/messages", Data("[1, 2]".utf8), "bad_request"),
+                ("/messages", Data("{\"text\": 42}".utf8), "bad_request"),
+                ("/messages", Data("{}".utf8), "text_required"),
+                ("/messages", Data("{\"text\": \"  \\n \"}".utf8), "text_required"),
+                ("/messages", try JSONSerialization.data(withJSONObject: ["text": String(repeating: "é", count: 4001)]), "text_too_long"),
+                ("/rating", Data("{\"rating\": 4}".utf8), "invalid_rating"),
+                ("/rating", Data("{\"rating\": \"5\"}".utf8), "invalid_rating"),
+                ("/rating", Data("{}".utf8), "invalid_rating"),
+                ("/pages", Data("{\"title\": \"no url\"}".utf8), "bad_request"),
+            ]
+            for (route, body, code) in cases {
+                let reply = try await web.request("POST", path + route, rawBody: body, headers: auth)
+                #expect(reply.status == 400, "\(route) \(String(decoding: body.prefix(40), as: UTF8.self))")
+                #expect(reply.json["error"] as? String == code, "\(route) \(String(decoding: body.prefix(40), as: UTF8.self))")
+                #expect((reply.json["message"] as? String)?.isEmpty == false)
+            }
+            let badAfter = try await web.request("GET", path + "/messages?after=-3", headers: auth)
+            #expect(badAfter.status == 400)
+            let badCreate = try await web.request("POST", "/api/v1/livechat/website/conversations", rawBody: Data("nope".utf8))
+            #expect(badCreate.status == 400)
+            #expect(badCreate.json["error"] as? String == "bad_request")
+
+            // Exactly 4000 characters is fine.
+            #expect(try await visitor.say(String(repeating: "é", count: 4000)).status == 201)
+        }
+    }
+
+    @Test("A body over the limit is a JSON 413, with or without Content-Length")
+    func oversizedBody() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let big = try JSONSerialization.data(withJSONObject: ["text": String(repeating: "x", count: 17 * 1024)])
+            let message = try await web.request("POST", "/api/v1/conversations/\(visitor.id)/messages", rawBody: big,
+                                                headers: ["Authorization": "Bearer \(visitor.token)"])
+            #expect(message.status == 413)
+            #expect(message.json["error"] as? String == "body_too_large")
+            let create = try await web.request("POST", "/api/v1/livechat/website/conversations",
+                                               rawBody: try JSONSerialization.data(withJSONObject: ["name": String(repeating: "n", count: 20_000)]))
+            #expect(create.status == 413)
+            #expect(create.json["error"] as? String == "body_too_large")
+
+            // Chunked, so the size is only known while reading.
+            let raw = try await server.connect(tls: false, to: server.webPort)
+            try await raw.send("POST /api/v1/livechat/website/conversations HTTP/1.1")
+            try await raw.send("Host: 127.0.0.1:\(server.webPort)")
+            try await raw.send("Content-Type: application/json")
+            try await raw.send("Transfer-Encoding: chunked")
+            try await raw.send("")
+            let chunk = String(repeating: " ", count: 8192)
+            for _ in 0..<3 {
+                try await raw.send(String(chunk.utf8.count, radix: 16))
+                try await raw.send(chunk)
+            }
+            try await raw.send("0")
+            try await raw.send("")
+            let status = try await raw.nextLine()
+            #expect(status.hasPrefix("HTTP/1.1 413"))
+            let headers = try await raw.headerLines()
+            #expect(headers.contains { $0.lowercased().hasPrefix("content-type: application/json") })
+            await raw.close()
+
+            // The server is fine afterwards.
+            #expect(try await visitor.say("still here").status == 201)
+        }
+    }
+
+    // MARK: Closing
+
+    @Test("After close, a new message is a 409 conversation_closed; closing twice is fine; rating works")
+    func closedConversation() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            #expect(try await visitor.say("bye").status == 201)
+            let close = try await visitor.close()
+            #expect(close.status == 200)
+            #expect(close.json["status"] as? String == "closed")
+            let after = try await visitor.say("one more thing")
+            #expect(after.status == 409)
+            #expect(after.json["error"] as? String == "conversation_closed")
+            #expect(try await visitor.close().status == 200)
+            let rating = try await web.request("POST", "/api/v1/conversations/\(visitor.id)/rating",
+                                               json: ["rating": 5, "comment": "Quick and kind."],
+                                               headers: ["Authorization": "Bearer \(visitor.token)"])
+            #expect(rating.status == 200)
+            // The history stays readable.
+            #expect(try await visitor.messages().messages.contains { $0["text"] as? String == "bye" })
+
+            // On the socket: `closed` at once, then a close frame. (Checked on the raw
+            // connection: HummingbirdWSClient sometimes misses frames that arrive
+            // together with the 101 when the server closes right away.)
+            let raw = try await server.rawUpgrade(path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            #expect(raw.status.hasPrefix("HTTP/1.1 101"))
+            try await raw.connection.wait(for: "{\"reason\":null,\"type\":\"closed\"}")
+            try await raw.connection.waitForByte(0x88)                 // a close frame (FIN + opcode 8)
+            await raw.connection.close()
+        }
+    }
+
+    // MARK: Rate limits
+
+    @Test("Per-IP limits: conversations and messages (HTTP and WebSocket together) get 429 with Retry-After")
+    func rateLimits() async throws {
+        try await withSocketServer(configure: {
+            $0.exempt = []
+            $0.webConversationsPerMinute = 1
+            $0.webMessagesPerMinute = 3
+        }) { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let second = try await web.request("POST", "/api/v1/livechat/website/conversations", json: [:])
+            #expect(second.status == 429)
+            #expect(second.json["error"] as? String == "rate_limited")
+            let retryAfter = try #require(second.headers["retry-after"].flatMap { Int($0) })
+            #expect((1...60).contains(retryAfter))
+
+            #expect(try await visitor.say("one").status == 201)
+            let lastID = try #require(try await visitor.say("two").json["id"] as? Int)
+            let socket = try await TestSocket.open(
+                port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?after=\(lastID)",
+                headers: [.authorization: "Bearer \(visitor.token)"])
+            try await socket.send(["type": "message", "text": "three", "client_id": "c3"])
+            let ack = try await socket.next { $0["type"] as? String == "ack" }
+            #expect(ack["client_id"] as? String == "c3")
+            try await socket.send(["type": "message", "text": "four", "client_id": "c4"])
+            let refused = try await socket.next { $0["type"] as? String == "error" }
+            #expect(refused["error"] as? String == "rate_limited")
+            #expect(refused["client_id"] as? String == "c4")
+            #expect((refused["retry_after"] as? Int ?? 0) >= 1)
+            let overHTTP = try await visitor.say("five")
+            #expect(overHTTP.status == 429)
+            #expect(overHTTP.json["error"] as? String == "rate_limited")
+            #expect(overHTTP.headers["retry-after"] != nil)
+            await socket.close()
+
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(texts.suffix(3) == ["one", "two", "three"])
+        }
+    }
+
+    @Test("Loopback is exempt from the per-IP limits by default")
+    func exemptAddresses() async throws {
+        try await withServer(configure: {
+            $0.webConversationsPerMinute = 1
+            $0.webMessagesPerMinute = 1
+        }) { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            _ = try await TestVisitor.start(web)
+            _ = try await TestVisitor.start(web)
+            for number in 1...5 {
+                #expect(try await visitor.say("message \(number)").status == 201)
+            }
+        }
+    }
+
+    // MARK: Origins
+
+    @Test("Origins: foreign ones get 403 on the API and the WebSocket; allowed and same-origin pages get CORS")
+    func origins() async throws {
+        try await withServer(configure: { $0.allowedOrigins = ["https://shop.example"] }) { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+
+            let foreign = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "https://evil.example"])
+            #expect(foreign.status == 403)
+            #expect(foreign.json["error"] as? String == "origin_not_allowed")
+            #expect(foreign.headers["access-control-allow-origin"] == nil)
+            let foreignPost = try await web.request("POST", "/api/v1/conversations/\(visitor.id)/messages", json: ["text": "x"],
+                                                    headers: ["Origin": "https://evil.example", "Authorization": "Bearer \(visitor.token)"])
+            #expect(foreignPost.status == 403)
+            let nullOrigin = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "null"])
+            #expect(nullOrigin.status == 403)
+
+            let allowed = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "https://shop.example"])
+            #expect(allowed.status == 200)
+            #expect(allowed.headers["access-control-allow-origin"] == "https://shop.example")
+            #expect(allowed.headers["vary"]?.contains("Origin") == true)
+            // Errors carry CORS too, so the page can read them.
+            let allowedError = try await web.request("GET", "/api/v1/conversations/\(visitor.id)/messages",
+                                                     headers: ["Origin": "https://shop.example"])
+            #expect(allowedError.status == 401)
+            #expect(allowedError.headers["access-control-allow-origin"] == "https://shop.example")
+
+            let preflight = try await web.request("OPTIONS", "/api/v1/conversations/\(visitor.id)/messages", headers: [
+                "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            ])
+            #expect(preflight.status == 204)
+            #expect(preflight.headers["access-control-allow-origin"] == "https://shop.example")
+            #expect(preflight.headers["access-control-allow-methods"]?.contains("POST") == true)
+            #expect(preflight.headers["access-control-allow-headers"]?.lowercased().contains("authorization") == true)
+            #expect(preflight.headers["access-control-allow-headers"]?.lowercased().contains("content-type") == true)
+            let foreignPreflight = try await web.request("OPTIONS", "/api/v1/livechat/website/conversations", headers: [
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
+            ])
+            #expect(foreignPreflight.status == 403)
+
+            // The server's own pages: the Origin matches the Host header, whatever the scheme.
+            let same = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "http://127.0.0.1:\(server.webPort)"])
+            #expect(same.status == 200)
+            let sameBehindTLSProxy = try await web.request("GET", "/api/v1/livechat/website",
+                                                           headers: ["Origin": "https://127.0.0.1:\(server.webPort)"])
+            #expect(sameBehindTLSProxy.status == 200)
+
+            // The WebSocket: a foreign origin is refused before the upgrade, an allowed one is upgraded.
+            let refused = try await server.rawUpgrade(path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)",
+                                                      origin: "https://evil.example")
+            #expect(refused.status.hasPrefix("HTTP/1.1 403"))
+            #expect(refused.headers.contains { $0.lowercased().hasPrefix("content-type: application/json") })
+            #expect(try await refused.body()["error"] as? String == "origin_not_allowed")
+            let upgraded = try await server.rawUpgrade(path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)",
+                                                       origin: "https://shop.example")
+            #expect(upgraded.status.hasPrefix("HTTP/1.1 101"))
+        }
+    }
+
+    // MARK: WebSocket
+
+    @Test("A bad token on the events WebSocket is a 401 before any upgrade")
+    func socketBadToken() async throws {
+        try await withSocketServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let anna = try await TestVisitor.start(web)
+            let bob = try await TestVisitor.start(web)
+            for path in [
+                "/api/v1/conversations/\(anna.id)/events?token=\(bob.token)",
+                "/api/v1/conversations/\(anna.id)/events",
+                "/api/v1/conversations/999999/events?token=\(anna.token)",
+            ] {
+                let reply = try await server.rawUpgrade(path: path)
+                #expect(reply.status.hasPrefix("HTTP/1.1 401"), "\(path)")
+                #expect(!reply.headers.contains { $0.lowercased().hasPrefix("upgrade:") })
+                #expect(reply.headers.contains { $0.lowercased().hasPrefix("content-type: application/json") })
+                #expect(try await reply.body()["error"] as? String == "unauthorized")
+            }
+            let wrongBearer = try await server.rawUpgrade(path: "/api/v1/conversations/\(anna.id)/events",
+                                                          extraHeaders: ["Authorization: Bearer \(bob.token)"])
+            #expect(wrongBearer.status.hasPrefix("HTTP/1.1 401"))
+            let good = try await server.rawUpgrade(path: "/api/v1/conversations/\(anna.id)/events",
+                                                   extraHeaders: ["Authorization: Bearer \(anna.token)"])
+            #expect(good.status.hasPrefix("HTTP/1.1 101"))
+
+            // The WebSocket client sees a failed upgrade.
+            await #expect(throws: (any Error).self) {
+                let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(anna.id)/events?token=\(bob.token)")
+                await socket.close()
+            }
+            // Without an upgrade, the route says so (after the same token check).
+            let plain = try await web.request("GET", "/api/v1/conversations/\(anna.id)/events?token=\(anna.token)")
+            #expect(plain.status == 426)
+            #expect(plain.json["error"] as? String == "upgrade_required")
+            let plainBad = try await web.request("GET", "/api/v1/conversations/\(anna.id)/events?token=\(bob.token)")
+            #expect(plainBad.status == 401)
+        }
+    }
+
+    @Test("?after= replays the stored messages, then live ones, without gaps or duplicates")
+    func socketReplay() async throws {
+        try await withSocketServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let welcomeID = try #require(visitor.created.messages.first?["id"] as? Int)
+            var posted: [Int] = []
+            for number in 1...3 {
+                posted.append(try #require(try await visitor.say("before \(number)").json["id"] as? Int))
+            }
+            // From after the first message: the two others, in order.
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)&after=\(posted[0])")
+            let replay = try await socket.messages(count: 2)
+            #expect(replay.map(\.id) == Array(posted[1...]))
+            #expect(replay.map(\.text) == ["before 2", "before 3"])
+            try expectTimestamp(replay.first?.json["at"])
+
+            // Live, while more messages are posted concurrently with a second socket connecting from the start.
+            let writer = Task {
+                var ids: [Int] = []
+                for number in 1...30 {
+                    if let id = try await visitor.say("live \(number)").json["id"] as? Int { ids.append(id) }
+                }
+                return ids
+            }
+            let fromStart = try await TestSocket.open(port: server.webPort,
+                                                      path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)&after=0")
+            let live = try await writer.value
+            #expect(live.count == 30)
+            let everything = [welcomeID] + posted + live
+            let seenByFirst = try await socket.messages(count: 30)
+            #expect(seenByFirst.map(\.id) == live)
+            let seenBySecond = try await fromStart.messages(count: everything.count)
+            #expect(seenBySecond.map(\.id) == everything)
+            // Nothing more (no duplicates) arrives.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(socket.pendingMessages.isEmpty)
+            #expect(fromStart.pendingMessages.isEmpty)
+            await socket.close()
+            await fromStart.close()
+        }
+    }
+
+    @Test("A message posted over HTTP shows up on the socket; one sent on the socket is acked and stored")
+    func socketMessages() async throws {
+        try await withSocketServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let welcomeID = try #require(visitor.created.messages.first?["id"] as? Int)
+            let socket = try await TestSocket.open(
+                port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?after=\(welcomeID)",
+                headers: [.authorization: "Bearer \(visitor.token)"])
+
+            let posted = try await visitor.say("over HTTP")
+            let postedID = try #require(posted.json["id"] as? Int)
+            let event = try await socket.next { $0["type"] as? String == "message" }
+            #expect(event["id"] as? Int == postedID)
+            #expect(event["text"] as? String == "over HTTP")
+            #expect((event["author"] as? [String: Any])?["kind"] as? String == "visitor")
+            try expectTimestamp(event["at"])
+
+            try await socket.send(["type": "message", "text": "over the socket", "client_id": "abc-1"])
+            let ack = try await socket.next { $0["type"] as? String == "ack" }
+            #expect(ack["client_id"] as? String == "abc-1")
+            let ackID = try #require(ack["id"] as? Int)
+            try expectTimestamp(ack["at"])
+            #expect(ackID > postedID)
+            let stored = try await visitor.messages(after: postedID)
+            #expect(stored.messages.first?["id"] as? Int == ackID)
+            #expect(stored.messages.first?["text"] as? String == "over the socket")
+
+            // Bad frames get an error and the socket lives on.
+            try await socket.sendText("not json")
+            #expect(try await socket.next { $0["type"] as? String == "error" }["error"] as? String == "bad_request")
+            try await socket.send(["type": "dance"])
+            #expect(try await socket.next { $0["type"] as? String == "error" }["error"] as? String == "bad_request")
+            try await socket.send(["type": "message", "text": "", "client_id": 7])
+            let empty = try await socket.next { $0["type"] as? String == "error" }
+            #expect(empty["error"] as? String == "text_required")
+            #expect(empty["client_id"] as? Int == 7)
+            try await socket.send(["type": "typing"])
+            try await socket.send(["type": "message", "text": "still alive", "client_id": "abc-2"])
+            #expect(try await socket.next { $0["type"] as? String == "ack" }["client_id"] as? String == "abc-2")
+
+            // Closing over HTTP ends the socket with a `closed` event.
+            #expect(try await visitor.close().status == 200)
+            _ = try await socket.next { $0["type"] as? String == "closed" }
+            try await socket.waitUntilClosed()
+        }
+    }
+
+    // MARK: Pages
+
+    @Test("The widget's files are served with their content type and Cache-Control: no-cache")
+    func staticFiles() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let widget = try await web.request("GET", "/widget.js")
+            #expect(widget.status == 200)
+            #expect(widget.headers["content-type"]?.hasPrefix("text/javascript") == true)
+            #expect(widget.headers["cache-control"] == "no-cache")
+            #expect(!widget.body.isEmpty)
+            let etag = try #require(widget.headers["etag"])
+            let again = try await web.request("GET", "/widget.js", headers: ["If-None-Match": etag])
+            #expect(again.status == 304)
+
+            let files = StaticAssets(directory: StaticAssets.bundledDirectory, logger: Logger(label: "test")).files
+            if files["index.html"] != nil {
+                let demo = try await web.request("GET", "/")
+                #expect(demo.status == 200)
+                #expect(demo.headers["content-type"]?.hasPrefix("text/html") == true)
+                #expect(demo.headers["cache-control"] == "no-cache")
+            }
+            if files["livechat.html"] != nil {
+                let page = try await web.request("GET", "/livechat/website")
+                #expect(page.status == 200)
+                #expect(page.headers["content-type"]?.hasPrefix("text/html") == true)
+                #expect(page.headers["cache-control"] == "no-cache")
+            }
+            let unknown = try await web.request("GET", "/livechat/nope")
+            #expect(unknown.status == 404)
+
+            let health = try await web.request("GET", "/healthz")
+            #expect(health.status == 200)
+            let metrics = try await web.request("GET", "/metrics")
+            #expect(String(decoding: metrics.body, as: UTF8.self).contains("switchboard_web_sockets"))
+        }
+    }
+
+    // MARK: Units
+
+    @Test("Token buckets: a burst, then the rate; IPv6 clients by /64")
+    func tokenBuckets() {
+        let limiter = RateLimiter(perMinute: 60, burst: 2)
+        let start = ContinuousClock.now
+        let key = ClientKey(bytes: [10, 0, 0, 1])
+        #expect(limiter.acquire(key, now: start) == .allowed)
+        #expect(limiter.acquire(key, now: start) == .allowed)
+        #expect(limiter.acquire(key, now: start) == .limited(retryAfterSeconds: 1))
+        #expect(limiter.acquire(ClientKey(bytes: [10, 0, 0, 2]), now: start) == .allowed)
+        #expect(limiter.acquire(key, now: start + .seconds(1)) == .allowed)
+        #expect(limiter.acquire(key, now: start + .seconds(1)) == .limited(retryAfterSeconds: 1))
+        let slow = RateLimiter(perMinute: 6, burst: 1)
+        #expect(slow.acquire(key, now: start) == .allowed)
+        #expect(slow.acquire(key, now: start) == .limited(retryAfterSeconds: 10))
+        #expect(RateLimiter(perMinute: 0, burst: 1).acquire(key, now: start) == .allowed)
+
+        let a = ClientKey(try? SocketAddressForTests.v6("2001:db8:1:2:aaaa::1"))
+        let b = ClientKey(try? SocketAddressForTests.v6("2001:db8:1:2:bbbb::2"))
+        let c = ClientKey(try? SocketAddressForTests.v6("2001:db8:1:3::1"))
+        #expect(a == b)
+        #expect(a != c)
+        #expect(ClientKey(try? SocketAddressForTests.v6("::ffff:10.0.0.1")) == key)
+    }
+
+    @Test("Origins compare scheme-insensitively with Host; allowed origins exactly")
+    func originPolicy() {
+        let policy = OriginPolicy(allowedOrigins: ["https://Shop.example/", "http://localhost:3000"])
+        #expect(policy.verdict(origin: nil, host: "chat.example") == .noOrigin)
+        #expect(policy.verdict(origin: "https://shop.example", host: "chat.example") == .allowed)
+        #expect(policy.verdict(origin: "http://localhost:3000", host: "chat.example") == .allowed)
+        #expect(policy.verdict(origin: "http://localhost:3001", host: "chat.example") == .denied)
+        #expect(policy.verdict(origin: "https://chat.example", host: "chat.example") == .sameOrigin)
+        #expect(policy.verdict(origin: "https://chat.example", host: "chat.example:443") == .sameOrigin)
+        #expect(policy.verdict(origin: "http://chat.example:8080", host: "chat.example:8080") == .sameOrigin)
+        #expect(policy.verdict(origin: "http://chat.example:8080", host: "chat.example") == .denied)
+        #expect(policy.verdict(origin: "https://evil.example", host: "chat.example") == .denied)
+        #expect(policy.verdict(origin: "null", host: "chat.example") == .denied)
+        #expect(policy.verdict(origin: "https://chat.example.evil.example", host: "chat.example") == .denied)
+    }
+
+    @Test("Timestamps are ISO 8601 UTC with milliseconds")
+    func timestamps() {
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 1_700_000_000.125)) == "2023-11-14T22:13:20.125Z")
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+    }
+}
+
+// MARK: - Helpers
+
+/// `withServer` for tests that use `TestSocket`: HummingbirdWSClient always
+/// sends `Origin: ws://<host>` (no port), which is not the server's own origin,
+/// so that origin is allowed here.
+private func withSocketServer(configure: (inout SwitchboardConfig) -> Void = { _ in },
+                              _ body: (TestServer) async throws -> Void) async throws {
+    try await withServer(configure: { config in
+        config.allowedOrigins.append("ws://127.0.0.1")
+        configure(&config)
+    }, body)
+}
+
+private func expectTimestamp(_ value: Any?, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let text = try #require(value as? String, sourceLocation: sourceLocation)
+    let pattern = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/#
+    #expect(text.wholeMatch(of: pattern) != nil, "not ISO 8601 UTC with milliseconds: \(text)", sourceLocation: sourceLocation)
+}
+
+enum SocketAddressForTests {
+    static func v6(_ text: String) throws -> SocketAddress { try SocketAddress(ipAddress: text, port: 1) }
+}
+
+/// A WebSocket client on the events route, collecting the server's JSON frames.
+final class TestSocket: Sendable {
+    struct Message {
+        let json: [String: Any]
+        var id: Int { json["id"] as? Int ?? -1 }
+        var text: String { json["text"] as? String ?? "" }
+    }
+
+    /// Frames received and not read yet, and whether the socket has ended.
+    final class Frames: Sendable {
+        private struct State {
+            var frames: [String] = []
+            var closed = false
+        }
+        private let state = Mutex(State())
+
+        func append(_ text: String) { state.withLock { $0.frames.append(text) } }
+        func markClosed() { state.withLock { $0.closed = true } }
+        var closed: Bool { state.withLock { $0.closed } }
+        var pending: [String] { state.withLock { $0.frames } }
+
+        /// Drops frames until one matches; nil when none has come yet.
+        func take(where predicate: ([String: Any]) -> Bool) -> (found: [String: Any]?, closed: Bool) {
+            state.withLock { state in
+                while !state.frames.isEmpty {
+                    let text = state.frames.removeFirst()
+                    let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+                    if predicate(json) { return (json, false) }
+                }
+                return (nil, state.closed)
+            }
+        }
+    }
+
+    private let frames: Frames
+    private let outbox: AsyncStream<String>.Continuation
+    private let task: Task<Void, Never>
+
+    private init(frames: Frames, outbox: AsyncStream<String>.Continuation, task: Task<Void, Never>) {
+        self.frames = frames
+        self.outbox = outbox
+        self.task = task
+    }
+
+    /// Connects; throws when the upgrade is refused.
+    static func open(port: Int, path: String, headers: HTTPFields = [:]) async throws -> TestSocket {
+        let (outgoing, outbox) = AsyncStream<String>.makeStream()
+        let (openings, opened) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let frames = Frames()
+        var logger = Logger(label: "test-socket")
+        logger.logLevel = .critical
+        let url = "ws://127.0.0.1:\(port)\(path)"
+        let task = Task {
+            do {
+                try await WebSocketClient.connect(url: url, configuration: .init(additionalHeaders: headers), logger: logger) {
+                    inbound, outbound, _ in
+                    opened.yield(.success(()))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for await text in outgoing {
+                                try await outbound.write(.text(text))
+                            }
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                        for try await message in inbound.messages(maxSize: 1 << 20) {
+                            if case .text(let text) = message { frames.append(text) }
+                        }
+                        group.cancelAll()
+                    }
+                }
+            } catch {
+                opened.yield(.failure(error))
+            }
+            opened.finish()
+            frames.markClosed()
+        }
+        let socket = TestSocket(frames: frames, outbox: outbox, task: task)
+        for await result in openings {
+            try result.get()
+            return socket
+        }
+        throw TestTimeout(waitingFor: "the WebSocket to open", seen: [])
+    }
+
+    /// The next frame matching `predicate` (frames before it are dropped).
+    func next(timeout: Duration = .seconds(5), where predicate: ([String: Any]) -> Bool = { _ in true }) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (found, closed) = frames.take(where: predicate)
+            if let found { return found }
+            if closed { throw ConnectionClosed(seen: []) }
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "a WebSocket frame", seen: []) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// The next `count` message events, in order (other frames are dropped).
+    func messages(count: Int, timeout: Duration = .seconds(10)) async throws -> [Message] {
+        var result: [Message] = []
+        let deadline = ContinuousClock.now + timeout
+        while result.count < count {
+            let json = try await next(timeout: max(.zero, deadline - ContinuousClock.now)) { $0["type"] as? String == "message" }
+            result.append(Message(json: json))
+        }
+        return result
+    }
+
+    /// Message frames received and not read yet.
+    var pendingMessages: [String] { frames.pending.filter { $0.contains("\"type\":\"message\"") } }
+
+    func send(_ json: [String: Any]) async throws {
+        outbox.yield(String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self))
+    }
+
+    func sendText(_ text: String) async throws { outbox.yield(text) }
+
+    func waitUntilClosed(timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !frames.closed {
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "the WebSocket to close", seen: []) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func close() async {
+        outbox.finish()
+        _ = await task.value
+    }
+}
+
+extension TestServer {
+    func connect(tls: Bool, to port: Int) async throws -> TestIRCClient {
+        try await TestIRCClient.connect(port: port, tls: tls)
+    }
+
+    /// Sends a WebSocket upgrade request by hand and reads the answer's head;
+    /// the connection stays open for more reading.
+    func rawUpgrade(path: String, origin: String? = nil, extraHeaders: [String] = []) async throws -> RawConnection.Head {
+        let raw = try await RawConnection.connect(port: webPort)
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(webPort)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        if let origin { request += "Origin: \(origin)\r\n" }
+        for header in extraHeaders { request += header + "\r\n" }
+        try await raw.send(request + "\r\n")
+        return try await raw.head()
+    }
+}
+
+/// A plain TCP connection that keeps every byte the server sends.
+final class RawConnection: Sendable {
+    struct Head {
+        let connection: RawConnection
+        let status: String
+        let headers: [String]
+    }
+
+    private final class Received: Sendable {
+        let state = Mutex<(data: [UInt8], closed: Bool)>(([], false))
+    }
+
+    private final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let received: Received
+        init(_ received: Received) { self.received = received }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            received.state.withLock { $0.data.append(contentsOf: buffer.readableBytesView) }
+        }
+        func channelInactive(context: ChannelHandlerContext) { received.state.withLock { $0.closed = true } }
+    }
+
+    private let channel: any Channel
+    private let received: Received
+
+    private init(channel: any Channel, received: Received) {
+        self.channel = channel
+        self.received = received
+    }
+
+    deinit { channel.close(promise: nil) }
+
+    static func connect(port: Int) async throws -> RawConnection {
+        let received = Received()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawConnection(channel: channel, received: received)
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text))
+    }
+
+    /// Everything received so far, as text (WebSocket frames from the server are not masked, so their JSON shows).
+    var text: String { String(decoding: received.state.withLock { $0.data }, as: UTF8.self) }
+    var bytes: [UInt8] { received.state.withLock { $0.data } }
+
+    /// Waits until the received bytes contain `needle`.
+    func wait(for needle: String, timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !text.contains(needle) {
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: needle, seen: [text]) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    func waitForByte(_ byte: UInt8, timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !bytes.contains(byte) {
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "byte \(byte)", seen: [text]) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// The status line and header lines of the answer.
+    func head() async throws -> Head {
+        try await wait(for: "\r\n\r\n")
+        let head = text.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        return Head(connection: self, status: head[0], headers: Array(head.dropFirst()))
+    }
+
+    /// The body after the head, once the server has closed the connection or sent `length` bytes.
+    func body(timeout: Duration = .seconds(10)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (all, closed) = received.state.withLock { (String(decoding: $0.data, as: UTF8.self), $0.closed) }
+            if let range = all.range(of: "\r\n\r\n") {
+                let body = String(all[range.upperBound...])
+                if closed || (body.hasPrefix("{") && body.hasSuffix("}")) { return body }
+            }
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "a body", seen: [all]) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    func close() async { try? await channel.close() }
+}
+
+extension RawConnection.Head {
+    func body() async throws -> [String: Any] {
+        let text = try await connection.body()
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+extension TestIRCClient {
+    /// Header lines up to the blank line.
+    func headerLines() async throws -> [String] {
+        var lines: [String] = []
+        while true {
+            let line = try await nextLine()
+            if line.isEmpty { return lines }
+            lines.append(line)
+        }
+    }
+}
