@@ -64,6 +64,7 @@ extension ServerState {
         client.channels[folded] = channel
         announceJoin(client, to: channel)
         sendTopic(client, channel: channel, quietWhenUnset: true)
+        sendReadMarker(client, channel)
         sendNames(client, channel: channel)
         joinedLiveChat(client, channel: channel)
     }
@@ -108,6 +109,9 @@ extension ServerState {
         deliver(event(from: client, command: "PART", params: params), to: channel.members.keys)
         channel.members[client] = nil
         client.channels[channel.folded] = nil
+        if let conversation = channel.conversation {
+            operatorParted(client, from: conversation)
+        }
         removeIfEmpty(channel)
     }
 
@@ -298,6 +302,10 @@ extension ServerState {
         }
         guard channel.members[target] == nil else {
             reply(client, .errUserOnChannel, target.nick, channel.name, "is already on channel")
+            return
+        }
+        if let conversation = channel.conversation {
+            inviteToConversation(client, target: target, conversation: conversation)
             return
         }
         if channel.modes.inviteOnly, !channel.isOp(client) {

@@ -61,6 +61,8 @@ final class IRCChannel {
     var isPermanent = false
     /// Set on the live chat channels of the config.
     var liveChat: IRCServerConfiguration.LiveChatChannel?
+    /// Set on a conversation's channel (`#website-17`).
+    weak var conversation: Conversation?
 
     init(name: String, folded: String) {
         self.name = name

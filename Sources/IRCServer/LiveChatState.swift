@@ -7,8 +7,10 @@ import LiveChat
 /// live connections (joined, away, active) this is everything the assignment
 /// rule needs, kept in one place.
 struct OperatorRecord {
-    var conversations: [AssignedConversation] = []
+    var conversations: [Int64: AssignedConversation] = [:]
     var lastAssignedAt: Date?
+    /// The last message of each conversation that reached one of the account's connections.
+    var seen: [Int64: Int64] = [:]
 }
 
 extension ServerState {
@@ -52,7 +54,7 @@ extension ServerState {
             lastActivity: best?.lastActivityDate ?? .distantPast,
             mainLanguage: languages.first,
             additionalLanguages: Array(languages.dropFirst()),
-            conversations: record.conversations,
+            conversations: Array(record.conversations.values),
             lastAssignedAt: record.lastAssignedAt)
     }
 
@@ -101,6 +103,7 @@ extension ServerState {
 
     func joinedLiveChat(_ client: Client, channel: IRCChannel) {
         guard let settings = channel.liveChat else { return }
+        defer { assignWaiting() }
         var text = "You joined \(channel.name) (\(settings.name)): "
         if client.awayMessage != nil {
             text += "you are away, so no new conversations come to you until you are back (/away)."

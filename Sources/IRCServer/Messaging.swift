@@ -46,10 +46,19 @@ extension ServerState {
             if !quiet { reply(client, .errCannotSendToChan, channel.name, reason) }
             return
         }
+        if let conversation = channel.conversation {
+            if command == "PRIVMSG", let text = params.last {
+                operatorMessage(client, in: conversation, text: text, clientTags: clientTags)
+                return
+            }
+            if command == "TAGMSG" { operatorTyping(client, in: conversation, tags: clientTags) }
+            // A NOTICE stays among the operators: a private note the visitor never sees.
+        }
         var outgoing = params
         outgoing[0] = channel.name
         let event = event(from: client, command: command, params: outgoing, clientTags: clientTags)
         let tagsOnly = command == "TAGMSG"
+        if !tagsOnly { archiveChannelMessage(event, in: channel) }
         let echo = client.has(.echoMessage)
         deliver(event, to: channel.members.keys.lazy.filter { member in
             (member !== client || echo) && (!tagsOnly || member.has(.messageTags))
@@ -85,6 +94,13 @@ extension ServerState {
         }
         guard let recipient = self.client(named: target) else {
             if !quiet { reply(client, .errNoSuchNick, target, "No such nick/channel") }
+            return
+        }
+        if let conversation = recipient.conversation {
+            if !quiet {
+                reply(client, .errCannotSendToChan, recipient.nick,
+                      "\(recipient.nick) is a website visitor: write in \(conversation.channel.name)")
+            }
             return
         }
         var outgoing = params

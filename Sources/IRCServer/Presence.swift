@@ -22,8 +22,10 @@ extension ServerState {
         awayChanged(client)
     }
 
-    /// Hook for availability tracking; the live chat service observes it.
-    func awayChanged(_ client: Client) {}
+    /// Coming back from away may make an operator available for a waiting conversation.
+    func awayChanged(_ client: Client) {
+        if client.awayMessage == nil { assignWaiting() }
+    }
 
     // MARK: SETNAME
 

@@ -212,6 +212,7 @@ extension ServerState {
         maxRegistered = max(maxRegistered, nicks.count)
         sendWelcome(client)
         notifyMonitors(nick: client.nick, online: true, client: client)
+        rejoinConversations(client)
         logger.info("operator connected", metadata: ["account": "\(account.login)", "nick": "\(client.nick)", "address": "\(client.ipAddress)"])
     }
 

@@ -429,7 +429,7 @@ public struct ConversationStore: Sendable {
         )
     }
 
-    private static func message(from row: Row) -> StoredMessage {
+    static func message(from row: Row) -> StoredMessage {
         let kind: String = row["author_kind"]
         return StoredMessage(
             id: row["id"],

@@ -415,7 +415,8 @@ private func isClose(_ date: Date?, _ expected: Date) -> Bool {
         let path = folder.path + "/data/switchboard.sqlite"
 
         let first = try SwitchboardDatabase(path: path)
-        #expect(try first.appliedMigrations() == ["v1-operators", "v2-conversations"])
+        let migrations = try first.appliedMigrations()
+        #expect(Array(migrations.prefix(2)) == ["v1-operators", "v2-conversations"])
         let store = first.conversations
         let waiting = try makeConversation(store, name: "Anna", visitor: "v-1")
         let assigned = try makeConversation(store, name: "Bob", visitor: "v-2")
@@ -433,7 +434,7 @@ private func isClose(_ date: Date?, _ expected: Date) -> Bool {
 
         let again = try SwitchboardDatabase(path: path)
         defer { try? again.close() }
-        #expect(try again.appliedMigrations() == ["v1-operators", "v2-conversations"])
+        #expect(try again.appliedMigrations() == migrations)
         #expect(try again.synchronousLevel() == 2)
         let reopened = again.conversations
         #expect(try reopened.open() == openBefore)

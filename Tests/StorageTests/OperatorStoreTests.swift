@@ -266,14 +266,15 @@ let testBcryptCost = 4
         let path = folder.path + "/switchboard.sqlite"
 
         let first = try SwitchboardDatabase(path: path)
-        #expect(try first.appliedMigrations() == ["v1-operators", "v2-conversations"])
+        let migrations = try first.appliedMigrations()
+        #expect(Array(migrations.prefix(2)) == ["v1-operators", "v2-conversations"])
         let account = try first.operators.add(
             login: "mitchell", displayName: "Mitchell", languages: ["en"], password: "pw", bcryptCost: testBcryptCost)
         try first.close()
 
         for _ in 0..<2 {
             let again = try SwitchboardDatabase(path: path)
-            #expect(try again.appliedMigrations() == ["v1-operators", "v2-conversations"])
+            #expect(try again.appliedMigrations() == migrations)
             #expect(try again.operators.all() == [account])
             #expect(try again.operators.verify(login: "mitchell", password: "pw") == account)
             try again.close()

@@ -1,0 +1,67 @@
+import Foundation
+import LiveChat
+import Storage
+
+/// A live chat conversation while it is open: its IRC channel (`#website-17`),
+/// the visitor's pseudo-user, the operators in it, the visitor's open event
+/// streams and the recent messages (to replay to operators who join or come back).
+final class Conversation {
+    let id: Int64
+    /// The live chat channel the conversation belongs to (it changes with a TRANSFER to another channel).
+    var settings: IRCServerConfiguration.LiveChatChannel
+    let channel: IRCChannel
+    let visitor: Client
+    var record: ConversationRecord
+    let languages: [LanguageTag]
+    /// The operator logins in the conversation (an account may be on several connections).
+    var operators: [String] { record.operators }
+    var history: [StoredMessage] = []
+    var subscribers: [Int: AsyncStream<VisitorEvent>.Continuation] = [:]
+    var nextSubscriber = 0
+    var lastVisitorTyping = Date.distantPast
+    /// The visitor's operator in an earlier conversation, preferred by the rule.
+    var previousOperator: String?
+    /// Set once the conversation has ended; nothing more is accepted.
+    var isClosed = false
+    var visitorLeft: Bool { record.visitorLeftAt != nil }
+
+    static let historyLimit = 200
+
+    init(record: ConversationRecord, settings: IRCServerConfiguration.LiveChatChannel, channel: IRCChannel, visitor: Client,
+         languages: [LanguageTag]) {
+        self.id = record.id
+        self.record = record
+        self.settings = settings
+        self.channel = channel
+        self.visitor = visitor
+        self.languages = languages
+    }
+
+    var visitorName: String { record.visitorName ?? "Visitor" }
+
+    /// "Anna (fr, en)" for notices.
+    var visitorLabel: String {
+        let codes = record.languages
+        return codes.isEmpty ? visitorName : "\(visitorName) (\(codes.joined(separator: ", ")))"
+    }
+
+    var topic: String {
+        var parts = [visitorLabel]
+        if let page = record.currentPage { parts.append(page) }
+        return parts.joined(separator: " — ")
+    }
+
+    func remember(_ message: StoredMessage) {
+        history.append(message)
+        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+    }
+
+    func publish(_ event: VisitorEvent) {
+        for continuation in subscribers.values { continuation.yield(event) }
+    }
+
+    func finishStreams() {
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers.removeAll()
+    }
+}

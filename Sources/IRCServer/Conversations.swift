@@ -1,0 +1,467 @@
+import Foundation
+import IRCProtocol
+import LiveChat
+import NIOCore
+import Storage
+
+/// Conversations on the IRC side: each one is a channel (`#website-17`) with the
+/// visitor as a pseudo-user and the assigned operators as members. Everything
+/// here runs on the server's loop; database writes go to the thread pool and
+/// come back before anything is relayed, so what operators and visitors see has
+/// been stored first.
+extension ServerState {
+    var conversationStore: ConversationStore { database.conversations }
+
+    func liveChannel(of conversation: Conversation) -> IRCChannel? {
+        channel(named: conversation.settings.irc)
+    }
+
+    /// Runs a database call on the thread pool and its continuation back on the loop.
+    func storing<T: Sendable>(_ work: @escaping @Sendable (ConversationStore) throws -> T,
+                              then: @escaping (ServerState, Result<T, any Error>) -> Void) {
+        let store = conversationStore
+        let bound = NIOLoopBound((self, then), eventLoop: loop)
+        authenticator.pool.runIfActive(eventLoop: loop) { try work(store) }.whenComplete { result in
+            let (state, then) = bound.value
+            then(state, result)
+        }
+    }
+
+    /// Fire-and-forget bookkeeping writes (assignment, membership); failures are logged.
+    func persist(_ what: String, _ work: @escaping @Sendable (ConversationStore) throws -> Void) {
+        storing(work) { state, result in
+            if case .failure(let error) = result {
+                state.logger.error("could not store \(what)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Opening
+
+    /// Creates the channel and the visitor pseudo-user of a conversation (a new
+    /// one, or an open one found in the database at start-up).
+    @discardableResult
+    func openConversation(_ record: ConversationRecord, history: [StoredMessage], previousOperator: String?) -> Conversation? {
+        guard let settings = config.liveChat.channels.first(where: { $0.slug == record.slug }) else {
+            logger.warning("conversation of an unknown channel", metadata: ["id": "\(record.id)", "slug": "\(record.slug)"])
+            return nil
+        }
+        let name = "\(settings.irc)-\(record.id)"
+        let folded = casemapping.fold(name)
+        let channel = IRCChannel(name: name, folded: folded)
+        channel.isPermanent = true
+        channel.modes.inviteOnly = true
+        let visitor = Client(id: nextClientID, context: nil, isTLS: false, isLoopback: false, isExempt: true, floodBurst: 0)
+        nextClientID += 1
+        visitor.nick = visitorNick(for: record)
+        visitor.user = "visitor"
+        visitor.host = "visitor.\(config.serverName)"
+        visitor.isRegistered = true
+        let languages = record.languages.compactMap(LanguageTag.init)
+        let conversation = Conversation(record: record, settings: settings, channel: channel, visitor: visitor, languages: languages)
+        conversation.previousOperator = previousOperator
+        for message in history { conversation.remember(message) }
+        visitor.realname = conversation.visitorLabel
+        visitor.conversation = conversation
+        channel.conversation = conversation
+        channel.topic = conversation.topic
+        channel.topicSetBy = config.serverName
+        channel.topicSetAt = Date()
+        if record.visitorLeftAt == nil {
+            channel.members[visitor] = []
+            visitor.channels[folded] = channel
+        }
+        channels[folded] = channel
+        nicks[casemapping.fold(visitor.nick)] = visitor
+        conversations[record.id] = conversation
+        for login in record.operators {
+            operatorRecords[login.lowercased(), default: OperatorRecord()].conversations[record.id] =
+                AssignedConversation(assignedAt: record.assignedAt ?? record.createdAt, lastMessageAt: record.lastMessageAt)
+        }
+        if record.status == .waiting { waitingConversations.append(conversation) }
+        return conversation
+    }
+
+    /// `Anna-17`, `Visitor-17`: ASCII, stable for the conversation, unique.
+    private func visitorNick(for record: ConversationRecord) -> String {
+        let folded = (record.visitorName ?? "").folding(options: [.diacriticInsensitive, .widthInsensitive], locale: nil)
+        var base = String(folded.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }
+            .map(Character.init).prefix(16))
+        if base.isEmpty || base.first!.isNumber { base = "Visitor" }
+        var nick = "\(base)-\(record.id)"
+        while nicks[casemapping.fold(nick)] != nil { nick += "_" }
+        return nick
+    }
+
+    /// A new conversation from the web bridge: open it, then assign it or let it wait.
+    func startConversation(_ record: ConversationRecord, welcome: StoredMessage, previousOperator: String?) -> (CreatedConversation.Status, String?) {
+        guard let conversation = openConversation(record, history: [welcome], previousOperator: previousOperator),
+              let live = liveChannel(of: conversation) else { return (.waiting, nil) }
+        let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
+                                        previousOperator: previousOperator, now: Date())
+        // Chatbot first: the channel's bot takes the conversation while it is connected
+        // (always, or only when no human is available).
+        if let bot = connectedBot(of: conversation.settings) {
+            let botFirst = conversation.settings.botWhen == .always || decision.login == nil
+            if botFirst {
+                assign(conversation, to: bot, reason: "the channel's bot", fresh: true)
+                return (.assigned, operatorName(bot))
+            }
+        }
+        switch decision {
+        case .assigned(let login, let reason):
+            assign(conversation, to: login, reason: reason.description, fresh: true)
+            return (.assigned, operatorName(login))
+        case .waiting(let reason):
+            waitingConversations.append(conversation)
+            announce(in: live, "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) is waiting for an operator (\(reason))")
+            return (.waiting, nil)
+        }
+    }
+
+    /// The login of the channel's bot when that bot account is connected.
+    func connectedBot(of settings: IRCServerConfiguration.LiveChatChannel) -> String? {
+        guard let login = settings.bot, let connection = connections(ofAccount: login).first,
+              connection.account?.isBot == true else { return nil }
+        return connection.account?.login
+    }
+
+    func operatorName(_ login: String) -> String {
+        connections(ofAccount: login).first?.account?.visibleName ?? login
+    }
+
+    func author(ofOperator login: String) -> ChatAuthor {
+        let account = connections(ofAccount: login).first?.account
+        return ChatAuthor(kind: account?.isBot == true ? .bot : .operator, name: account?.visibleName ?? login)
+    }
+
+    /// A NOTICE from LiveChat in a live chat channel.
+    func announce(in channel: IRCChannel, _ text: String) {
+        let notice = IRCMessage(
+            tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
+            source: serviceHostmask, command: "NOTICE", params: [channel.name, text])
+        deliver(notice, to: channel.members.keys)
+    }
+
+    // MARK: Assignment
+
+    /// Gives the conversation to an operator account: its connections in the live
+    /// chat channel (or all of them) get exactly one server-initiated JOIN, the
+    /// topic, the names and what the visitor wrote so far.
+    func assign(_ conversation: Conversation, to login: String, reason: String, fresh: Bool, byTake: Client? = nil) {
+        let now = Date()
+        waitingConversations.removeAll { $0 === conversation }
+        conversation.record.status = .assigned
+        conversation.record.assignedAt = now
+        conversation.record.assignmentReason = reason
+        if !conversation.record.operators.contains(where: { $0.lowercased() == login.lowercased() }) {
+            conversation.record.operators.append(login)
+        }
+        var record = operatorRecords[login.lowercased(), default: OperatorRecord()]
+        record.lastAssignedAt = now
+        record.conversations[conversation.id] = AssignedConversation(assignedAt: now, lastMessageAt: conversation.record.lastMessageAt)
+        operatorRecords[login.lowercased()] = record
+        let id = conversation.id
+        persist("the assignment") { try $0.assign(id: id, to: login, reason: reason, at: now) }
+
+        let live = liveChannel(of: conversation)
+        var targets = connections(ofAccount: login).filter { client in live.map { $0.members[client] != nil } ?? false }
+        if let byTake, !targets.contains(where: { $0 === byTake }) { targets.append(byTake) }
+        if targets.isEmpty { targets = connections(ofAccount: login) }
+        for client in targets { joinConversation(client, conversation, after: 0) }
+        conversation.publish(.operatorJoined(author(ofOperator: login)))
+        if let live {
+            let verb = fresh ? "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) assigned to"
+                             : "Conversation \(conversation.channel.name) from \(conversation.visitorLabel) assigned to"
+            announce(in: live, "\(verb) \(login)")
+        }
+        logger.info("conversation assigned", metadata: ["conversation": "\(id)", "operator": "\(login)", "reason": "\(reason)"])
+    }
+
+    /// Puts one connection in the conversation's channel and replays what it missed.
+    func joinConversation(_ client: Client, _ conversation: Conversation, after: Int64) {
+        let channel = conversation.channel
+        guard channel.members[client] == nil, !client.isVirtual else { return }
+        channel.members[client] = []
+        client.channels[channel.folded] = channel
+        announceJoin(client, to: channel)
+        sendTopic(client, channel: channel, quietWhenUnset: true)
+        sendReadMarker(client, channel)
+        sendNames(client, channel: channel)
+        replay(conversation, to: client, after: after)
+    }
+
+    /// Earlier messages of the conversation, as they were: with server-time (and in a
+    /// chathistory batch) for clients that support it, with a `[HH:MM]` prefix for
+    /// irssi, WeeChat and HexChat, which show no history by themselves.
+    func replay(_ conversation: Conversation, to client: Client, after: Int64) {
+        let messages = conversation.history.filter { $0.id > after && $0.authorKind != .system }
+        guard !messages.isEmpty else { return }
+        let batch = client.has(.batch) ? messageIDs.batchReference() : nil
+        if let batch {
+            send(IRCMessage(source: config.serverName, command: "BATCH", params: ["+" + batch, "chathistory", conversation.channel.name]), to: client)
+        }
+        let stamped = client.has(.serverTime)
+        for message in messages {
+            var tags = [IRCTag("time", ServerTime.format(message.at)), IRCTag("msgid", String(message.id))]
+            if let batch { tags.insert(IRCTag("batch", batch), at: 0) }
+            let text = stamped ? message.text : "[\(ClockText.hourMinute(message.at))] \(message.text)"
+            send(IRCMessage(tags: tags, source: hostmask(of: message, in: conversation), command: "PRIVMSG",
+                            params: [conversation.channel.name, text]), to: client)
+        }
+        if let batch {
+            send(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + batch]), to: client)
+        }
+        if let login = client.account?.login.lowercased(), let last = messages.last {
+            operatorRecords[login, default: OperatorRecord()].seen[conversation.id] = last.id
+        }
+    }
+
+    func hostmask(of message: StoredMessage, in conversation: Conversation) -> String {
+        switch message.authorKind {
+        case .visitor: return conversation.visitor.hostmask
+        case .system: return serviceHostmask
+        case .operator, .bot:
+            let login = message.authorLogin ?? message.authorName
+            if let connection = connections(ofAccount: login).first { return connection.hostmask }
+            return "\(login)!\(login)@\(config.serverName)"
+        }
+    }
+
+    /// Assigns waiting conversations, oldest first, to whoever is available now.
+    func assignWaiting() {
+        guard !waitingConversations.isEmpty else { return }
+        let now = Date()
+        for conversation in waitingConversations {
+            guard !conversation.isClosed, let live = liveChannel(of: conversation) else { continue }
+            let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
+                                            previousOperator: conversation.previousOperator, now: now)
+            if case .assigned(let login, let reason) = decision {
+                assign(conversation, to: login, reason: reason.description, fresh: false)
+            }
+        }
+    }
+
+    /// When an operator connects, every conversation still assigned to the account
+    /// is joined again, with what it missed.
+    func rejoinConversations(_ client: Client) {
+        guard let login = client.account?.login else { return }
+        let key = login.lowercased()
+        for conversation in conversations.values.sorted(by: { $0.id < $1.id })
+        where !conversation.isClosed && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
+            let othersInside = conversation.channel.members.keys.contains { $0 !== client && $0.account?.login.lowercased() == key }
+            let seen = othersInside ? 0 : operatorRecords[key]?.seen[conversation.id] ?? 0
+            joinConversation(client, conversation, after: seen)
+        }
+    }
+
+    // MARK: Messages
+
+    /// A visitor message, already committed: relayed to the operators with its id as msgid.
+    func relayVisitorMessage(_ message: StoredMessage, in conversation: Conversation) {
+        conversation.remember(message)
+        let event = IRCMessage(
+            tags: [IRCTag("time", ServerTime.format(message.at)), IRCTag("msgid", String(message.id))],
+            source: conversation.visitor.hostmask, command: "PRIVMSG", params: [conversation.channel.name, message.text])
+        deliver(event, to: conversation.channel.members.keys)
+        conversation.publish(.message(message.chatMessage))
+        noteActivity(in: conversation, at: message.at, lastID: message.id)
+    }
+
+    /// An operator's PRIVMSG in a conversation channel: stored, then relayed to the
+    /// other operators (and echoed) with the stored id as msgid, and to the visitor.
+    func operatorMessage(_ client: Client, in conversation: Conversation, text: String, clientTags: [IRCTag]) {
+        if text.hasPrefix("!") {
+            handleConversationCommand(client, conversation: conversation, text: String(text.dropFirst()))
+            return
+        }
+        guard !conversation.isClosed else {
+            reply(client, .errCannotSendToChan, conversation.channel.name, "This conversation has ended; nothing was sent")
+            return
+        }
+        guard !conversation.visitorLeft else {
+            reply(client, .errCannotSendToChan, conversation.channel.name, "The visitor has left the conversation; nothing was sent")
+            return
+        }
+        guard let account = client.account else { return }
+        var text = text
+        var expanded = false
+        switch expandCannedResponses(in: text) {
+        case .unchanged:
+            break
+        case .expanded(let result):
+            text = result
+            expanded = true
+        case .unknown(let names):
+            let list = names.joined(separator: ", ")
+            noticeInConversation(client, conversation, "Unknown canned response \(list): nothing was sent. /msg LiveChat CANNED LIST shows them.")
+            sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names, description: "Unknown canned response \(list); nothing was sent")
+            return
+        }
+        let kind: ChatAuthor.Kind = account.isBot ? .bot : .operator
+        let name = account.visibleName
+        let login = account.login
+        let id = conversation.id
+        let bound = NIOLoopBound(client, eventLoop: loop)
+        let sent = text
+        storing({ try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
+            let client = bound.value
+            guard let conversation = state.conversations[id] else { return }
+            switch result {
+            case .success(let message):
+                conversation.remember(message)
+                var tags = [IRCTag("time", ServerTime.format(message.at)), IRCTag("msgid", String(message.id)), IRCTag("account", login)]
+                if client.bot { tags.append(IRCTag("bot")) }
+                tags.append(contentsOf: clientTags)
+                let event = IRCMessage(tags: tags, source: client.hostmask, command: "PRIVMSG", params: [conversation.channel.name, text])
+                let echo = client.has(.echoMessage)
+                state.deliver(event, to: conversation.channel.members.keys.lazy.filter { $0 !== client || echo })
+                conversation.publish(.message(message.chatMessage))
+                state.noteActivity(in: conversation, at: message.at, lastID: message.id)
+                if expanded && !echo {
+                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(text)")
+                }
+            case .failure(let error):
+                state.reply(client, .errCannotSendToChan, conversation.channel.name, "Your message could not be stored and was not sent (\(error))")
+            }
+        }
+    }
+
+    /// Keeps "ongoing" (last message within 30 minutes) and what each operator has seen up to date.
+    private func noteActivity(in conversation: Conversation, at: Date, lastID: Int64) {
+        conversation.record.lastMessageAt = at
+        for login in conversation.record.operators {
+            let key = login.lowercased()
+            operatorRecords[key]?.conversations[conversation.id]?.lastMessageAt = at
+            if conversation.channel.members.keys.contains(where: { $0.account?.login.lowercased() == key }) {
+                operatorRecords[key]?.seen[conversation.id] = lastID
+            }
+        }
+    }
+
+    /// `+typing` from an operator's client becomes a typing event for the visitor.
+    func operatorTyping(_ client: Client, in conversation: Conversation, tags: [IRCTag]) {
+        guard let value = tags.first(where: { $0.key == "+typing" })?.value, let account = client.account else { return }
+        conversation.publish(.typing(ChatAuthor(kind: account.isBot ? .bot : .operator, name: account.visibleName), active: value == "active"))
+    }
+
+    /// The visitor typing becomes a `+typing` TAGMSG for operators with message-tags.
+    func visitorTyping(in conversation: Conversation) {
+        let now = Date()
+        guard now.timeIntervalSince(conversation.lastVisitorTyping) >= 1 else { return }
+        conversation.lastVisitorTyping = now
+        let event = IRCMessage(tags: [IRCTag("time", ServerTime.format(now)), IRCTag("msgid", messageIDs.next()), IRCTag("+typing", "active")],
+                               source: conversation.visitor.hostmask, command: "TAGMSG", params: [conversation.channel.name])
+        deliver(event, to: conversation.channel.members.keys.lazy.filter { $0.has(.messageTags) })
+    }
+
+    func visitorPage(in conversation: Conversation, url: String) {
+        conversation.record.currentPage = url
+        conversation.visitor.realname = conversation.visitorLabel
+        let channel = conversation.channel
+        channel.topic = conversation.topic
+        channel.topicSetBy = config.serverName
+        channel.topicSetAt = Date()
+        let change = IRCMessage(tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next())],
+                                source: config.serverName, command: "TOPIC", params: [channel.name, conversation.topic])
+        deliver(change, to: channel.members.keys)
+    }
+
+    // MARK: Leaving and ending
+
+    /// An operator's connection parted the conversation's channel. When no
+    /// connection of that account is left in it, the account has left the
+    /// conversation; when no operator is left, the conversation ends.
+    func operatorParted(_ client: Client, from conversation: Conversation) {
+        guard let login = client.account?.login else { return }
+        let key = login.lowercased()
+        let stillInside = conversation.channel.members.keys.contains { $0.account?.login.lowercased() == key }
+        guard !stillInside, !conversation.isClosed else { return }
+        conversation.record.operators.removeAll { $0.lowercased() == key }
+        operatorRecords[key]?.conversations[conversation.id] = nil
+        let id = conversation.id
+        persist("an operator leaving") { try $0.removeOperator(id: id, login: login) }
+        conversation.publish(.operatorLeft(author(ofOperator: login)))
+        if conversation.record.operators.isEmpty && conversation.record.status != .waiting {
+            endConversation(conversation, reason: conversation.visitorLeft ? "closed by the visitor" : "The operator left the conversation")
+        }
+        assignWaiting()
+    }
+
+    /// The visitor closed the conversation: they leave the channel, the operators
+    /// are told and may part when done (the last one ends it).
+    func visitorClosed(_ conversation: Conversation) {
+        guard !conversation.visitorLeft, !conversation.isClosed else { return }
+        let now = Date()
+        conversation.record.visitorLeftAt = now
+        let id = conversation.id
+        persist("the visitor leaving") { try $0.markVisitorLeft(id: id, at: now) }
+        let channel = conversation.channel
+        let visitor = conversation.visitor
+        deliver(event(from: visitor, command: "PART", params: [channel.name, "Closed the conversation"]), to: channel.members.keys)
+        channel.members[visitor] = nil
+        visitor.channels[channel.folded] = nil
+        conversation.publish(.closed(reason: "closed by the visitor"))
+        conversation.finishStreams()
+        if conversation.record.operators.isEmpty {
+            endConversation(conversation, reason: "closed by the visitor")
+        } else {
+            announce(inConversation: conversation,
+                     "\(conversation.visitorName) closed the conversation. /part \(channel.name) when you are done.")
+        }
+    }
+
+    /// A NOTICE from LiveChat in the conversation's window of one operator only.
+    func noticeInConversation(_ client: Client, _ conversation: Conversation, _ text: String) {
+        send(IRCMessage(tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
+                        source: serviceHostmask, command: "NOTICE", params: [conversation.channel.name, text]), to: client)
+    }
+
+    /// A NOTICE from LiveChat inside a conversation channel: seen by the operators only.
+    func announce(inConversation conversation: Conversation, _ text: String) {
+        let notice = IRCMessage(
+            tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
+            source: serviceHostmask, command: "NOTICE", params: [conversation.channel.name, text])
+        deliver(notice, to: conversation.channel.members.keys)
+    }
+
+    /// Ends the conversation for everyone: stored as closed, the visitor gets
+    /// `closed`, everyone leaves the channel and it disappears.
+    func endConversation(_ conversation: Conversation, reason: String?) {
+        guard !conversation.isClosed else { return }
+        conversation.isClosed = true
+        let now = Date()
+        let id = conversation.id
+        persist("the closing") { try $0.close(id: id, reason: reason, at: now) }
+        conversation.publish(.closed(reason: reason))
+        conversation.finishStreams()
+        let channel = conversation.channel
+        let partReason = reason.map { "Conversation ended: \($0)" } ?? "Conversation ended"
+        if channel.members[conversation.visitor] != nil {
+            deliver(event(from: conversation.visitor, command: "PART", params: [channel.name, partReason]), to: channel.members.keys)
+            channel.members[conversation.visitor] = nil
+        }
+        for member in channel.members.keys.sorted(by: { $0.id < $1.id }) {
+            deliver(event(from: member, command: "PART", params: [channel.name, partReason]), to: channel.members.keys)
+            channel.members[member] = nil
+            member.channels[channel.folded] = nil
+        }
+        for login in conversation.record.operators {
+            operatorRecords[login.lowercased()]?.conversations[id] = nil
+            operatorRecords[login.lowercased()]?.seen[id] = nil
+        }
+        channels[channel.folded] = nil
+        nicks[casemapping.fold(conversation.visitor.nick)] = nil
+        conversations[id] = nil
+        waitingConversations.removeAll { $0 === conversation }
+        if let live = liveChannel(of: conversation) {
+            announce(in: live, "Conversation \(channel.name) from \(conversation.visitorLabel) ended\(reason.map { ": \($0)" } ?? "")")
+        }
+        logger.info("conversation ended", metadata: ["conversation": "\(id)", "reason": "\(reason ?? "")"])
+        assignWaiting()
+    }
+
+    func finishAllVisitorStreams() {
+        for conversation in conversations.values { conversation.finishStreams() }
+    }
+}

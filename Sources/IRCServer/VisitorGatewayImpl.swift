@@ -1,0 +1,187 @@
+import Foundation
+import LiveChat
+import NIOCore
+import NIOPosix
+import Storage
+
+/// The web bridge's way into the live chat engine. Database work runs on the
+/// thread pool; state changes run on the IRC loop, after the write they depend
+/// on has been committed.
+struct LiveChatGateway: VisitorGateway {
+    let server: IRCServer
+
+    static let maximumName = 64
+    static let maximumURL = 2048
+    static let maximumTitle = 300
+    static let maximumVisitorID = 128
+    static let maximumUserAgent = 512
+    static let maximumText = 4000
+
+    private var settings: IRCServerConfiguration.LiveChatSettings { server.configuration.liveChat }
+    private var store: ConversationStore { server.database.conversations }
+
+    private func database<T: Sendable>(_ work: @escaping @Sendable (ConversationStore) throws -> T) async throws(GatewayError) -> T {
+        let store = self.store
+        do {
+            return try await server.pool.runIfActive { try work(store) }
+        } catch let error as StorageError {
+            switch error {
+            case .conversationClosed: throw .conversationClosed
+            case .unknownConversation: throw .unknownConversation
+            default: throw .invalid(error.description)
+            }
+        } catch {
+            throw .unavailable("storage failed: \(error)")
+        }
+    }
+
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (ServerState) -> T) async throws(GatewayError) -> T {
+        guard let state = server.state else { throw .unavailable("the server is not running") }
+        do {
+            return try await state.eventLoop.submit { body(state.value) }.get()
+        } catch {
+            throw .unavailable("the server is shutting down")
+        }
+    }
+
+    func channel(slug: String) async -> ChannelSummary? {
+        guard let channel = settings.channels.first(where: { $0.slug == slug }) else { return nil }
+        let available = (try? await onLoop { state -> Bool in
+            guard let live = state.channel(named: channel.irc) else { return false }
+            return Assignment.isAnyoneAvailable(channel: live.folded, operators: state.operatorStates(in: live),
+                                                settings: state.assignmentSettings, now: Date())
+        }) ?? false
+        return ChannelSummary(slug: channel.slug, name: channel.name, welcome: channel.welcome, button: channel.button,
+                              available: available, languages: settings.languages.map(\.description))
+    }
+
+    func createConversation(_ request: NewConversation) async throws(GatewayError) -> CreatedConversation {
+        guard let channel = settings.channels.first(where: { $0.slug == request.slug }) else {
+            throw .unknownChannel(request.slug)
+        }
+        let name = try Self.clean(request.name, maximum: Self.maximumName, what: "name")
+        let page = try Self.clean(request.page, maximum: Self.maximumURL, what: "page")
+        let visitor = try Self.clean(request.visitor, maximum: Self.maximumVisitorID, what: "visitor")
+        let userAgent = request.userAgent.map { String($0.prefix(Self.maximumUserAgent)) }
+        let languages = request.languages.map(\.description)
+        let token = ConversationStore.makeToken()
+        let tokenHash = ConversationStore.hashToken(token)
+        let slug = channel.slug
+        let previous: String? = if let visitor {
+            try? await database { try $0.previousOperator(visitorID: visitor, slug: slug) }
+        } else {
+            nil
+        }
+        let (record, welcome) = try await database {
+            try $0.create(slug: slug, visitorName: name, visitorID: visitor, languages: languages, userAgent: userAgent,
+                          page: page, tokenHash: tokenHash, welcome: channel.welcome, welcomeAuthor: channel.name, at: Date())
+        }
+        let (status, operatorName) = try await onLoop { state in
+            state.startConversation(record, welcome: welcome, previousOperator: previous)
+        }
+        return CreatedConversation(id: record.id, token: token, status: status, operatorName: operatorName,
+                                   languages: languages, messages: [welcome.chatMessage])
+    }
+
+    func authorize(conversation: Int64, token: String) async -> Bool {
+        (try? await database { try $0.tokenMatches(conversationID: conversation, token: token) }) ?? false
+    }
+
+    func messages(conversation: Int64, after: Int64, limit: Int) async throws(GatewayError) -> (messages: [ChatMessage], more: Bool) {
+        let page = try await database { try $0.messages(conversationID: conversation, after: after, limit: limit) }
+        return (page.messages.map(\.chatMessage), page.more)
+    }
+
+    func postMessage(conversation: Int64, text: String) async throws(GatewayError) -> ChatMessage {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .invalid("the message is empty") }
+        guard text.count <= Self.maximumText else { throw .invalid("the message is longer than \(Self.maximumText) characters") }
+        let author = try await onLoop { state -> String? in
+            guard let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft else { return nil }
+            return open.visitorName
+        }
+        guard let author else { throw .conversationClosed }
+        let message = try await database {
+            try $0.append(conversationID: conversation, authorKind: .visitor, authorName: author, authorLogin: nil, text: text, at: Date())
+        }
+        _ = try? await onLoop { state in
+            if let open = state.conversations[conversation] { state.relayVisitorMessage(message, in: open) }
+        }
+        return message.chatMessage
+    }
+
+    func visitorTyping(conversation: Int64) async {
+        _ = try? await onLoop { state in
+            if let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft { state.visitorTyping(in: open) }
+        }
+    }
+
+    func visitorPage(conversation: Int64, url: String, title: String?) async throws(GatewayError) {
+        guard let url = try Self.clean(url, maximum: Self.maximumURL, what: "url") else { throw .invalid("url is required") }
+        let title = try Self.clean(title, maximum: Self.maximumTitle, what: "title")
+        try await database { try $0.addPage(id: conversation, url: url, title: title, at: Date()) }
+        _ = try? await onLoop { state in
+            if let open = state.conversations[conversation], !open.isClosed { state.visitorPage(in: open, url: url) }
+        }
+    }
+
+    func visitorClose(conversation: Int64) async throws(GatewayError) {
+        let known = try await onLoop { state -> Bool in
+            guard let open = state.conversations[conversation] else { return false }
+            state.visitorClosed(open)
+            return true
+        }
+        if !known {
+            // Already ended (or never opened since the restart): make sure the record says so.
+            try await database { try $0.close(id: conversation, reason: "closed by the visitor", at: Date()) }
+        }
+    }
+
+    func rate(conversation: Int64, rating: Int, comment: String?) async throws(GatewayError) {
+        guard [1, 3, 5].contains(rating) else { throw .invalid("rating must be 1, 3 or 5") }
+        let comment = try Self.clean(comment, maximum: Self.maximumText, what: "comment")
+        try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
+    }
+
+    func events(conversation: Int64) async -> AsyncStream<VisitorEvent> {
+        let (stream, continuation) = AsyncStream<VisitorEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))
+        let registered = (try? await onLoop { state -> Int? in
+            guard let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft else { return nil }
+            let key = open.nextSubscriber
+            open.nextSubscriber += 1
+            open.subscribers[key] = continuation
+            return key
+        }) ?? nil
+        guard let key = registered, let state = server.state else {
+            continuation.yield(.closed(reason: nil))
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { _ in
+            state.eventLoop.execute {
+                state.value.conversations[conversation]?.subscribers[key] = nil
+            }
+        }
+        return stream
+    }
+
+    func isClosed(conversation: Int64) async -> Bool {
+        let open = (try? await onLoop { state -> Bool in
+            guard let open = state.conversations[conversation] else { return false }
+            return !open.isClosed && !open.visitorLeft
+        }) ?? false
+        return !open
+    }
+
+    /// Trims, refuses control characters and over-long values; empty becomes nil.
+    static func clean(_ value: String?, maximum: Int, what: String) throws(GatewayError) -> String? {
+        guard let value else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return nil }
+        guard trimmed.count <= maximum else { throw .invalid("\(what) is longer than \(maximum) characters") }
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalid("\(what) contains control characters")
+        }
+        return trimmed
+    }
+}

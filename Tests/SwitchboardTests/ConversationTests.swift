@@ -1,0 +1,235 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+/// An operator connected over IRC and joined to #website.
+private func operatorInWebsite(_ server: TestServer, _ nick: String, caps: [String] = []) async throws -> TestIRCClient {
+    let client = try await server.client(nick, caps: caps)
+    try await client.send("JOIN #website")
+    try await client.expect("366")
+    return client
+}
+
+@Suite("Conversations between visitors and operators")
+struct ConversationTests {
+    @Test("a visitor's conversation is assigned; the operator gets one JOIN, topic, names; messages go both ways")
+    func assignedAndRelayed() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice", caps: ["message-tags", "echo-message"])
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna", languages: "fr-CH, fr;q=0.9, en;q=0.5")
+            #expect(visitor.status == "assigned")
+            #expect(visitor.operatorName == "Alice")
+            #expect(visitor.created.messages.first?["text"] as? String == "How may I help you?")
+            #expect((visitor.created.json["languages"] as? [String])?.first == "fr-CH")
+
+            let join = try await alice.expect("JOIN")
+            #expect(join.params[0] == visitor.channel)
+            let topic = try await alice.expect("332")
+            #expect(topic.params[2].contains("Anna (fr-CH, fr, en)"))
+            #expect(topic.params[2].contains("https://shop.example/pricing"))
+            let names = try await alice.expect("353")
+            #expect(Set(names.params.last!.split(separator: " ")) == ["alice", "Anna-\(visitor.id)"])
+            try await alice.expect("366")
+            let notice = try await alice.expect("NOTICE")
+            #expect(notice.params == ["#website", "New conversation \(visitor.channel) from Anna (fr-CH, fr, en) assigned to alice"])
+
+            let posted = try await visitor.say("Bonjour, j'ai une question")
+            #expect(posted.status == 201)
+            let messageID = try #require(posted.json["id"] as? Int)
+            let relayed = try await alice.expect("PRIVMSG")
+            #expect(relayed.source == "Anna-\(visitor.id)!visitor@visitor.switchboard.local")
+            #expect(relayed.params == [visitor.channel, "Bonjour, j'ai une question"])
+            #expect(relayed.tag("msgid") == String(messageID))
+
+            try await alice.send("PRIVMSG \(visitor.channel) :Bonjour Anna, je vous écoute")
+            let echo = try await alice.expect("PRIVMSG")
+            let answer = try await visitor.waitForMessage("Bonjour Anna, je vous écoute")
+            #expect(echo.tag("msgid") == String(answer["id"] as! Int))
+            let author = answer["author"] as? [String: Any]
+            #expect(author?["kind"] as? String == "operator")
+            #expect(author?["name"] as? String == "Alice")
+
+            // Only one JOIN for the conversation, ever.
+            #expect(!alice.history.dropFirst().contains { $0.contains(" JOIN \(visitor.channel)") && $0 != alice.history.first { $0.contains(" JOIN \(visitor.channel)") } })
+        }
+    }
+
+    @Test("assignment by language: French to the French speaker, English speaker when no French speaker is available")
+    func languages() async throws {
+        try await withServer { server in
+            try server.server.database.operators.setLanguages(login: "bob", ["fr", "en"])
+            let alice = try await operatorInWebsite(server, "alice")
+            let bob = try await operatorInWebsite(server, "bob")
+            let web = WebTestClient(port: server.webPort)
+            let french = try await TestVisitor.start(web, name: "Amélie", languages: "fr")
+            #expect(french.operatorName == "Bob")
+            try await bob.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == french.channel }
+
+            try await bob.send("AWAY :busy")
+            try await bob.expect("306")
+            let second = try await TestVisitor.start(web, name: "Basile", languages: "fr")
+            #expect(second.operatorName == "Alice")
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == second.channel }
+        }
+    }
+
+    @Test("with nobody available the conversation waits, then goes to the operator who joins, with the visitor's messages")
+    func waitingThenAssigned() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Zoë", languages: "en")
+            #expect(visitor.status == "waiting")
+            #expect(visitor.created.json["operator"] is NSNull)
+            _ = try await visitor.say("Is anyone there?")
+
+            let alice = try await server.client("alice")   // no server-time: a [HH:MM] prefix
+            let bob = try await server.client("bob", caps: ["server-time", "batch"])
+            try await bob.send("JOIN #team")
+            try await bob.expect("366")
+            try await alice.send("JOIN #website")
+            let join = try await alice.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            #expect(join.source?.hasPrefix("alice!") == true)
+            let replay = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(replay.source?.hasPrefix("Zoe-\(visitor.id)!") == true)
+            let text = replay.params[1]
+            #expect(text.range(of: #"^\[\d\d:\d\d\] Is anyone there\?$"#, options: .regularExpression) != nil, "\(text)")
+
+            // bob, with server-time and batch, is invited and gets the history in a batch with the original time.
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await alice.expect("341")
+            try await bob.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            let start = try await bob.expect("BATCH")
+            #expect(start.params.dropFirst().first == "chathistory")
+            let batched = try await bob.expect("PRIVMSG")
+            #expect(batched.params[1] == "Is anyone there?")
+            #expect(batched.tag("time") != nil)
+            #expect(batched.tag("batch") == String(start.params[0].dropFirst()))
+        }
+    }
+
+    @Test("the visitor closes: operators see them leave; the last operator parting ends it")
+    func visitorCloses() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            #expect(try await visitor.close().status == 200)
+            let part = try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == visitor.channel }
+            #expect(part.source?.hasPrefix("Anna-\(visitor.id)!") == true)
+            let notice = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(notice.params[1].contains("Anna closed the conversation"))
+            let refused = try await visitor.say("one more thing")
+            #expect(refused.status == 409)
+            #expect(refused.json["error"] as? String == "conversation_closed")
+            try await alice.send("PRIVMSG \(visitor.channel) :are you there?")
+            try await alice.expect("404")
+            try await alice.send("PART \(visitor.channel)")
+            try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == "#website" && $0.params[1].contains("ended") }
+            var stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            for _ in 0..<40 where stored?.status != .closed {
+                try await Task.sleep(for: .milliseconds(50))
+                stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            }
+            #expect(stored?.status == .closed)
+        }
+    }
+
+    @Test("CLOSE by the operator ends it for the visitor, with the reason")
+    func operatorCloses() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(visitor.id) all sorted")
+            let part = try await alice.expect("PART") { $0.command == "PART" && $0.source?.hasPrefix("alice!") == true }
+            #expect(part.params == [visitor.channel, "Conversation ended: all sorted"])
+            let refused = try await visitor.say("thanks")
+            #expect(refused.status == 409)
+            var stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            for _ in 0..<40 where stored?.closeReason == nil {
+                try await Task.sleep(for: .milliseconds(50))
+                stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            }
+            #expect(stored?.closeReason == "all sorted")
+        }
+    }
+
+    @Test("a returning visitor prefers the previous operator")
+    func returningVisitor() async throws {
+        try await withServer { server in
+            let bob = try await operatorInWebsite(server, "bob")
+            let web = WebTestClient(port: server.webPort)
+            let first = try await TestVisitor.start(web, name: "Anna", visitor: "visitor-abc")
+            #expect(first.operatorName == "Bob")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == first.channel }
+            try await bob.send("PART \(first.channel)")
+            _ = try await operatorInWebsite(server, "alice")
+            // bob was assigned seconds ago and alice never: the rule alone would pick alice.
+            let other = try await TestVisitor.start(web, name: "Someone")
+            #expect(other.operatorName == "Alice")
+            let again = try await TestVisitor.start(web, name: "Anna", visitor: "visitor-abc")
+            #expect(again.operatorName == "Bob")
+        }
+    }
+
+    @Test("HISTORY, INFO and !commands in the conversation never reach the visitor; TAKE takes a waiting one")
+    func commands() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna", languages: "de")
+            #expect(visitor.status == "waiting")
+            #expect(try await visitor.visit("https://shop.example/cart", title: "Cart").status == 200)
+            let alice = try await server.client("alice")
+            try await alice.send("PRIVMSG LiveChat :TAKE \(visitor.channel)")
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            #expect(try await alice.liveChatLines().contains("You took \(visitor.channel) from Anna (de)."))
+            try await alice.send("PRIVMSG LiveChat :HISTORY \(visitor.id)")
+            let pages = try await alice.liveChatLines()
+            #expect(pages.contains { $0.hasSuffix("https://shop.example/cart — Cart") })
+            try await alice.send("PRIVMSG \(visitor.channel) :!info")
+            let info = try await alice.liveChatLines()
+            #expect(info.first?.contains("Anna, with alice") == true)
+            #expect(info.contains { $0.contains("Languages: de") && $0.contains("TestBrowser/1.0") })
+            #expect(info.contains { $0.contains("taken by alice") })
+            let stored = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(!stored.contains("!info"))
+            try await alice.send("PRIVMSG \(visitor.channel) :!bogus")
+            #expect(try await alice.liveChatLines().contains { $0.contains("Unknown command !bogus") })
+        }
+    }
+
+    @Test("open conversations survive a restart; the operator is rejoined on reconnect with what was missed")
+    func restart() async throws {
+        var server = try await TestServer.start()
+        do {
+            let alice = try await operatorInWebsite(server, "alice")
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            _ = try await visitor.say("before the restart")
+            try await alice.expect("PRIVMSG")
+            await alice.close()
+            server = try await server.restarted()
+            let web2 = WebTestClient(port: server.webPort)
+            let resumed = TestVisitor(web: web2, id: visitor.id, token: visitor.token, created: visitor.created)
+            #expect(try await resumed.say("after the restart").status == 201)
+            let back = try await server.client("alice")
+            try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            // The server's memory of what alice saw went with the restart: she gets the whole conversation.
+            let first = try await back.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(first.params[1].hasSuffix("before the restart"))
+            let missed = try await back.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(missed.params[1].hasSuffix("after the restart"))
+            let all = try await resumed.messages().messages.compactMap { $0["text"] as? String }
+            #expect(all == ["How may I help you?", "before the restart", "after the restart"])
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import IRCProtocol
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real server process, killed without warning in the middle of a conversation.
+@Suite("Durability")
+struct DurabilityTests {
+    final class Acknowledged: Sendable {
+        let ids = Mutex<[Int: Set<String>]>([:])   // conversation id -> acknowledged message ids
+        func add(_ id: String, conversation: Int) { ids.withLock { _ = $0[conversation, default: []].insert(id) } }
+        var snapshot: [Int: Set<String>] { ids.withLock { $0 } }
+    }
+
+    private static func launch(config: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(SwitchboardBinary.path))
+        process.arguments = ["serve", "--config", config]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    private static func waitForIRC(port: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let probe = try? await TestIRCClient.connect(port: port, tls: false) {
+                await probe.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestTimeout(waitingFor: "the server to listen", seen: [])
+    }
+
+    @Test("SIGKILL while visitors and an operator are sending: every acknowledged message survives, on both sides")
+    func killAndRestart() async throws {
+        let folder = NSTemporaryDirectory() + "switchboard-durability-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (plain, web) = (try ServeProcessTests.freePort(), try ServeProcessTests.freePort())
+        let config = folder + "/switchboard.toml"
+        try """
+            [[listen]]
+            address = "127.0.0.1:\(plain)"
+            tls = false
+            [web]
+            address = "127.0.0.1:\(web)"
+            [storage]
+            path = "\(folder)/switchboard.sqlite"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let added = try SwitchboardBinary.run(["operator", "add", "mitchell", "--name", "Mitchell", "--password-stdin",
+                                                "--config", config], stdin: "pw-durable\n")
+        #expect(added.status == 0)
+
+        var server = try Self.launch(config: config)
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        try await Self.waitForIRC(port: plain)
+        let mitchell = try await TestIRCClient.connect(port: plain, tls: false)
+        try await mitchell.register(nick: "mitchell", login: "mitchell", password: "pw-durable",
+                                    caps: ["message-tags", "echo-message"], sasl: false)
+        try await mitchell.send("JOIN #website")
+        try await mitchell.expect("366")
+
+        let client = WebTestClient(port: web)
+        var visitors: [TestVisitor] = []
+        for index in 0..<3 {
+            visitors.append(try await TestVisitor.start(client, name: "Visitor\(index)"))
+        }
+        for visitor in visitors {
+            try await mitchell.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+        }
+        let acknowledged = Acknowledged()
+        // Visitors send as fast as they are acknowledged; the operator answers in every conversation.
+        let senders = visitors.map { visitor in
+            Task {
+                for index in 0..<90 {
+                    guard let reply = try? await visitor.say("visitor \(visitor.id) message \(index)"), reply.status == 201,
+                          let id = reply.json["id"] as? Int else { return }
+                    acknowledged.add(String(id), conversation: visitor.id)
+                }
+            }
+        }
+        let operatorSender = Task {
+            for index in 0..<90 {
+                for visitor in visitors {
+                    try? await mitchell.send("PRIVMSG \(visitor.channel) :operator message \(index)")
+                }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let echoes = Task {
+            while true {
+                guard let message = try? await mitchell.next(timeout: .seconds(3)) else { return }
+                if message.command == "PRIVMSG", message.source?.hasPrefix("mitchell!") == true,
+                   let id = message.tag("msgid"), let conversation = Int(message.params[0].split(separator: "-").last ?? "") {
+                    acknowledged.add(id, conversation: conversation)
+                }
+            }
+        }
+        // Kill while both sides are still sending, once some traffic is acknowledged (each sender
+        // has at most 90 messages per conversation, so a replay of at most 181 stays within what
+        // the server keeps in memory).
+        let waitDeadline = ContinuousClock.now + .seconds(20)
+        while acknowledged.snapshot.values.reduce(0, { $0 + $1.count }) < 40, ContinuousClock.now < waitDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(server.processIdentifier, SIGKILL)
+        while server.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        for sender in senders { sender.cancel() }
+        operatorSender.cancel()
+        _ = await echoes.value
+        let beforeKill = acknowledged.snapshot
+        let total = beforeKill.values.reduce(0) { $0 + $1.count }
+        #expect(total > 20, "too little traffic before the kill: \(total)")
+
+        server = try Self.launch(config: config)
+        try await Self.waitForIRC(port: plain)
+        // The visitors' side: every acknowledged message (theirs and the operator's) is stored and served.
+        for visitor in visitors {
+            var stored: Set<String> = []
+            var after = 0
+            while true {
+                let page = try await visitor.messages(after: after)
+                let ids = page.messages.compactMap { $0["id"] as? Int }
+                stored.formUnion(ids.map(String.init))
+                guard page.json["more"] as? Bool == true, let last = ids.last else { break }
+                after = last
+            }
+            let missing = (beforeKill[visitor.id] ?? []).subtracting(stored)
+            #expect(missing.isEmpty, "conversation \(visitor.id) lost acknowledged messages \(missing.sorted())")
+        }
+        // The operator's side: reconnecting rejoins the conversations and replays them.
+        let back = try await TestIRCClient.connect(port: plain, tls: false)
+        try await back.register(nick: "mitchell", login: "mitchell", password: "pw-durable", caps: ["message-tags"], sasl: false)
+        var replayed: [Int: Set<String>] = [:]
+        while let message = try? await back.next(timeout: .seconds(2)) {
+            if message.command == "PRIVMSG", let id = message.tag("msgid"),
+               let conversation = Int(message.params[0].split(separator: "-").last ?? "") {
+                replayed[conversation, default: []].insert(id)
+            }
+        }
+        for visitor in visitors {
+            let missing = (beforeKill[visitor.id] ?? []).subtracting(replayed[visitor.id] ?? [])
+            #expect(missing.isEmpty, "operator did not get acknowledged messages \(missing.sorted()) of \(visitor.channel)")
+        }
+        kill(server.processIdentifier, SIGTERM)
+        let exitDeadline = ContinuousClock.now + .seconds(15)
+        while server.isRunning, ContinuousClock.now < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!server.isRunning, "the server did not stop on SIGTERM")
+    }
+}
