@@ -7,6 +7,8 @@ enum Capability: Int, CaseIterable, Sendable {
     case batch
     case capNotify
     case chghost
+    case chatHistory
+    case readMarker
     case echoMessage
     case extendedJoin
     case inviteNotify
@@ -27,6 +29,8 @@ enum Capability: Int, CaseIterable, Sendable {
         case .batch: "batch"
         case .capNotify: "cap-notify"
         case .chghost: "chghost"
+        case .chatHistory: "draft/chathistory"
+        case .readMarker: "draft/read-marker"
         case .echoMessage: "echo-message"
         case .extendedJoin: "extended-join"
         case .inviteNotify: "invite-notify"
@@ -65,19 +69,21 @@ struct CapabilitySet: Sendable, Equatable {
 }
 
 /// Which tags a client may receive: the few variants of one outgoing message that a
-/// fan-out has to serialise (at most eight, usually one or two).
+/// fan-out has to serialise (a handful at most, usually one or two).
 struct TagShape: Hashable {
     let bits: UInt8
 
     static let messageTags: UInt8 = 1
     static let serverTime: UInt8 = 2
     static let accountTag: UInt8 = 4
+    static let batch: UInt8 = 8
 
     init(_ caps: CapabilitySet) {
         var bits: UInt8 = 0
         if caps.contains(.messageTags) { bits |= TagShape.messageTags }
         if caps.contains(.serverTime) { bits |= TagShape.serverTime }
         if caps.contains(.accountTag) { bits |= TagShape.accountTag }
+        if caps.contains(.batch) { bits |= TagShape.batch }
         self.bits = bits
     }
 
@@ -86,6 +92,7 @@ struct TagShape: Hashable {
         switch key {
         case "time": return bits & TagShape.serverTime != 0
         case "account": return bits & TagShape.accountTag != 0
+        case "batch": return bits & TagShape.batch != 0
         default: return bits & TagShape.messageTags != 0
         }
     }

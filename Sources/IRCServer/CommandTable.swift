@@ -29,6 +29,9 @@ enum CommandTable {
             "PRIVMSG": CommandHandler { $0.handleMessage($1, $2) },
             "NOTICE": CommandHandler { $0.handleMessage($1, $2) },
             "TAGMSG": CommandHandler { $0.handleMessage($1, $2) },
+            // History (ChatHistoryCommand.swift, ReadMarker.swift)
+            "CHATHISTORY": CommandHandler { $0.handleChatHistory($1, $2) },
+            "MARKREAD": CommandHandler { $0.handleMarkRead($1, $2) },
             // Channels (Channels.swift)
             "JOIN": CommandHandler(parameters: 1) { $0.handleJoin($1, $2) },
             "PART": CommandHandler(parameters: 1) { $0.handlePart($1, $2) },

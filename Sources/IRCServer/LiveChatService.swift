@@ -47,6 +47,37 @@ enum LiveChatService {
                     "the inactivity timeout and below the max sessions.",
                 ],
                 run: { $0.serviceStatus($1, $2) }),
+        Command(name: "LIST", usage: "LIST", summary: "open and waiting conversations of your live chat channels",
+                details: ["LIST shows, for the live chat channels you joined (all of them if none), each open or waiting",
+                          "conversation: visitor, languages, operators, age and last message."],
+                run: { $0.serviceList($1, $2) }),
+        Command(name: "TAKE", usage: "TAKE <conv>", summary: "take a waiting conversation",
+                details: ["TAKE #website-17 (or TAKE 17) assigns a waiting conversation to you and joins you to it."],
+                run: { $0.serviceTake($1, $2) }),
+        Command(name: "CLOSE", usage: "CLOSE <conv> [reason]", summary: "end a conversation for the visitor and everyone",
+                details: ["CLOSE #website-17 [reason] ends it: the visitor is told (with the reason) and the channel goes away.",
+                          "Leaving it with /part does the same when you are its last operator."],
+                run: { $0.serviceClose($1, $2) }),
+        Command(name: "HISTORY", usage: "HISTORY <conv>", summary: "the pages the visitor visited",
+                details: ["HISTORY #website-17 lists the pages the visitor's browser reported, oldest first."],
+                run: { $0.serviceHistory($1, $2) }),
+        Command(name: "INFO", usage: "INFO <conv>", summary: "the visitor's details and why the conversation went where it went",
+                details: ["INFO #website-17: visitor name, languages, page, browser, state, and the assignment's reason."],
+                run: { $0.serviceInfo($1, $2) }),
+        Command(name: "TRANSFER", usage: "TRANSFER <conv> <operator|#channel>", summary: "hand a conversation to a colleague or to another live chat channel",
+                details: ["TRANSFER #website-17 bob: bob is joined to the conversation and you leave it.",
+                          "TRANSFER #website-17 #support: the assignment rule picks an available operator of #support;",
+                          "if nobody is available there, the conversation stays with you."],
+                run: { $0.serviceTransfer($1, $2) }),
+        Command(name: "CANNED", usage: "CANNED [LIST | ADD <shortcut> <text> | DEL <shortcut>]", summary: "the canned responses shared by all operators",
+                details: ["CANNED ADD hello Hello! How can I help you today? — then type ::hello in a conversation,",
+                          "alone or as a word of a sentence, and the visitor gets the text. An unknown ::shortcut is not sent.",
+                          "CANNED LIST shows them all; CANNED DEL hello removes one."],
+                run: { $0.serviceCanned($1, $2) }),
+        Command(name: "FORWARD", usage: "FORWARD <conv>", summary: "(bots) hand a conversation to a human operator",
+                details: ["FORWARD #website-17: the bot leaves and the assignment rule picks a human operator,",
+                          "who gets the whole conversation; if nobody is available it waits and the visitor is told."],
+                run: { $0.serviceForward($1, $2) }),
     ]
 
     static let byName: [String: Command] = Dictionary(uniqueKeysWithValues: commands.map { ($0.name, $0) })
@@ -65,6 +96,13 @@ extension ServerState {
             tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
             source: serviceHostmask, command: "PRIVMSG", params: [client.nick, text])
         send(message, to: client)
+    }
+
+    /// A result: said in plain words, and as `NOTE LIVECHAT <code> [context...]` for
+    /// standard-replies clients (bots), with stable codes listed in docs/operators.md.
+    func serviceOK(_ client: Client, code: String, context: [String] = [], _ text: String) {
+        serviceSay(client, text)
+        sendNote(client, command: "LIVECHAT", code: code, context: context, description: text)
     }
 
     /// An error: said in plain words, and as `FAIL LIVECHAT <code>` for standard-replies clients.
@@ -111,9 +149,9 @@ extension ServerState {
         guard let account = client.account else { return }
         guard !arguments.isEmpty else {
             if let name = account.chatName {
-                serviceSay(client, "Your Online Chat Name is \(name): visitors see it.")
+                serviceOK(client, code: "NAME", context: [name], "Your Online Chat Name is \(name): visitors see it.")
             } else {
-                serviceSay(client, "You have no Online Chat Name: visitors see your name, \(account.displayName). Set one with NAME <name>.")
+                serviceOK(client, code: "NAME", context: ["*"], "You have no Online Chat Name: visitors see your name, \(account.displayName). Set one with NAME <name>.")
             }
             return
         }
@@ -131,9 +169,9 @@ extension ServerState {
         }
         updateAccount(client, command: "NAME", change: { try $0.setChatName(login: account.login, newName) }) { state, updated in
             if let name = updated.chatName {
-                state.serviceSay(client, "Online Chat Name set: visitors now see \(name).")
+                state.serviceOK(client, code: "NAME_SET", context: [name], "Online Chat Name set: visitors now see \(name).")
             } else {
-                state.serviceSay(client, "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
+                state.serviceOK(client, code: "NAME_RESET", context: [updated.displayName], "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
             }
         }
     }
@@ -147,7 +185,7 @@ extension ServerState {
         guard !arguments.isEmpty else {
             let tags = account.languages
             let mine = tags.isEmpty ? "none" : tags.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }.joined(separator: ", ")
-            serviceSay(client, "Your Online Chat Languages: \(mine). Enabled on this server: \(enabledText).")
+            serviceOK(client, code: "LANG", context: [tags.joined(separator: ",")], "Your Online Chat Languages: \(mine). Enabled on this server: \(enabledText).")
             return
         }
         let text = arguments.joined(separator: ",")
@@ -158,7 +196,7 @@ extension ServerState {
             let codes = tags.map(\.description)
             updateAccount(client, command: "LANG", change: { try $0.setLanguages(login: account.login, codes) }) { state, updated in
                 let list = updated.languages.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }
-                state.serviceSay(client, "Online Chat Languages set: \(list.joined(separator: ", ")).")
+                state.serviceOK(client, code: "LANG_SET", context: [updated.languages.joined(separator: ",")], "Online Chat Languages set: \(list.joined(separator: ", ")).")
             }
         }
     }
@@ -193,22 +231,35 @@ extension ServerState {
         serviceSay(client, "Online Chat Name: \(account.visibleName). Languages: \(languages.isEmpty ? "none" : languages.joined(separator: ", ")).")
         if joined.isEmpty {
             let names = liveChatChannels.map(\.name).joined(separator: ", ")
-            serviceSay(client, "You are in no live chat channel, so no conversation comes to you. Join one: \(names).")
+            serviceOK(client, code: "NOT_JOINED", "You are in no live chat channel, so no conversation comes to you. Join one: \(names).")
             return
         }
         for channel in joined {
             guard let availability = availability(login: account.login, in: channel, now: now), let settings = channel.liveChat else { continue }
             let ongoing = availability.ongoing == 1 ? "1 ongoing conversation" : "\(availability.ongoing) ongoing conversations"
             if availability.isAvailable {
-                serviceSay(client, "\(channel.name) (\(settings.name)): available for new conversations; \(ongoing).")
+                serviceOK(client, code: "AVAILABLE", context: [channel.name, String(availability.ongoing)], "\(channel.name) (\(settings.name)): available for new conversations; \(ongoing).")
             } else {
                 let why = availability.reasons.map(\.description).joined(separator: ", ")
-                serviceSay(client, "\(channel.name) (\(settings.name)): not available (\(why)); \(ongoing).")
+                serviceOK(client, code: "UNAVAILABLE", context: [channel.name, availability.reasons.map(\.code).joined(separator: ","), String(availability.ongoing)], "\(channel.name) (\(settings.name)): not available (\(why)); \(ongoing).")
             }
         }
         let others = liveChatChannels.filter { channel in !joined.contains { $0 === channel } }
         if !others.isEmpty {
             serviceSay(client, "Not joined: \(others.map(\.name).joined(separator: ", ")).")
+        }
+    }
+}
+
+extension Availability.Reason {
+    /// A stable machine-readable word for NOTE replies.
+    var code: String {
+        switch self {
+        case .disconnected: "disconnected"
+        case .notJoined: "not_joined"
+        case .away: "away"
+        case .inactive: "inactive"
+        case .atMaxSessions: "max_sessions"
         }
     }
 }

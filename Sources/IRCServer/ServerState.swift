@@ -11,10 +11,13 @@ final class ServerState {
     let loop: any EventLoop
     let logger: Logger
     let authenticator: Authenticator
+    let database: SwitchboardDatabase
     let casemapping = Casemapping.ascii
     let startedAt = Date()
     let isupport: [String]
     let messageIDs = MessageIDGenerator()
+    /// Unwritten channel history and loaded read markers (ChatHistory.swift, ReadMarker.swift).
+    let chatHistory = ChatHistoryState()
     let metrics: ServerMetrics
     /// Published to `metrics` by the once-a-second sweep.
     var relayedMessages = 0
@@ -24,6 +27,9 @@ final class ServerState {
     var nicks: [String: Client] = [:]                // folded nick -> registered client
     var accountConnections: [String: [Client]] = [:] // lowercased login -> registered connections
     var operatorRecords: [String: OperatorRecord] = [:]  // lowercased login
+    var conversations: [Int64: Conversation] = [:]
+    var waitingConversations: [Conversation] = []        // oldest first
+    var cannedResponses: [String: CannedResponse] = [:]  // by shortcut
     var channels: [String: IRCChannel] = [:]         // folded name -> channel
     var connectionsByIP: [String: Int] = [:]
     var monitors: [String: Set<Client>] = [:]       // folded nick -> watchers
@@ -41,8 +47,10 @@ final class ServerState {
     private var sweepTask: RepeatedTask?
     private var handlers: [String: CommandHandler] = [:]
 
-    init(config: IRCServerConfiguration, loop: any EventLoop, authenticator: Authenticator, metrics: ServerMetrics, logger: Logger) {
+    init(config: IRCServerConfiguration, loop: any EventLoop, authenticator: Authenticator, database: SwitchboardDatabase,
+         metrics: ServerMetrics, logger: Logger) {
         self.config = config
+        self.database = database
         self.metrics = metrics
         self.loop = loop
         self.authenticator = authenticator
@@ -72,31 +80,35 @@ final class ServerState {
         stopTimers()
         var closing: [EventLoopFuture<Void>] = []
         for client in clients.values {
+            guard let connection = client.connection else { continue }
             write(raw: "ERROR :Server shutting down", to: client)
             client.isClosing = true
-            client.context.flush()
-            closing.append(client.context.close().recover { _ in })
+            flushNow(connection)
+            // Closed after the ERROR: both go to the connection's loop in this order.
+            closing.append(connection.channel.close().recover { _ in }.hop(to: loop))
         }
+        finishAllVisitorStreams()
+        closing.append(flushChannelHistory())
         return EventLoopFuture.andAllComplete(closing, on: loop)
     }
 
     // MARK: Connections
 
-    func connectionOpened(context: ChannelHandlerContext, isTLS: Bool) -> Client? {
-        let address = context.channel.remoteAddress
+    func connectionOpened(_ connection: IRCConnectionHandler) -> Client? {
+        let address = connection.channel.remoteAddress
         let isExempt = address.map { a in config.exempt.contains { $0.contains(a) } } ?? false
         let isLoopback = address.map { a in AddressRange.loopback.contains { $0.contains(a) } } ?? false
         let client = Client(
-            id: nextClientID, context: context, isTLS: isTLS, isLoopback: isLoopback,
+            id: nextClientID, context: connection, isTLS: connection.isTLS, isLoopback: isLoopback,
             isExempt: isExempt, floodBurst: config.floodBurst)
         nextClientID += 1
         if !isExempt {
             let count = connectionsByIP[client.ipAddress, default: 0]
             if count >= config.connectionsPerIP {
-                let channel = context.channel
+                let channel = connection.channel
                 // Close once the ERROR is out (after the TLS handshake, on a TLS listener),
                 // or after a few seconds if the peer never completes it.
-                context.writeAndFlush(NIOAny(encodeRaw("ERROR :Closing link: too many connections from your address")))
+                channel.writeAndFlush(encodeRaw("ERROR :Closing link: too many connections from your address"))
                     .whenComplete { _ in channel.close(promise: nil) }
                 channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
                 return nil
@@ -121,8 +133,11 @@ final class ServerState {
         }
         removeClient(client, quitMessage: reason)
         client.isClosing = true
-        client.context.flush()
-        client.context.close(promise: nil)
+        if let connection = client.connection {
+            // The close reaches the connection's loop after its pending output.
+            flushNow(connection)
+            connection.channel.close(promise: nil)
+        }
     }
 
     private func removeClient(_ client: Client, quitMessage: String) {
@@ -167,8 +182,13 @@ final class ServerState {
         case .tooLong:
             reply(client, .errInputTooLong, "Input line was too long")
         case .line(let buffer):
-            client.inbox.append(buffer)
-            processInbox(of: client)
+            if client.isExempt, client.inbox.isEmpty {
+                // Not paced and nothing waiting: no queue to go through.
+                handle(line: buffer, from: client)
+            } else {
+                client.inbox.append(buffer)
+                processInbox(of: client)
+            }
         }
     }
 
@@ -198,10 +218,10 @@ final class ServerState {
         let backlog = client.pendingInput
         if backlog > 64, !client.readingPaused {
             client.readingPaused = true
-            client.context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            client.connection?.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         } else if backlog < 16, client.readingPaused {
             client.readingPaused = false
-            client.context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            client.connection?.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         }
     }
 
@@ -277,6 +297,7 @@ final class ServerState {
         let now = NIODeadline.now()
         checkAccountsIfDue(now: now)
         removeInactiveOperators(now: Date())
+        assignWaiting()
         let registrationDeadline = TimeAmount.nanoseconds(Int64(config.registrationTimeout * 1e9))
         let pingInterval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let pingTimeout = TimeAmount.nanoseconds(Int64(config.pingTimeout * 1e9))

@@ -99,6 +99,42 @@ enum Migrations {
                     """)
         }
 
+        // Chat history of ordinary channels and read markers (see
+        // ChannelHistoryStore and ReadMarkerStore).
+        //
+        // - `channel_history`: PRIVMSG and NOTICE relayed to ordinary channels,
+        //   in chunks: a row holds up to 256 consecutive messages of one
+        //   channel (`channel`, its folded name), packed in `messages` (see
+        //   ChannelHistoryCoding), with their number, the span of their times
+        //   (INTEGER milliseconds) and their msgids (" a b c ", to find one).
+        //   Messages are ordered by chunk id, then place in the chunk. Each
+        //   channel keeps its newest 10,000 messages.
+        // - `read_marker`: per account and folded target (channel or nick), the
+        //   time of the last message read.
+        migrator.registerMigration("v3-channel-history") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE channel_history (
+                        id INTEGER PRIMARY KEY,
+                        channel TEXT NOT NULL,
+                        min_at INTEGER NOT NULL,
+                        max_at INTEGER NOT NULL,
+                        count INTEGER NOT NULL,
+                        msgids TEXT NOT NULL,
+                        messages BLOB NOT NULL
+                    );
+                    CREATE INDEX channel_history_by_channel ON channel_history (channel, id);
+
+                    CREATE TABLE read_marker (
+                        account TEXT NOT NULL COLLATE NOCASE,
+                        target TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (account, target)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+
+        CannedResponseStore.registerMigration(in: &migrator)
         return migrator
     }
 }

@@ -21,6 +21,10 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     case unknownConversation
     /// A rating is 1, 3 or 5.
     case invalidRating
+    /// A canned response shortcut is 1–32 letters, digits, `-` or `_`.
+    case invalidShortcut(String)
+    /// A canned response's text is empty or too long.
+    case invalidCannedText
 
     public var description: String {
         switch self {
@@ -44,6 +48,10 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
             return "no such conversation"
         case .invalidRating:
             return "a rating is 1, 3 or 5"
+        case .invalidShortcut(let shortcut):
+            return "invalid shortcut '\(shortcut)': use 1 to 32 letters, digits, - or _"
+        case .invalidCannedText:
+            return "a canned response is 1 to \(CannedResponseStore.maximumText) characters"
         }
     }
 }

@@ -60,6 +60,9 @@ public final class SwitchboardDatabase: Sendable {
         try pool.close()
     }
 
+    /// Canned responses shared by the operators.
+    public var cannedResponses: CannedResponseStore { CannedResponseStore(pool: pool) }
+
     /// Operator accounts.
     public var operators: OperatorStore {
         OperatorStore(pool: pool, cache: verificationCache)
@@ -69,6 +72,12 @@ public final class SwitchboardDatabase: Sendable {
     public var conversations: ConversationStore {
         ConversationStore(pool: pool)
     }
+
+    /// Messages of ordinary channels, for draft/chathistory.
+    public var channelHistory: ChannelHistoryStore { ChannelHistoryStore(pool: pool) }
+
+    /// Read markers of operator accounts (draft/read-marker).
+    public var readMarkers: ReadMarkerStore { ReadMarkerStore(pool: pool) }
 
     /// The writer connection's `PRAGMA synchronous` level (2 is FULL), for diagnostics.
     public func synchronousLevel() throws -> Int {

@@ -12,14 +12,18 @@ extension TestIRCClient {
         return answer.params[1]
     }
 
-    /// Every LiveChat answer that arrives within `window`.
-    func liveChatLines(within window: Duration = .milliseconds(400)) async throws -> [String] {
+    /// LiveChat's answers: up to the line matching `last` when given, otherwise until
+    /// the service has been quiet for `quiet` after its first answer.
+    func liveChatLines(until last: ((String) -> Bool)? = nil, quiet: Duration = .milliseconds(600),
+                       timeout: Duration = .seconds(10)) async throws -> [String] {
         var lines: [String] = []
-        let deadline = ContinuousClock.now + window
+        let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard let line = try? await nextLine(timeout: deadline - ContinuousClock.now) else { break }
+            let wait = lines.isEmpty || last != nil ? deadline - ContinuousClock.now : quiet
+            guard let line = try? await nextLine(timeout: wait) else { break }
             if let message = try? IRCMessage.parse(line), message.command == "PRIVMSG", message.source?.hasPrefix("LiveChat!") == true {
                 lines.append(message.params[1])
+                if let last, last(message.params[1]) { break }
             }
         }
         return lines
@@ -33,13 +37,13 @@ struct LiveChatServiceTests {
         try await withServer { server in
             let alice = try await server.client("alice", caps: ["standard-replies"])
             try await alice.send("PRIVMSG LiveChat :help")
-            let lines = try await alice.liveChatLines()
+            let lines = try await alice.liveChatLines(until: { $0.hasPrefix("FORWARD") })
             #expect(lines.first?.contains("LiveChat commands") == true)
-            for command in ["HELP", "NAME", "LANG", "STATUS"] {
+            for command in ["HELP", "NAME", "LANG", "STATUS", "LIST", "TAKE", "CLOSE", "HISTORY", "INFO", "TRANSFER", "CANNED", "FORWARD"] {
                 #expect(lines.filter { $0.hasPrefix(command + " ") }.count == 1, "no line for \(command)")
             }
             try await alice.send("PRIVMSG LiveChat :HELP lang")
-            let details = try await alice.liveChatLines()
+            let details = try await alice.liveChatLines(until: { $0.hasPrefix("Only languages enabled") })
             #expect(details.first?.hasPrefix("LANG [code[,code...]]") == true)
             #expect(details.count > 1)
             #expect(try await alice.askLiveChat("FROB").contains("Unknown command FROB"))

@@ -1,0 +1,326 @@
+import Foundation
+import IRCProtocol
+import LiveChat
+import NIOCore
+import Storage
+
+/// The conversation commands of the LiveChat service (TAKE, CLOSE, HISTORY,
+/// INFO) and their `!command` forms inside a conversation channel, where the
+/// conversation is implied and nothing reaches the visitor.
+extension ServerState {
+    /// `#website-17` or `17`.
+    func findConversation(_ reference: String) -> Conversation? {
+        if reference.hasPrefix("#") { return channel(named: reference)?.conversation }
+        return Int64(reference).flatMap { conversations[$0] }
+    }
+
+    /// Resolves the `<conv>` argument, or explains the problem to the operator.
+    private func conversationArgument(_ client: Client, _ arguments: [String], command: String) -> Conversation? {
+        guard let reference = arguments.first else {
+            serviceFail(client, code: "NEED_MORE_PARAMS", "\(command) needs a conversation: \(command) #website-17 (or its number).")
+            return nil
+        }
+        guard let conversation = findConversation(reference), !conversation.isClosed else {
+            serviceFail(client, code: "NO_SUCH_CONVERSATION", "There is no open conversation \(reference).")
+            return nil
+        }
+        return conversation
+    }
+
+    // MARK: `!command` in a conversation channel
+
+    func handleConversationCommand(_ client: Client, conversation: Conversation, text: String) {
+        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard let first = words.first else { return }
+        let name = first.uppercased()
+        let rest = Array(words.dropFirst())
+        switch name {
+        case "HELP":
+            serviceSay(client, "In a conversation: !history, !info, !transfer <operator|#channel>, !close [reason], !take, !leave, !forward — the LiveChat commands with this conversation implied. Nothing starting with ! reaches the visitor.")
+        case "HISTORY", "INFO", "TAKE", "TRANSFER", "FORWARD":
+            LiveChatService.byName[name]?.run(self, client, [conversation.channel.name] + rest)
+        case "CLOSE":
+            serviceClose(client, [conversation.channel.name] + rest)
+        case "LEAVE":
+            if conversation.channel.members[client] != nil {
+                part(client, from: conversation.channel, reason: rest.isEmpty ? nil : rest.joined(separator: " "))
+            }
+        default:
+            serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command !\(first.lowercased()). !help lists the commands; nothing was sent to the visitor.")
+        }
+    }
+
+    // MARK: INVITE
+
+    /// `/invite bob #website-17` adds a colleague at once: bob's connections join
+    /// the conversation (with its history) and the visitor sees them arrive.
+    func inviteToConversation(_ client: Client, target: Client, conversation: Conversation) {
+        guard let login = target.account?.login, !target.isVirtual else {
+            reply(client, .errNoSuchNick, target.nick, "No such nick/channel")
+            return
+        }
+        reply(client, .rplInviting, target.nick, conversation.channel.name)
+        let alreadyOperator = conversation.record.operators.contains { $0.lowercased() == login.lowercased() }
+        if !alreadyOperator {
+            conversation.record.operators.append(login)
+            operatorRecords[login.lowercased(), default: OperatorRecord()].conversations[conversation.id] =
+                AssignedConversation(assignedAt: Date(), lastMessageAt: conversation.record.lastMessageAt)
+            let id = conversation.id
+            persist("an invited operator") { try $0.addOperator(id: id, login: login) }
+        }
+        for connection in connections(ofAccount: login) {
+            joinConversation(connection, conversation, after: 0)
+        }
+        if !alreadyOperator { conversation.publish(.operatorJoined(author(ofOperator: login))) }
+    }
+
+    // MARK: TAKE
+
+    func serviceTake(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "TAKE") else { return }
+        if account.isBot {
+            serviceFail(client, code: "NOT_OPERATOR", "Bots do not take conversations.")
+            return
+        }
+        if conversation.record.operators.contains(where: { $0.lowercased() == account.login.lowercased() }) {
+            for connection in [client] { joinConversation(connection, conversation, after: 0) }
+            serviceSay(client, "You are already in \(conversation.channel.name).")
+            return
+        }
+        guard conversation.record.status == .waiting || conversation.record.operators.isEmpty else {
+            let owners = conversation.record.operators.joined(separator: ", ")
+            serviceFail(client, code: "ALREADY_ASSIGNED", "\(conversation.channel.name) is already with \(owners); ask them to /invite you.")
+            return
+        }
+        assign(conversation, to: account.login, reason: "taken by \(account.login)", fresh: false, byTake: client)
+        serviceOK(client, code: "TAKEN", context: [conversation.channel.name], "You took \(conversation.channel.name) from \(conversation.visitorLabel).")
+    }
+
+    // MARK: CLOSE
+
+    func serviceClose(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "CLOSE") else { return }
+        let isInside = conversation.record.operators.contains { $0.lowercased() == account.login.lowercased() }
+        guard isInside || account.isAdmin else {
+            serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name); only its operators close it.")
+            return
+        }
+        let reason = arguments.count > 1 ? arguments.dropFirst().joined(separator: " ") : nil
+        let name = conversation.channel.name
+        endConversation(conversation, reason: reason ?? "closed by \(account.visibleName)")
+        serviceOK(client, code: "CLOSED", context: [name], "Closed \(name).")
+    }
+
+    // MARK: HISTORY and INFO
+
+    func serviceHistory(_ client: Client, _ arguments: [String]) {
+        guard let conversation = conversationArgument(client, arguments, command: "HISTORY") else { return }
+        let id = conversation.id
+        let label = conversation.visitorLabel
+        let name = conversation.channel.name
+        let bound = NIOLoopBoundClient(client: client, loop: loop)
+        storing({ try $0.pages(id: id) }) { state, result in
+            let client = bound.client
+            switch result {
+            case .success(let pages) where pages.isEmpty:
+                state.serviceOK(client, code: "HISTORY_END", context: [name, "0"], "\(label) in \(name) has not reported any page.")
+            case .success(let pages):
+                state.serviceOK(client, code: "HISTORY_START", context: [name, String(pages.count)], "Pages visited by \(label) in \(name), oldest first:")
+                for page in pages {
+                    let title = page.title.map { " — \($0)" } ?? ""
+                    state.serviceOK(client, code: "PAGE", context: [name, page.url], "\(ClockText.hourMinute(page.at)) \(page.url)\(title)")
+                }
+            case .failure(let error):
+                state.serviceFail(client, code: "INTERNAL_ERROR", "Could not read the history: \(error)")
+            }
+        }
+    }
+
+    func serviceInfo(_ client: Client, _ arguments: [String]) {
+        guard let conversation = conversationArgument(client, arguments, command: "INFO") else { return }
+        let record = conversation.record
+        let now = Date()
+        let age = DurationText.describe((now.timeIntervalSince(record.createdAt) / 60).rounded(.down) * 60)
+        let state: String
+        if conversation.visitorLeft {
+            state = "the visitor left"
+        } else if record.status == .waiting {
+            state = "waiting for an operator"
+        } else {
+            state = "with " + record.operators.joined(separator: ", ")
+        }
+        serviceSay(client, "\(conversation.channel.name) (\(conversation.settings.name)): \(conversation.visitorName), \(state); started \(ClockText.hourMinute(record.createdAt)) UTC (\(age.isEmpty ? "just now" : age + " ago")).")
+        let languages = record.languages.isEmpty ? "none given" : record.languages.joined(separator: ", ")
+        serviceSay(client, "Languages: \(languages). Page: \(record.currentPage ?? "unknown"). Browser: \(record.userAgent ?? "unknown").")
+        if let reason = record.assignmentReason, let at = record.assignedAt {
+            serviceSay(client, "Assigned at \(ClockText.hourMinute(at)) UTC because: \(reason).")
+        }
+        let count = conversation.history.filter { $0.authorKind != .system }.count
+        let last = record.lastMessageAt.map { ", last at \(ClockText.hourMinute($0)) UTC" } ?? ""
+        serviceSay(client, "Messages: \(count)\(last).")
+    }
+}
+
+/// Carries a client into a thread-pool callback that comes back to the loop.
+struct NIOLoopBoundClient: @unchecked Sendable {
+    private let bound: Client
+    private let loop: any EventLoop
+    init(client: Client, loop: any EventLoop) {
+        self.bound = client
+        self.loop = loop
+    }
+    var client: Client {
+        loop.preconditionInEventLoop()
+        return bound
+    }
+}
+
+// MARK: LIST, TRANSFER, FORWARD
+
+extension ServerState {
+    func serviceList(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account else { return }
+        let mine = liveChatChannels.filter { channel in connections(ofAccount: account.login).contains { channel.members[$0] != nil } }
+        let channels = mine.isEmpty ? liveChatChannels : mine
+        let names = Set(channels.map(\.folded))
+        let now = Date()
+        let open = conversations.values
+            .filter { !$0.isClosed && names.contains(casemapping.fold($0.settings.irc)) }
+            .sorted { $0.id < $1.id }
+        let where_ = channels.map(\.name).joined(separator: ", ")
+        guard !open.isEmpty else {
+            serviceOK(client, code: "LIST_END", context: ["0"], "No open conversations in \(where_).")
+            return
+        }
+        serviceOK(client, code: "LIST_START", context: [String(open.count)], "Open conversations in \(where_):")
+        for conversation in open {
+            let record = conversation.record
+            let state: String
+            if conversation.visitorLeft {
+                state = "visitor left"
+            } else if record.status == .waiting || record.operators.isEmpty {
+                state = "waiting"
+            } else {
+                state = "with " + record.operators.joined(separator: ", ")
+            }
+            let ageSeconds = Int(now.timeIntervalSince(record.createdAt))
+            let age = ageSeconds < 60 ? "just now" : DurationText.describe(Double(ageSeconds / 60 * 60))
+            var last = ""
+            if let message = conversation.history.last(where: { $0.authorKind != .system }) {
+                let excerpt = message.text.count > 60 ? String(message.text.prefix(57)) + "..." : message.text
+                last = " — last \(ClockText.hourMinute(message.at)) \(message.authorName): \(excerpt)"
+            }
+            serviceOK(client, code: "CONVERSATION",
+                      context: [conversation.channel.name, record.status == .waiting ? "waiting" : "assigned",
+                                record.operators.isEmpty ? "*" : record.operators.joined(separator: ","), String(ageSeconds)],
+                      "\(conversation.channel.name) \(conversation.visitorLabel) — \(state) — \(age)\(last)")
+        }
+        serviceOK(client, code: "LIST_END", context: [String(open.count)], "End of the list.")
+    }
+
+    /// The account's connections leave the conversation's channel (after a transfer or a forward).
+    private func leaveConversation(_ login: String, _ conversation: Conversation, reason: String) {
+        let key = login.lowercased()
+        for member in conversation.channel.members.keys.filter({ $0.account?.login.lowercased() == key }).sorted(by: { $0.id < $1.id }) {
+            part(member, from: conversation.channel, reason: reason)
+        }
+        if conversation.record.operators.contains(where: { $0.lowercased() == key }) {
+            // Not connected right now: drop the assignment all the same.
+            conversation.record.operators.removeAll { $0.lowercased() == key }
+            operatorRecords[key]?.conversations[conversation.id] = nil
+            let id = conversation.id
+            persist("an operator leaving") { try $0.removeOperator(id: id, login: login) }
+            conversation.publish(.operatorLeft(author(ofOperator: login)))
+        }
+    }
+
+    func serviceTransfer(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "TRANSFER") else { return }
+        guard arguments.count >= 2 else {
+            serviceFail(client, code: "NEED_MORE_PARAMS", "Usage: TRANSFER <conv> <operator|#channel>")
+            return
+        }
+        let me = account.login
+        guard conversation.record.operators.contains(where: { $0.lowercased() == me.lowercased() }) || account.isAdmin else {
+            serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name); only its operators transfer it.")
+            return
+        }
+        let target = arguments[1]
+        let name = conversation.channel.name
+        if target.hasPrefix("#") {
+            guard let live = channel(named: target), let settings = live.liveChat else {
+                serviceFail(client, code: "NO_SUCH_CHANNEL", "\(target) is not a live chat channel.")
+                return
+            }
+            let excluded = Set(conversation.record.operators)
+            let decision = decideAssignment(in: live, visitorLanguages: conversation.languages, previousOperator: nil,
+                                            excluding: excluded, now: Date())
+            guard case .assigned(let login, let reason) = decision else {
+                serviceFail(client, code: "NOBODY_AVAILABLE", "Nobody is available in \(live.name) right now (\(decision)); \(name) stays with you.")
+                return
+            }
+            conversation.settings = settings
+            assign(conversation, to: login, reason: "transferred by \(me) to \(live.name): \(reason)", fresh: false)
+            leaveConversation(me, conversation, reason: "Transferred to \(login)")
+            serviceOK(client, code: "TRANSFERRED", context: [name, login], "Transferred \(name) to \(login) (\(live.name)).")
+            return
+        }
+        let login = self.client(named: target)?.account?.login ?? connections(ofAccount: target).first?.account?.login
+        guard let login, let targetAccount = connections(ofAccount: login).first?.account else {
+            serviceFail(client, code: "NO_SUCH_OPERATOR", "\(target) is not a connected operator.")
+            return
+        }
+        guard login.lowercased() != me.lowercased() else {
+            serviceFail(client, code: "INVALID_TARGET", "You cannot transfer a conversation to yourself.")
+            return
+        }
+        guard !targetAccount.isBot else {
+            serviceFail(client, code: "INVALID_TARGET", "\(login) is a bot; transfer to a human operator or a channel.")
+            return
+        }
+        assign(conversation, to: login, reason: "transferred by \(me)", fresh: false)
+        leaveConversation(me, conversation, reason: "Transferred to \(login)")
+        serviceOK(client, code: "TRANSFERRED", context: [name, login], "Transferred \(name) to \(login).")
+    }
+
+    func serviceForward(_ client: Client, _ arguments: [String]) {
+        guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "FORWARD") else { return }
+        let me = account.login
+        guard conversation.record.operators.contains(where: { $0.lowercased() == me.lowercased() }) else {
+            serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name).")
+            return
+        }
+        let name = conversation.channel.name
+        guard let live = liveChannel(of: conversation) else { return }
+        let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
+                                        previousOperator: conversation.previousOperator,
+                                        excluding: [me], now: Date())
+        if case .assigned(let login, let reason) = decision {
+            assign(conversation, to: login, reason: "forwarded by \(me): \(reason)", fresh: false)
+            serviceOK(client, code: "FORWARDED", context: [name, login], "Forwarded \(name) to \(login).")
+            leaveConversation(me, conversation, reason: "Forwarded to \(login)")
+            return
+        }
+        // Nobody is free: the conversation waits for the next available human, and the visitor is told.
+        conversation.record.status = .waiting
+        let id = conversation.id
+        persist("the waiting state") { try $0.setWaiting(id: id) }
+        serviceOK(client, code: "FORWARD_WAITING", context: [name], "Nobody is available; \(name) waits for the next operator.")
+        leaveConversation(me, conversation, reason: "Forwarded: waiting for an operator")
+        waitingConversations.append(conversation)
+        announce(in: live, "Conversation \(name) from \(conversation.visitorLabel) is waiting for an operator (forwarded by \(me))")
+        systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
+    }
+
+    /// A message from the service to the visitor (stored, shown to the operators as a notice).
+    func systemMessage(_ conversation: Conversation, _ text: String) {
+        let id = conversation.id
+        let name = conversation.settings.name
+        storing({ try $0.append(conversationID: id, authorKind: .system, authorName: name, authorLogin: nil, text: text, at: Date()) }) { state, result in
+            guard case .success(let message) = result, let conversation = state.conversations[id] else { return }
+            conversation.remember(message)
+            conversation.publish(.message(message.chatMessage))
+            state.announce(inConversation: conversation, "Told the visitor: \(text)")
+        }
+    }
+}

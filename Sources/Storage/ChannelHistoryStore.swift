@@ -1,0 +1,450 @@
+import Foundation
+import GRDB
+
+/// One PRIVMSG or NOTICE of an ordinary channel, as archived for
+/// draft/chathistory.
+public struct ChannelMessage: Sendable, Hashable {
+    /// The channel's folded name: what identifies the channel.
+    public var channel: String
+    /// The channel's name as the message carried it.
+    public var name: String
+    /// The msgid the message was relayed with.
+    public var msgid: String
+    /// When it was relayed, to the millisecond.
+    public var at: Date
+    /// The sender's `nick!user@host` then.
+    public var source: String
+    /// The sender's account, if any.
+    public var account: String?
+    /// `PRIVMSG` or `NOTICE`.
+    public var command: String
+    public var text: String
+    /// Other tags of the message (`bot`, client-only tags), serialised as on
+    /// the wire without the leading `@`; nil when there were none.
+    public var tags: String?
+
+    public init(
+        channel: String, name: String, msgid: String, at: Date, source: String, account: String?, command: String,
+        text: String, tags: String? = nil
+    ) {
+        self.channel = channel
+        self.name = name
+        self.msgid = msgid
+        self.at = at
+        self.source = source
+        self.account = account
+        self.command = command
+        self.text = text
+        self.tags = tags
+    }
+}
+
+/// The archive of ordinary channel messages, in the `channel_history` table
+/// (see the "v3-channel-history" migration).
+///
+/// Messages are stored in chunks: one row holds up to `chunkSize` consecutive
+/// messages of one channel, packed in a blob. A busy server archives tens of
+/// thousands of messages a second, and a row (and an index entry) per message
+/// would cost several times the CPU of writing them; a chunk is one row
+/// appended per channel and batch. Messages are ordered as they were relayed
+/// (chunk id, then place in the chunk); time references select by each
+/// message's own time.
+///
+/// Each channel keeps its newest `retention` messages (`append` prunes the
+/// channels it is given). Methods are synchronous and may block: call them off
+/// event loops.
+public struct ChannelHistoryStore: Sendable {
+    let pool: DatabasePool
+
+    /// How many messages a channel keeps.
+    public static let retention = 10_000
+    /// The most messages in one row.
+    public static let chunkSize = 256
+
+    /// Stores `messages` in one transaction, in order, then keeps only the
+    /// newest `keep` messages of each channel in `prune`.
+    public func append(_ messages: [ChannelMessage], prune: [String] = [], keep: Int = Self.retention) throws {
+        guard !messages.isEmpty || !prune.isEmpty else { return }
+        // Each channel's messages in order, in chunks, the channels in order of first appearance.
+        var order: [String] = []
+        var byChannel: [String: [ChannelMessage]] = [:]
+        for message in messages {
+            if byChannel[message.channel] == nil { order.append(message.channel) }
+            byChannel[message.channel, default: []].append(message)
+        }
+        try pool.write { db in
+            for channel in order {
+                let list = byChannel[channel]!
+                var start = 0
+                while start < list.count {
+                    let end = min(start + Self.chunkSize, list.count)
+                    try Self.insert(db, channel: channel, ChannelHistoryCoding.encode(list[start..<end]))
+                    start = end
+                }
+            }
+            for channel in prune {
+                try Self.prune(db, channel: channel, keep: keep)
+            }
+        }
+    }
+
+    /// Keeps the newest `keep` messages of the channel.
+    public func prune(channel: String, keep: Int = Self.retention) throws {
+        try pool.write { db in try Self.prune(db, channel: channel, keep: keep) }
+    }
+
+    /// The channel's messages that answer `request`, oldest first.
+    public func messages(channel: String, _ request: HistoryRequest) throws -> [ChannelMessage] {
+        let limit = max(request.limit, 0)
+        guard limit > 0 else { return [] }
+        return try pool.read { db in
+            let reader = ChunkReader(db: db, channel: channel)
+            switch request {
+            case .latest(nil, _):
+                return try reader.scan(newestFirst: true, [], limit: limit)
+            case .latest(let reference?, _):
+                guard let bound = try reader.resolve(reference) else { return [] }
+                return try reader.scan(newestFirst: true, [.after(bound)], limit: limit)
+            case .before(let reference, _):
+                guard let bound = try reader.resolve(reference) else { return [] }
+                return try reader.scan(newestFirst: true, [.before(bound)], limit: limit)
+            case .after(let reference, _):
+                guard let bound = try reader.resolve(reference) else { return [] }
+                return try reader.scan(newestFirst: false, [.after(bound)], limit: limit)
+            case .around(let reference, _):
+                guard let bound = try reader.resolve(reference) else { return [] }
+                let earlier = try reader.scan(newestFirst: true, [.before(bound)], limit: limit)
+                let later = try reader.scan(newestFirst: false, [.from(bound)], limit: limit)
+                // About half before, more when there are too few after.
+                let taken = min(earlier.count, max(limit / 2, limit - later.count))
+                return Array(earlier.suffix(taken)) + Array(later.prefix(limit - taken))
+            case .between(let first, let second, _):
+                guard let start = try reader.resolve(first), let end = try reader.resolve(second) else { return [] }
+                if start.isNotAfter(end) {
+                    return try reader.scan(newestFirst: false, [.after(start), .before(end)], limit: limit)
+                } else {
+                    return try reader.scan(newestFirst: true, [.before(start), .after(end)], limit: limit)
+                }
+            }
+        }
+    }
+
+    /// How many messages the channel has stored.
+    public func count(channel: String) throws -> Int {
+        try pool.read { db in try Self.count(db, channel: channel) }
+    }
+
+    /// For each of `channels` with messages strictly between the two dates,
+    /// the time of its newest one there.
+    public func latestActivity(channels: [String], after: Date, before: Date) throws -> [String: Date] {
+        guard !channels.isEmpty else { return [:] }
+        let (low, high) = (HistoryQuery.milliseconds(after), HistoryQuery.milliseconds(before))
+        return try pool.read { db in
+            var result: [String: Date] = [:]
+            for channel in channels {
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT max_at, messages FROM channel_history
+                        WHERE channel = ? AND min_at < ? AND max_at > ? ORDER BY id DESC
+                        """,
+                    arguments: [channel, high, low])
+                while let row = try rows.next() {
+                    let newest: Int64 = row["max_at"]
+                    if newest < high {
+                        result[channel] = ChannelHistoryCoding.date(newest)
+                        break
+                    }
+                    let inside = try ChannelHistoryCoding.decode(row["messages"], channel: channel)
+                        .map { $0.at }.filter { $0 > low && $0 < high }
+                    if let newest = inside.max() {
+                        result[channel] = ChannelHistoryCoding.date(newest)
+                        break
+                    }
+                }
+            }
+            return result
+        }
+    }
+
+    // MARK: Rows
+
+    private static func insert(_ db: Database, channel: String, _ chunk: ChannelHistoryCoding.Chunk) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO channel_history (channel, min_at, max_at, count, msgids, messages)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """)
+        try statement.execute(arguments: [channel, chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, chunk.bytes])
+    }
+
+    private static func count(_ db: Database, channel: String) throws -> Int {
+        try Int.fetchOne(
+            db, sql: "SELECT COALESCE(SUM(count), 0) FROM channel_history WHERE channel = ?", arguments: [channel]) ?? 0
+    }
+
+    private static func prune(_ db: Database, channel: String, keep: Int) throws {
+        guard keep > 0 else {
+            try db.execute(sql: "DELETE FROM channel_history WHERE channel = ?", arguments: [channel])
+            return
+        }
+        guard try count(db, channel: channel) > keep else { return }
+        // The chunks older than the one that holds the oldest message to keep...
+        try db.execute(
+            sql: """
+                DELETE FROM channel_history WHERE channel = ?1 AND id < (
+                    SELECT id FROM (
+                        SELECT id, SUM(count) OVER (ORDER BY id DESC) AS newer
+                        FROM channel_history WHERE channel = ?1
+                    ) WHERE newer >= ?2 ORDER BY id DESC LIMIT 1
+                )
+                """,
+            arguments: [channel, keep])
+        // ...then the older messages of that one.
+        let extra = try count(db, channel: channel) - keep
+        guard extra > 0,
+              let oldest = try Row.fetchOne(
+                db, sql: "SELECT id, messages FROM channel_history WHERE channel = ? ORDER BY id LIMIT 1",
+                arguments: [channel])
+        else { return }
+        let kept = try ChannelHistoryCoding.decode(oldest["messages"], channel: channel).dropFirst(extra)
+        let chunk = ChannelHistoryCoding.encode(kept.map { $0.message }[...])
+        try db.execute(
+            sql: "UPDATE channel_history SET min_at = ?, max_at = ?, count = ?, msgids = ?, messages = ? WHERE id = ?",
+            arguments: [chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, chunk.bytes, oldest["id"] as Int64])
+    }
+}
+
+/// Reads one channel's chunks for a request.
+private struct ChunkReader {
+    let db: Database
+    let channel: String
+
+    /// A message's place: its chunk, then its index there.
+    struct Position: Comparable {
+        var chunk: Int64
+        var index: Int
+        static func < (a: Position, b: Position) -> Bool { (a.chunk, a.index) < (b.chunk, b.index) }
+    }
+
+    /// A resolved reference: a stored message (and its time), or a time.
+    enum Bound {
+        case message(Position, at: Int64)
+        case time(Int64)
+
+        var at: Int64 {
+            switch self {
+            case .message(_, let at), .time(let at): return at
+            }
+        }
+
+        /// Whether `self` comes before `other`, or at the same place.
+        func isNotAfter(_ other: Bound) -> Bool {
+            if case .message(let a, _) = self, case .message(let b, _) = other { return a <= b }
+            return at <= other.at
+        }
+    }
+
+    /// Messages strictly after, strictly before, or at-or-after a bound.
+    enum Constraint {
+        case after(Bound)
+        case before(Bound)
+        case from(Bound)
+
+        /// A condition on chunk rows that keeps every chunk with a message that passes.
+        var sql: (String, StatementArguments) {
+            switch self {
+            case .after(.message(let p, _)), .from(.message(let p, _)): return ("id >= ?", [p.chunk])
+            case .before(.message(let p, _)): return ("id <= ?", [p.chunk])
+            case .after(.time(let at)): return ("max_at > ?", [at])
+            case .from(.time(let at)): return ("max_at >= ?", [at])
+            case .before(.time(let at)): return ("min_at < ?", [at])
+            }
+        }
+
+        func accepts(_ position: Position, at: Int64) -> Bool {
+            switch self {
+            case .after(.message(let p, _)): return position > p
+            case .from(.message(let p, _)): return position >= p
+            case .before(.message(let p, _)): return position < p
+            case .after(.time(let t)): return at > t
+            case .from(.time(let t)): return at >= t
+            case .before(.time(let t)): return at < t
+            }
+        }
+    }
+
+    func resolve(_ reference: HistoryReference) throws -> Bound? {
+        switch reference {
+        case .timestamp(let date):
+            return .time(HistoryQuery.milliseconds(date))
+        case .msgid(let msgid):
+            guard !msgid.isEmpty, !msgid.contains(" ") else { return nil }
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT id, messages FROM channel_history
+                    WHERE channel = ? AND instr(msgids, ?) > 0 ORDER BY id DESC LIMIT 1
+                    """,
+                arguments: [channel, " \(msgid) "])
+            else { return nil }
+            let messages = try ChannelHistoryCoding.decode(row["messages"], channel: channel)
+            guard let index = messages.firstIndex(where: { $0.message.msgid == msgid }) else { return nil }
+            return .message(Position(chunk: row["id"], index: index), at: messages[index].at)
+        }
+    }
+
+    /// Up to `limit` messages that pass every constraint, taken from the
+    /// newest or the oldest end, returned oldest first.
+    func scan(newestFirst: Bool, _ constraints: [Constraint], limit: Int) throws -> [ChannelMessage] {
+        var sql = "SELECT id, messages FROM channel_history WHERE channel = ?"
+        var arguments: StatementArguments = [channel]
+        for constraint in constraints {
+            let (condition, values) = constraint.sql
+            sql += " AND " + condition
+            arguments += values
+        }
+        sql += newestFirst ? " ORDER BY id DESC" : " ORDER BY id ASC"
+        var found: [ChannelMessage] = []
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        scanning: while let row = try rows.next() {
+            let chunk: Int64 = row["id"]
+            let messages = try ChannelHistoryCoding.decode(row["messages"], channel: channel)
+            let indices = newestFirst ? Array(messages.indices.reversed()) : Array(messages.indices)
+            for index in indices {
+                let position = Position(chunk: chunk, index: index)
+                let at = messages[index].at
+                guard constraints.allSatisfy({ $0.accepts(position, at: at) }) else { continue }
+                found.append(messages[index].message)
+                if found.count == limit { break scanning }
+            }
+        }
+        return newestFirst ? found.reversed() : found
+    }
+}
+
+/// The blob of a chunk: a version byte (1), then per message its time (Int64
+/// milliseconds, little-endian), its command (0 PRIVMSG, 1 NOTICE), then name,
+/// msgid, source, account, text and tags, each as a varint length and UTF-8
+/// bytes (length 0: no account, no tags). `msgids` repeats the msgids,
+/// " a b c ", so that SQLite finds a msgid's chunk without decoding any.
+enum ChannelHistoryCoding {
+    struct Chunk {
+        var bytes: Data
+        var msgids: String
+        var minAt: Int64
+        var maxAt: Int64
+        var count: Int
+    }
+
+    enum Failure: Error, CustomStringConvertible {
+        case corrupt
+        var description: String { "a stored chunk of channel history is corrupt" }
+    }
+
+    static let version: UInt8 = 1
+
+    static func encode(_ messages: ArraySlice<ChannelMessage>) -> Chunk {
+        var bytes: [UInt8] = [version]
+        bytes.reserveCapacity(1 + messages.count * 160)
+        var msgids = " "
+        var minAt = Int64.max
+        var maxAt = Int64.min
+        for message in messages {
+            let at = HistoryQuery.milliseconds(message.at)
+            minAt = min(minAt, at)
+            maxAt = max(maxAt, at)
+            withUnsafeBytes(of: at.littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(message.command == "NOTICE" ? 1 : 0)
+            put(message.name, into: &bytes)
+            put(message.msgid, into: &bytes)
+            put(message.source, into: &bytes)
+            put(message.account ?? "", into: &bytes)
+            put(message.text, into: &bytes)
+            put(message.tags ?? "", into: &bytes)
+            msgids += message.msgid
+            msgids += " "
+        }
+        if messages.isEmpty { (minAt, maxAt) = (0, 0) }
+        return Chunk(bytes: Data(bytes), msgids: msgids, minAt: minAt, maxAt: maxAt, count: messages.count)
+    }
+
+    /// The messages of a chunk, with their times in milliseconds.
+    static func decode(_ data: Data, channel: String) throws -> [(at: Int64, message: ChannelMessage)] {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var reader = Reader(bytes: raw)
+            guard try reader.byte() == version else { throw Failure.corrupt }
+            var messages: [(at: Int64, message: ChannelMessage)] = []
+            while !reader.isAtEnd {
+                let at = try reader.int64()
+                let command = try reader.byte() == 1 ? "NOTICE" : "PRIVMSG"
+                let name = try reader.string()
+                let msgid = try reader.string()
+                let source = try reader.string()
+                let account = try reader.string()
+                let text = try reader.string()
+                let tags = try reader.string()
+                messages.append((at, ChannelMessage(
+                    channel: channel, name: name, msgid: msgid, at: date(at), source: source,
+                    account: account.isEmpty ? nil : account, command: command, text: text,
+                    tags: tags.isEmpty ? nil : tags)))
+            }
+            return messages
+        }
+    }
+
+    static func date(_ milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    private static func put(_ text: String, into bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { utf8 in
+            var length = utf8.count
+            while length >= 0x80 {
+                bytes.append(UInt8(truncatingIfNeeded: length) | 0x80)
+                length >>= 7
+            }
+            bytes.append(UInt8(length))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    private struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var offset = 0
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        var isAtEnd: Bool { offset >= bytes.count }
+
+        mutating func byte() throws -> UInt8 {
+            guard offset < bytes.count else { throw Failure.corrupt }
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        mutating func int64() throws -> Int64 {
+            guard offset + 8 <= bytes.count else { throw Failure.corrupt }
+            var value: Int64 = 0
+            withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 8)])) }
+            offset += 8
+            return Int64(littleEndian: value)
+        }
+
+        mutating func string() throws -> String {
+            var length = 0
+            var shift = 0
+            while true {
+                let byte = try byte()
+                guard shift < 35 else { throw Failure.corrupt }
+                length |= Int(byte & 0x7f) << shift
+                if byte & 0x80 == 0 { break }
+                shift += 7
+            }
+            guard length <= bytes.count - offset else { throw Failure.corrupt }
+            defer { offset += length }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import LiveChat
+import Storage
+import Testing
+
+/// `count` messages in `channel`, one a second from `start`, texts "m0", "m1"...
+private func messages(_ count: Int, channel: String = "#ops", from start: Int = 0,
+                      at base: Date = Date(timeIntervalSince1970: 1_700_000_000)) -> [ChannelMessage] {
+    (start..<(start + count)).map { index in
+        ChannelMessage(
+            channel: channel, name: channel == "#ops" ? "#Ops" : channel, msgid: "\(channel)-\(index)",
+            at: base.addingTimeInterval(Double(index)), source: "alice!alice@host", account: "alice",
+            command: index % 5 == 4 ? "NOTICE" : "PRIVMSG", text: "m\(index)", tags: index == 0 ? "bot;+draft/react=👍" : nil)
+    }
+}
+
+private func texts(_ messages: [ChannelMessage]) -> [String] { messages.map(\.text) }
+private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_000 + Double(index)) }
+
+@Suite struct ChannelHistoryStoreTests {
+    @Test func migrationIsApplied() throws {
+        try withDatabase { database, _ throws in
+            #expect(try database.appliedMigrations().contains("v3-channel-history"))
+        }
+    }
+
+    @Test func batchInsertKeepsEverythingInOrder() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            try store.append(messages(300))
+            try store.append(messages(10, channel: "#other"))
+            #expect(try store.count(channel: "#ops") == 300)
+            #expect(try store.count(channel: "#other") == 10)
+
+            let latest = try store.messages(channel: "#ops", .latest(after: nil, limit: 3))
+            #expect(texts(latest) == ["m297", "m298", "m299"])
+            let first = try store.messages(channel: "#ops", .after(.timestamp(time(0).addingTimeInterval(-1)), limit: 1))[0]
+            #expect(first.name == "#Ops" && first.msgid == "#ops-0" && first.account == "alice")
+            #expect(first.source == "alice!alice@host" && first.command == "PRIVMSG")
+            #expect(first.tags == "bot;+draft/react=👍")
+            #expect(first.at == time(0))
+            #expect(try store.messages(channel: "#ops", .after(.msgid("#ops-3"), limit: 2))[0].command == "NOTICE")
+        }
+    }
+
+    @Test func requests() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            try store.append(messages(20))
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: .msgid("#ops-16"), limit: 10))) == ["m17", "m18", "m19"])
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: .timestamp(time(17)), limit: 1))) == ["m19"])
+            #expect(texts(try store.messages(channel: "#ops", .before(.msgid("#ops-5"), limit: 2))) == ["m3", "m4"])
+            #expect(texts(try store.messages(channel: "#ops", .before(.timestamp(time(1)), limit: 5))) == ["m0"])
+            #expect(texts(try store.messages(channel: "#ops", .after(.timestamp(time(17)), limit: 5))) == ["m18", "m19"])
+            #expect(texts(try store.messages(channel: "#ops", .around(.msgid("#ops-10"), limit: 5))) == ["m8", "m9", "m10", "m11", "m12"])
+            #expect(texts(try store.messages(channel: "#ops", .around(.timestamp(time(1)), limit: 4))) == ["m0", "m1", "m2", "m3"])
+            #expect(texts(try store.messages(channel: "#ops", .around(.msgid("#ops-19"), limit: 3))) == ["m17", "m18", "m19"])
+            // BETWEEN counts from the first reference, either way; both ends excluded.
+            #expect(texts(try store.messages(channel: "#ops", .between(.msgid("#ops-2"), .msgid("#ops-9"), limit: 3))) == ["m3", "m4", "m5"])
+            #expect(texts(try store.messages(channel: "#ops", .between(.msgid("#ops-9"), .msgid("#ops-2"), limit: 3))) == ["m6", "m7", "m8"])
+            #expect(texts(try store.messages(channel: "#ops", .between(.timestamp(time(9)), .timestamp(time(2)), limit: 100))).count == 6)
+            // Unknown msgids and other channels' msgids select nothing.
+            #expect(try store.messages(channel: "#ops", .before(.msgid("nope"), limit: 5)).isEmpty)
+            try store.append(messages(3, channel: "#other"))
+            #expect(try store.messages(channel: "#ops", .after(.msgid("#other-0"), limit: 5)).isEmpty)
+            #expect(try store.messages(channel: "#nothing", .latest(after: nil, limit: 5)).isEmpty)
+        }
+    }
+
+    @Test func sameMillisecondIsOrderedByStorage() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            let at = Date(timeIntervalSince1970: 1_700_000_000)
+            try store.append(messages(6, at: at).map { var message = $0; message.at = at; return message })
+            #expect(texts(try store.messages(channel: "#ops", .after(.msgid("#ops-2"), limit: 2))) == ["m3", "m4"])
+            #expect(texts(try store.messages(channel: "#ops", .before(.msgid("#ops-2"), limit: 5))) == ["m0", "m1"])
+            #expect(try store.messages(channel: "#ops", .before(.timestamp(at), limit: 5)).isEmpty)
+        }
+    }
+
+    @Test func retentionKeepsTheNewest() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            try store.append(messages(50))
+            try store.append(messages(10, channel: "#other"))
+            try store.append(messages(5, from: 50), prune: ["#ops"], keep: 20)
+            #expect(try store.count(channel: "#ops") == 20)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 100))) == (35..<55).map { "m\($0)" })
+            // Other channels are untouched; a channel under the limit loses nothing.
+            #expect(try store.count(channel: "#other") == 10)
+            try store.prune(channel: "#other", keep: 20)
+            #expect(try store.count(channel: "#other") == 10)
+            try store.prune(channel: "#other", keep: 0)
+            #expect(try store.count(channel: "#other") == 0)
+            #expect(ChannelHistoryStore.retention == 10_000)
+        }
+    }
+
+    @Test func manyChunks() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            // One batch of 1,000 in four chunks, another channel in between.
+            try store.append(messages(600) + messages(10, channel: "#other") + messages(400, from: 600))
+            #expect(try store.count(channel: "#ops") == 1_000)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 3))) == ["m997", "m998", "m999"])
+            #expect(texts(try store.messages(channel: "#ops", .before(.msgid("#ops-257"), limit: 3))) == ["m254", "m255", "m256"])
+            #expect(texts(try store.messages(channel: "#ops", .after(.msgid("#ops-254"), limit: 3))) == ["m255", "m256", "m257"])
+            #expect(texts(try store.messages(channel: "#ops", .around(.timestamp(time(512)), limit: 2))) == ["m511", "m512"])
+            #expect(try store.messages(channel: "#ops", .between(.msgid("#ops-100"), .msgid("#ops-900"), limit: 100)).count == 100)
+            #expect(texts(try store.messages(channel: "#ops", .between(.msgid("#ops-900"), .msgid("#ops-100"), limit: 2))) == ["m898", "m899"])
+            // A msgid is found whole, not as part of another.
+            #expect(texts(try store.messages(channel: "#ops", .after(.msgid("#ops-1"), limit: 1))) == ["m2"])
+            #expect(try store.messages(channel: "#ops", .after(.msgid("ops-1"), limit: 1)).isEmpty)
+
+            // Retention is exact: whole chunks go, the oldest kept one is trimmed.
+            try store.prune(channel: "#ops", keep: 300)
+            #expect(try store.count(channel: "#ops") == 300)
+            #expect(texts(try store.messages(channel: "#ops", .after(.timestamp(time(0)), limit: 2))) == ["m700", "m701"])
+            #expect(try store.messages(channel: "#ops", .before(.msgid("#ops-700"), limit: 5)).isEmpty)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 1))) == ["m999"])
+            #expect(try store.count(channel: "#other") == 10)
+        }
+    }
+
+    @Test func latestActivity() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            try store.append(messages(10))
+            try store.append(messages(3, channel: "#other"))
+            let found = try store.latestActivity(channels: ["#ops", "#other", "#none"], after: time(1), before: time(8))
+            #expect(found == ["#ops": time(7), "#other": time(2)])
+            #expect(try store.latestActivity(channels: [], after: time(0), before: time(9)).isEmpty)
+        }
+    }
+
+    @Test func conversationHistory() throws {
+        try withDatabase { database, _ throws in
+            let store = database.conversations
+            let (record, welcome) = try store.create(
+                slug: "website", visitorName: "Anna", visitorID: nil, languages: ["en"], userAgent: nil, page: nil,
+                tokenHash: ConversationStore.hashToken("t"), welcome: "Hello", welcomeAuthor: "Website", at: time(0))
+            var stored: [StoredMessage] = []
+            for index in 1...6 {
+                stored.append(try store.append(
+                    conversationID: record.id, authorKind: index % 2 == 0 ? .operator : .visitor, authorName: "x",
+                    authorLogin: index % 2 == 0 ? "alice" : nil, text: "c\(index)", at: time(index)))
+            }
+            let latest = try store.history(conversationID: record.id, .latest(after: nil, limit: 100))
+            #expect(latest.map(\.text) == ["c1", "c2", "c3", "c4", "c5", "c6"])  // not the welcome
+            #expect(try store.history(conversationID: record.id, .before(.msgid(String(stored[2].id)), limit: 1)).map(\.text) == ["c2"])
+            #expect(try store.history(conversationID: record.id, .after(.msgid(String(welcome.id)), limit: 5)).isEmpty)
+            #expect(try store.history(conversationID: record.id, .after(.msgid("x"), limit: 5)).isEmpty)
+            #expect(try store.history(conversationID: record.id + 1, .latest(after: nil, limit: 5)).isEmpty)
+            let activity = try store.latestActivity(conversationIDs: [record.id, record.id + 1], after: time(0), before: time(5))
+            #expect(activity == [record.id: time(4)])
+        }
+    }
+
+    @Test func readMarkersOnlyMoveForward() throws {
+        try withDatabase { database, _ throws in
+            let store = database.readMarkers
+            #expect(try store.markers(account: "alice").isEmpty)
+            #expect(try store.advance(account: "alice", target: "#ops", to: time(5)) == time(5))
+            #expect(try store.advance(account: "Alice", target: "#ops", to: time(3)) == time(5))
+            #expect(try store.advance(account: "alice", target: "bob", to: time(1)) == time(1))
+            #expect(try store.markers(account: "ALICE") == ["#ops": time(5), "bob": time(1)])
+            #expect(try store.markers(account: "bob").isEmpty)
+        }
+    }
+}
