@@ -27,6 +27,7 @@ public enum Numeric: String, Sendable {
     case rplWhoisIdle = "317"
     case rplEndOfWhois = "318"
     case rplWhoisChannels = "319"
+    case rplWhoisSpecial = "320"
     case rplListStart = "321"
     case rplList = "322"
     case rplListEnd = "323"

@@ -103,6 +103,18 @@ extension ServerState {
             reply(client, .rplWhoisChannels, member.nick, line)
         }
         reply(client, .rplWhoisServer, member.nick, config.serverName, config.network)
+        if let conversation = member.conversation {
+            // A visitor: who they are, as the web bridge knows them.
+            let record = conversation.record
+            let details = [
+                "is a website visitor in \(conversation.channel.name) (live chat channel \(conversation.settings.irc), \(conversation.settings.name))",
+                "name: \(conversation.visitorName)",
+                "languages: \(record.languages.isEmpty ? "none given" : record.languages.joined(separator: ", "))",
+                "page: \(record.currentPage ?? "unknown")",
+                "user agent: \(record.userAgent ?? "unknown")",
+            ]
+            for line in details { reply(client, .rplWhoisSpecial, member.nick, truncated(line, bytes: 400)) }
+        }
         if let away = member.awayMessage { reply(client, .rplAway, member.nick, away) }
         if member.isTLS { reply(client, .rplWhoisSecure, member.nick, "is using a secure connection") }
         if member.bot { reply(client, .rplWhoisBot, member.nick, "is a bot on \(config.network)") }

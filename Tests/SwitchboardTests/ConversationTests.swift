@@ -55,6 +55,48 @@ struct ConversationTests {
         }
     }
 
+    @Test("WHOIS on the visitor shows name, languages, page and user agent; typing goes both ways; events reach the visitor")
+    func visitorDetailsTypingAndEvents() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice", caps: ["message-tags"])
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna", languages: "fr, en;q=0.8")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await alice.send("WHOIS Anna-\(visitor.id)")
+            let whois = try await alice.collect(until: "318")
+            let special = whois.filter { $0.command == "320" }.map { $0.params[2] }
+            #expect(special.contains { $0.contains("website visitor in \(visitor.channel)") && $0.contains("#website") })
+            #expect(special.contains("languages: fr, en"))
+            #expect(special.contains("page: https://shop.example/pricing"))
+            #expect(special.contains("user agent: TestBrowser/1.0"))
+
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            // Visitor typing -> +typing TAGMSG for operators with message-tags.
+            try await socket.send(["type": "typing"])
+            let typing = try await alice.expect("TAGMSG")
+            #expect(typing.params == [visitor.channel])
+            #expect(typing.tag("+typing") == "active")
+            #expect(typing.source?.hasPrefix("Anna-\(visitor.id)!") == true)
+            // Operator typing -> typing event for the visitor.
+            try await alice.send("@+typing=active TAGMSG \(visitor.channel)")
+            let event = try await socket.next { $0["type"] as? String == "typing" }
+            #expect(event["active"] as? Bool == true)
+            #expect((event["author"] as? [String: Any])?["name"] as? String == "Alice")
+            // A colleague invited: the visitor sees operator_joined; the operator messages as events.
+            _ = try await server.client("bob")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            let joined = try await socket.next { $0["type"] as? String == "operator_joined" }
+            #expect((joined["author"] as? [String: Any])?["name"] as? String == "Bob")
+            try await alice.send("PRIVMSG \(visitor.channel) :live over the socket")
+            let message = try await socket.next { $0["type"] as? String == "message" }
+            #expect(message["text"] as? String == "live over the socket")
+            try await alice.send("PART \(visitor.channel)")
+            let left = try await socket.next { $0["type"] as? String == "operator_left" }
+            #expect((left["author"] as? [String: Any])?["name"] as? String == "Alice")
+        }
+    }
+
     @Test("assignment by language: French to the French speaker, English speaker when no French speaker is available")
     func languages() async throws {
         try await withServer { server in
