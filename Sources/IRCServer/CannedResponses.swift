@@ -76,10 +76,12 @@ extension ServerState {
             let bound = NIOLoopBoundClient(client: client, loop: loop)
             let loop = self.loop
             let state = NIOLoopBound(self, eventLoop: loop)
+            let label = deferLabel(client)
             authenticator.pool.runIfActive(eventLoop: loop) { try store.add(shortcut: shortcut, text: text, by: login) }
                 .whenComplete { result in
                     let state = state.value
                     let client = bound.client
+                    state.answer(labeled: label, to: client) {
                     switch result {
                     case .success(let (response, replaced)):
                         state.cannedResponses[response.shortcut] = response
@@ -87,6 +89,7 @@ extension ServerState {
                                         "\(replaced ? "Replaced" : "Added") ::\(response.shortcut): \(response.text)")
                     case .failure(let error):
                         state.serviceFail(client, code: "INVALID_CANNED", "\(error). Nothing changed.")
+                    }
                     }
                 }
         case "DEL", "DELETE", "REMOVE":
@@ -102,15 +105,18 @@ extension ServerState {
             let store = database.cannedResponses
             let bound = NIOLoopBoundClient(client: client, loop: loop)
             let state = NIOLoopBound(self, eventLoop: loop)
+            let label = deferLabel(client)
             authenticator.pool.runIfActive(eventLoop: loop) { try store.remove(key) }.whenComplete { result in
                 let state = state.value
                 let client = bound.client
+                state.answer(labeled: label, to: client) {
                 switch result {
                 case .success:
                     state.cannedResponses[key] = nil
                     state.serviceOK(client, code: "CANNED_DELETED", context: [key], "Deleted ::\(key).")
                 case .failure(let error):
                     state.serviceFail(client, code: "INTERNAL_ERROR", "Could not delete ::\(key): \(error)")
+                }
                 }
             }
         default:

@@ -68,6 +68,9 @@ final class Client {
     var unflushedBytes = 0
     /// While a labeled command runs, replies to this client are collected here.
     var capturedReplies: [IRCMessage]?
+    /// The label of the command being run, and whether it will answer later.
+    var currentLabel: String?
+    var labelDeferred = false
 
     /// The conversation a visitor pseudo-user belongs to.
     weak var conversation: Conversation?

@@ -119,8 +119,10 @@ extension ServerState {
         let label = conversation.visitorLabel
         let name = conversation.channel.name
         let bound = NIOLoopBoundClient(client: client, loop: loop)
+        let replyLabel = deferLabel(client)
         storing({ try $0.pages(id: id) }) { state, result in
             let client = bound.client
+            state.answer(labeled: replyLabel, to: client) {
             switch result {
             case .success(let pages) where pages.isEmpty:
                 state.serviceOK(client, code: "HISTORY_END", context: [name, "0"], "\(label) in \(name) has not reported any page.")
@@ -132,6 +134,7 @@ extension ServerState {
                 }
             case .failure(let error):
                 state.serviceFail(client, code: "INTERNAL_ERROR", "Could not read the history: \(error)")
+            }
             }
         }
     }

@@ -149,9 +149,9 @@ extension ServerState {
         guard let account = client.account else { return }
         guard !arguments.isEmpty else {
             if let name = account.chatName {
-                serviceOK(client, code: "NAME", context: [name], "Your Online Chat Name is \(name): visitors see it.")
+                serviceOK(client, code: "NAME", "Your Online Chat Name is \(name): visitors see it.")
             } else {
-                serviceOK(client, code: "NAME", context: ["*"], "You have no Online Chat Name: visitors see your name, \(account.displayName). Set one with NAME <name>.")
+                serviceOK(client, code: "NAME", "You have no Online Chat Name: visitors see your name, \(account.displayName). Set one with NAME <name>.")
             }
             return
         }
@@ -169,9 +169,9 @@ extension ServerState {
         }
         updateAccount(client, command: "NAME", change: { try $0.setChatName(login: account.login, newName) }) { state, updated in
             if let name = updated.chatName {
-                state.serviceOK(client, code: "NAME_SET", context: [name], "Online Chat Name set: visitors now see \(name).")
+                state.serviceOK(client, code: "NAME_SET", "Online Chat Name set: visitors now see \(name).")
             } else {
-                state.serviceOK(client, code: "NAME_RESET", context: [updated.displayName], "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
+                state.serviceOK(client, code: "NAME_RESET", "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
             }
         }
     }
@@ -206,16 +206,19 @@ extension ServerState {
     private func updateAccount(_ client: Client, command: String, change: @escaping @Sendable (OperatorStore) throws -> OperatorAccount,
                                then: @escaping (ServerState, OperatorAccount) -> Void) {
         let operators = authenticator.operators
+        let label = deferLabel(client)
         let bound = NIOLoopBound((self, client, then), eventLoop: loop)
         authenticator.pool.runIfActive(eventLoop: loop) { try change(operators) }.whenComplete { result in
             let (state, client, then) = bound.value
-            switch result {
-            case .success(let updated):
-                for connection in state.connections(ofAccount: updated.login) { connection.account = updated }
-                if !client.isClosing { then(state, updated) }
-            case .failure(let error):
-                state.logger.error("account update failed", metadata: ["command": "\(command)", "error": "\(error)"])
-                state.serviceFail(client, code: "INTERNAL_ERROR", "Could not save the change: \(error). Nothing changed.")
+            state.answer(labeled: label, to: client) {
+                switch result {
+                case .success(let updated):
+                    for connection in state.connections(ofAccount: updated.login) { connection.account = updated }
+                    if !client.isClosing { then(state, updated) }
+                case .failure(let error):
+                    state.logger.error("account update failed", metadata: ["command": "\(command)", "error": "\(error)"])
+                    state.serviceFail(client, code: "INTERNAL_ERROR", "Could not save the change: \(error). Nothing changed.")
+                }
             }
         }
     }

@@ -37,12 +37,17 @@ extension ServerState {
     /// everyone when `always` (for errors that have no numeric, like invalid UTF-8).
     func sendFail(_ client: Client, command: String, code: String, context: [String] = [], description: String, always: Bool = false) {
         guard always || client.has(.standardReplies) else { return }
-        send(IRCMessage(source: config.serverName, command: "FAIL", params: [command, code] + context + [description]), to: client)
+        send(IRCMessage(source: config.serverName, command: "FAIL", params: [command, code] + Self.middle(context) + [description]), to: client)
     }
 
     func sendNote(_ client: Client, command: String, code: String, context: [String] = [], description: String) {
         guard client.has(.standardReplies) else { return }
-        send(IRCMessage(source: config.serverName, command: "NOTE", params: [command, code] + context + [description]), to: client)
+        send(IRCMessage(source: config.serverName, command: "NOTE", params: [command, code] + Self.middle(context) + [description]), to: client)
+    }
+
+    /// Context parameters are middle parameters: a value that cannot be one becomes `*`.
+    static func middle(_ context: [String]) -> [String] {
+        context.map { $0.isEmpty || $0.contains(" ") || $0.hasPrefix(":") ? "*" : $0 }
     }
 
     /// Sends one message to one client, keeping only the tags it negotiated.

@@ -286,8 +286,41 @@ final class ServerState {
         }
         let label = client.has(.labeledResponse) ? message.tag("label") : nil
         if label != nil { client.capturedReplies = [] }
+        client.currentLabel = label
         handler.run(self, client, message)
-        if let label { finishLabeledResponse(client, label: label) }
+        client.currentLabel = nil
+        if let label {
+            if client.labelDeferred {
+                // The command answers later (after a database write): the label goes with that answer.
+                client.labelDeferred = false
+                if let early = client.capturedReplies, !early.isEmpty {
+                    client.capturedReplies = nil
+                    for reply in early { send(reply, to: client) }
+                }
+                client.capturedReplies = nil
+            } else {
+                finishLabeledResponse(client, label: label)
+            }
+        }
+    }
+
+    /// For commands that answer after an asynchronous step: takes over the
+    /// current command's label, to be used with `answer(labeled:to:)`.
+    func deferLabel(_ client: Client) -> String? {
+        guard let label = client.currentLabel else { return nil }
+        client.labelDeferred = true
+        return label
+    }
+
+    /// Sends the replies `body` produces as the labeled response of a deferred command.
+    func answer(labeled label: String?, to client: Client, _ body: () -> Void) {
+        guard let label, !client.isClosing else {
+            body()
+            return
+        }
+        client.capturedReplies = []
+        body()
+        finishLabeledResponse(client, label: label)
     }
 
     // MARK: Timers

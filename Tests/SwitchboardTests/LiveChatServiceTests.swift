@@ -54,6 +54,36 @@ struct LiveChatServiceTests {
         }
     }
 
+    @Test("bots get labeled, machine-readable answers, also from commands that answer after a database write")
+    func labeledAnswers() async throws {
+        try await withServer { server in
+            try server.addBot("faqbot")
+            let bot = try await server.client("faqbot", caps: ["labeled-response", "batch", "standard-replies", "message-tags"])
+            try await bot.send("@label=s1 PRIVMSG LiveChat :STATUS")
+            let status = try await bot.expect("BATCH")
+            #expect(status.tag("label") == "s1")
+            let statusBatch = String(status.params[0].dropFirst())
+            let notJoined = try await bot.expect("NOTE")
+            #expect(notJoined.params[0...1] == ["LIVECHAT", "NOT_JOINED"])
+            #expect(notJoined.tag("batch") == statusBatch)
+            #expect(try await bot.expect("BATCH").params == ["-" + statusBatch])
+
+            try await bot.send("@label=n1 PRIVMSG LiveChat :NAME Helpful Bot")
+            let name = try await bot.expect("BATCH")
+            #expect(name.tag("label") == "n1")
+            let note = try await bot.expect("NOTE")
+            #expect(Array(note.params) == ["LIVECHAT", "NAME_SET", "Online Chat Name set: visitors now see Helpful Bot."])
+            #expect(note.tag("batch") == String(name.params[0].dropFirst()))
+            #expect(try await bot.expect("BATCH").params == ["-" + String(name.params[0].dropFirst())])
+
+            try await bot.send("@label=e1 PRIVMSG LiveChat :CLOSE 999")
+            let error = try await bot.expect("BATCH")
+            #expect(error.tag("label") == "e1")
+            let fail = try await bot.expect("FAIL")
+            #expect(fail.params[0...1] == ["LIVECHAT", "NO_SUCH_CONVERSATION"])
+        }
+    }
+
     @Test("NAME shows, sets and resets the Online Chat Name, and it persists across restarts")
     func name() async throws {
         var server = try await TestServer.start()
