@@ -109,7 +109,6 @@ let package = Package(
             name: "SwitchboardTests",
             dependencies: [
                 "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage", "WebBridge", "LiveChat",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

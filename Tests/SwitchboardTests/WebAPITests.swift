@@ -1,12 +1,11 @@
 import Foundation
 import HTTPTypes
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
-@testable import SwitchboardApp
+import SwitchboardApp
 @testable import WebBridge
 
 #if canImport(FoundationNetworking)
@@ -265,14 +264,13 @@ struct WebAPITests {
             // The history stays readable.
             #expect(try await visitor.messages().messages.contains { $0["text"] as? String == "bye" })
 
-            // On the socket: `closed` at once, then a close frame. (Checked on the raw
-            // connection: HummingbirdWSClient sometimes misses frames that arrive
-            // together with the 101 when the server closes right away.)
-            let raw = try await server.rawUpgrade(path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
-            #expect(raw.status.hasPrefix("HTTP/1.1 101"))
-            try await raw.connection.wait(for: "{\"reason\":null,\"type\":\"closed\"}")
-            try await raw.connection.waitForByte(0x88)                 // a close frame (FIN + opcode 8)
-            await raw.connection.close()
+            // On the socket: `closed` at once, then the server closes.
+            let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)&after=0")
+            let replayed = try await socket.messages(count: 2)
+            #expect(replayed.last?.text == "bye")
+            let closed = try await socket.next { $0["type"] as? String == "closed" }
+            #expect(closed["reason"] is NSNull)
+            try await socket.waitUntilClosed()
         }
     }
 
@@ -280,7 +278,7 @@ struct WebAPITests {
 
     @Test("Per-IP limits: conversations and messages (HTTP and WebSocket together) get 429 with Retry-After")
     func rateLimits() async throws {
-        try await withSocketServer(configure: {
+        try await withServer(configure: {
             $0.exempt = []
             $0.webConversationsPerMinute = 1
             $0.webMessagesPerMinute = 3
@@ -398,7 +396,7 @@ struct WebAPITests {
 
     @Test("A bad token on the events WebSocket is a 401 before any upgrade")
     func socketBadToken() async throws {
-        try await withSocketServer { server in
+        try await withServer { server in
             let web = WebTestClient(port: server.webPort)
             let anna = try await TestVisitor.start(web)
             let bob = try await TestVisitor.start(web)
@@ -420,8 +418,8 @@ struct WebAPITests {
                                                    extraHeaders: ["Authorization: Bearer \(anna.token)"])
             #expect(good.status.hasPrefix("HTTP/1.1 101"))
 
-            // The WebSocket client sees a failed upgrade.
-            await #expect(throws: (any Error).self) {
+            // The test client sees a refused upgrade.
+            await #expect(throws: TestSocket.UpgradeRefused.self) {
                 let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(anna.id)/events?token=\(bob.token)")
                 await socket.close()
             }
@@ -436,7 +434,7 @@ struct WebAPITests {
 
     @Test("?after= replays the stored messages, then live ones, without gaps or duplicates")
     func socketReplay() async throws {
-        try await withSocketServer { server in
+        try await withServer { server in
             let web = WebTestClient(port: server.webPort)
             let visitor = try await TestVisitor.start(web)
             let welcomeID = try #require(visitor.created.messages.first?["id"] as? Int)
@@ -480,7 +478,7 @@ struct WebAPITests {
 
     @Test("A message posted over HTTP shows up on the socket; one sent on the socket is acked and stored")
     func socketMessages() async throws {
-        try await withSocketServer { server in
+        try await withServer { server in
             let web = WebTestClient(port: server.webPort)
             let visitor = try await TestVisitor.start(web)
             let welcomeID = try #require(visitor.created.messages.first?["id"] as? Int)
@@ -615,17 +613,6 @@ struct WebAPITests {
 
 // MARK: - Helpers
 
-/// `withServer` for tests that use `TestSocket`: HummingbirdWSClient always
-/// sends `Origin: ws://<host>` (no port), which is not the server's own origin,
-/// so that origin is allowed here.
-private func withSocketServer(configure: (inout SwitchboardConfig) -> Void = { _ in },
-                              _ body: (TestServer) async throws -> Void) async throws {
-    try await withServer(configure: { config in
-        config.allowedOrigins.append("ws://127.0.0.1")
-        configure(&config)
-    }, body)
-}
-
 private func expectTimestamp(_ value: Any?, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let text = try #require(value as? String, sourceLocation: sourceLocation)
     let pattern = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/#
@@ -636,7 +623,9 @@ enum SocketAddressForTests {
     static func v6(_ text: String) throws -> SocketAddress { try SocketAddress(ipAddress: text, port: 1) }
 }
 
-/// A WebSocket client on the events route, collecting the server's JSON frames.
+/// A minimal WebSocket client for the events route (RFC 6455 framing over a
+/// plain TCP connection), collecting the server's text frames. It sends no
+/// `Origin` (like curl) unless told to, answers pings and the server's close.
 final class TestSocket: Sendable {
     struct Message {
         let json: [String: Any]
@@ -644,22 +633,153 @@ final class TestSocket: Sendable {
         var text: String { json["text"] as? String ?? "" }
     }
 
-    /// Frames received and not read yet, and whether the socket has ended.
-    final class Frames: Sendable {
-        private struct State {
-            var frames: [String] = []
-            var closed = false
+    struct UpgradeRefused: Error, CustomStringConvertible {
+        let status: String
+        var description: String { "WebSocket upgrade refused: \(status)" }
+    }
+
+    private struct State {
+        var buffer: [UInt8] = []
+        var head: String?
+        var frames: [String] = []
+        var fragments: [UInt8] = []
+        var closed = false
+    }
+
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
+    /// Parses what the server sends; answers pings and close frames.
+    private final class Reader: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let shared: Shared
+        init(_ shared: Shared) { self.shared = shared }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            let replies = shared.state.withLock { state -> [[UInt8]] in
+                state.buffer.append(contentsOf: buffer.readableBytesView)
+                return TestSocket.parse(&state)
+            }
+            for reply in replies {
+                context.writeAndFlush(NIOAny(ByteBuffer(bytes: reply)), promise: nil)
+            }
         }
-        private let state = Mutex(State())
 
-        func append(_ text: String) { state.withLock { $0.frames.append(text) } }
-        func markClosed() { state.withLock { $0.closed = true } }
-        var closed: Bool { state.withLock { $0.closed } }
-        var pending: [String] { state.withLock { $0.frames } }
+        func channelInactive(context: ChannelHandlerContext) {
+            shared.state.withLock { $0.closed = true }
+        }
+    }
 
-        /// Drops frames until one matches; nil when none has come yet.
-        func take(where predicate: ([String: Any]) -> Bool) -> (found: [String: Any]?, closed: Bool) {
-            state.withLock { state in
+    private let channel: any Channel
+    private let shared: Shared
+
+    private init(channel: any Channel, shared: Shared) {
+        self.channel = channel
+        self.shared = shared
+    }
+
+    deinit { channel.close(promise: nil) }
+
+    /// Connects and upgrades; throws `UpgradeRefused` with the status line when the server says no.
+    static func open(port: Int, path: String, headers: HTTPFields = [:], origin: String? = nil,
+                     timeout: Duration = .seconds(10)) async throws -> TestSocket {
+        let shared = Shared()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Reader(shared)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let socket = TestSocket(channel: channel, shared: shared)
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        if let origin { request += "Origin: \(origin)\r\n" }
+        for field in headers { request += "\(field.name.rawName): \(field.value)\r\n" }
+        try await channel.writeAndFlush(ByteBuffer(string: request + "\r\n"))
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (head, closed) = shared.state.withLock { ($0.head, $0.closed) }
+            if let head {
+                guard head.hasPrefix("HTTP/1.1 101") else { throw UpgradeRefused(status: head) }
+                return socket
+            }
+            if closed { throw UpgradeRefused(status: "connection closed") }
+            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "the WebSocket upgrade", seen: []) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Consumes the HTTP head, then whole frames; returns the frames to send back.
+    private static func parse(_ state: inout State) -> [[UInt8]] {
+        var replies: [[UInt8]] = []
+        if state.head == nil {
+            let end: [UInt8] = Array("\r\n\r\n".utf8)
+            guard let index = state.buffer.indices.dropLast(3).first(where: { Array(state.buffer[$0..<$0 + 4]) == end })
+            else { return [] }
+            let head = String(decoding: state.buffer[..<index], as: UTF8.self)
+            state.head = head.components(separatedBy: "\r\n").first ?? head
+            state.buffer.removeFirst(index + 4)
+            guard state.head?.hasPrefix("HTTP/1.1 101") == true else { return [] }
+        }
+        while state.buffer.count >= 2 {
+            let first = state.buffer[0], second = state.buffer[1]
+            var length = Int(second & 0x7f)
+            var offset = 2
+            if length == 126 {
+                guard state.buffer.count >= 4 else { break }
+                length = Int(state.buffer[2]) << 8 | Int(state.buffer[3])
+                offset = 4
+            } else if length == 127 {
+                guard state.buffer.count >= 10 else { break }
+                length = state.buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }
+                offset = 10
+            }
+            guard state.buffer.count >= offset + length else { break }
+            let payload = Array(state.buffer[offset..<offset + length])
+            state.buffer.removeFirst(offset + length)
+            let fin = first & 0x80 != 0
+            switch first & 0x0f {
+            case 0x1, 0x0:
+                state.fragments += payload
+                if fin {
+                    state.frames.append(String(decoding: state.fragments, as: UTF8.self))
+                    state.fragments = []
+                }
+            case 0x8:
+                replies.append(frame(opcode: 0x8, payload: Array(payload.prefix(2))))
+                state.closed = true
+            case 0x9:
+                replies.append(frame(opcode: 0xA, payload: payload))
+            default:
+                break
+            }
+        }
+        return replies
+    }
+
+    /// A masked client frame.
+    private static func frame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [0x80 | opcode]
+        if payload.count < 126 {
+            bytes.append(0x80 | UInt8(payload.count))
+        } else if payload.count < 65536 {
+            bytes += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)]
+        } else {
+            bytes.append(0x80 | 127)
+            bytes += (0..<8).reversed().map { UInt8((payload.count >> ($0 * 8)) & 0xff) }
+        }
+        let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        bytes += mask
+        bytes += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        return bytes
+    }
+
+    /// The next frame matching `predicate` (frames before it are dropped).
+    func next(timeout: Duration = .seconds(5), where predicate: ([String: Any]) -> Bool = { _ in true }) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (found, closed) = shared.state.withLock { state -> ([String: Any]?, Bool) in
                 while !state.frames.isEmpty {
                     let text = state.frames.removeFirst()
                     let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
@@ -667,64 +787,6 @@ final class TestSocket: Sendable {
                 }
                 return (nil, state.closed)
             }
-        }
-    }
-
-    private let frames: Frames
-    private let outbox: AsyncStream<String>.Continuation
-    private let task: Task<Void, Never>
-
-    private init(frames: Frames, outbox: AsyncStream<String>.Continuation, task: Task<Void, Never>) {
-        self.frames = frames
-        self.outbox = outbox
-        self.task = task
-    }
-
-    /// Connects; throws when the upgrade is refused.
-    static func open(port: Int, path: String, headers: HTTPFields = [:]) async throws -> TestSocket {
-        let (outgoing, outbox) = AsyncStream<String>.makeStream()
-        let (openings, opened) = AsyncStream<Result<Void, any Error>>.makeStream()
-        let frames = Frames()
-        var logger = Logger(label: "test-socket")
-        logger.logLevel = .critical
-        let url = "ws://127.0.0.1:\(port)\(path)"
-        let task = Task {
-            do {
-                try await WebSocketClient.connect(url: url, configuration: .init(additionalHeaders: headers), logger: logger) {
-                    inbound, outbound, _ in
-                    opened.yield(.success(()))
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            for await text in outgoing {
-                                try await outbound.write(.text(text))
-                            }
-                            try await outbound.close(.normalClosure, reason: nil)
-                        }
-                        for try await message in inbound.messages(maxSize: 1 << 20) {
-                            if case .text(let text) = message { frames.append(text) }
-                        }
-                        group.cancelAll()
-                    }
-                }
-            } catch {
-                opened.yield(.failure(error))
-            }
-            opened.finish()
-            frames.markClosed()
-        }
-        let socket = TestSocket(frames: frames, outbox: outbox, task: task)
-        for await result in openings {
-            try result.get()
-            return socket
-        }
-        throw TestTimeout(waitingFor: "the WebSocket to open", seen: [])
-    }
-
-    /// The next frame matching `predicate` (frames before it are dropped).
-    func next(timeout: Duration = .seconds(5), where predicate: ([String: Any]) -> Bool = { _ in true }) async throws -> [String: Any] {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let (found, closed) = frames.take(where: predicate)
             if let found { return found }
             if closed { throw ConnectionClosed(seen: []) }
             if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "a WebSocket frame", seen: []) }
@@ -744,25 +806,30 @@ final class TestSocket: Sendable {
     }
 
     /// Message frames received and not read yet.
-    var pendingMessages: [String] { frames.pending.filter { $0.contains("\"type\":\"message\"") } }
-
-    func send(_ json: [String: Any]) async throws {
-        outbox.yield(String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self))
+    var pendingMessages: [String] {
+        shared.state.withLock { $0.frames }.filter { $0.contains("\"type\":\"message\"") }
     }
 
-    func sendText(_ text: String) async throws { outbox.yield(text) }
+    func send(_ json: [String: Any]) async throws {
+        try await sendText(String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self))
+    }
+
+    func sendText(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: 0x1, payload: Array(text.utf8))))
+    }
 
     func waitUntilClosed(timeout: Duration = .seconds(5)) async throws {
         let deadline = ContinuousClock.now + timeout
-        while !frames.closed {
+        while !shared.state.withLock({ $0.closed }) {
             if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "the WebSocket to close", seen: []) }
             try await Task.sleep(for: .milliseconds(10))
         }
     }
 
+    /// Sends a close frame (1000) and drops the connection.
     func close() async {
-        outbox.finish()
-        _ = await task.value
+        _ = try? await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: 0x8, payload: [0x03, 0xE8])))
+        try? await channel.close()
     }
 }
 
@@ -840,14 +907,6 @@ final class RawConnection: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !text.contains(needle) {
             if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: needle, seen: [text]) }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
-    func waitForByte(_ byte: UInt8, timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !bytes.contains(byte) {
-            if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: "byte \(byte)", seen: [text]) }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
