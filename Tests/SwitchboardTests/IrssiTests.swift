@@ -390,8 +390,19 @@ private func runProcess(_ executable: String, _ arguments: [String], environment
     process.arguments = arguments
     process.environment = environment
     process.standardInput = FileHandle.nullDevice
-    let output = Pipe()
-    let error = Pipe()
+    // Files, not pipes: a process spawned by another test at the same moment may
+    // inherit a pipe's write end, and reading the pipe to its end would wait for it.
+    let folder = NSTemporaryDirectory() + "switchboard-tool-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    FileManager.default.createFile(atPath: folder + "/out", contents: nil)
+    FileManager.default.createFile(atPath: folder + "/err", contents: nil)
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/out"))
+    let error = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/err"))
+    defer {
+        try? output.close()
+        try? error.close()
+    }
     process.standardOutput = output
     process.standardError = error
     // Bounded: a hung tool is killed, and the wait below then ends.
@@ -405,7 +416,7 @@ private func runProcess(_ executable: String, _ arguments: [String], environment
     }
     try await launch(box)
     for await _ in exited {}
-    let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let out = (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: folder + "/err", encoding: .utf8)) ?? ""
     return (process.terminationStatus, out, err)
 }

@@ -56,7 +56,11 @@ struct ServeProcessTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["serve", "--config", config]
-        let errors = Pipe()
+        // stderr to a file, not a pipe (see SwitchboardBinary.run).
+        let logPath = folder + "/serve.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? errors.close() }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -84,7 +88,7 @@ struct ServeProcessTests {
         while process.isRunning, ContinuousClock.now < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning)
         #expect(process.terminationStatus == 0)
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("development certificate"))
         // A cleanly closed SQLite database leaves no write-ahead log behind.
         #expect(!FileManager.default.fileExists(atPath: folder + "/data/switchboard.sqlite-wal"))
