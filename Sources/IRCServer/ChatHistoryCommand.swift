@@ -11,7 +11,8 @@ import Storage
 ///
 /// Reads run on the thread pool, after the channel messages buffered so far
 /// are written. The answer is a `chathistory` batch (plain lines for clients
-/// without batch); with labeled-response the label goes on the batch.
+/// without batch); with labeled-response the label goes on the batch (the
+/// command's label is deferred: see `deferLabel`).
 extension ServerState {
     /// The most messages one CHATHISTORY returns (ISUPPORT `CHATHISTORY`).
     static let chatHistoryLimit = 100
@@ -46,7 +47,7 @@ extension ServerState {
         }
         guard let limit = historyLimit(client, subcommand: subcommand, params[needed - 1]) else { return }
         if subcommand == "TARGETS" {
-            chatHistoryTargets(client, message, from: params[1], to: params[2], limit: limit)
+            chatHistoryTargets(client, from: params[1], to: params[2], limit: limit)
             return
         }
 
@@ -75,7 +76,7 @@ extension ServerState {
             return
         }
 
-        let label = takeOverLabel(client, message)
+        let label = deferLabel(client)
         let bound = NIOLoopBound(client, eventLoop: loop)
         let state = NIOLoopBound(self, eventLoop: loop)
         let pool = authenticator.pool
@@ -122,7 +123,7 @@ extension ServerState {
     /// the two times, each with the time of its newest one there: the oldest
     /// `limit` when `from` is the earlier time, the newest otherwise; in
     /// ascending order of time either way.
-    private func chatHistoryTargets(_ client: Client, _ message: IRCMessage, from: String, to: String, limit: Int) {
+    private func chatHistoryTargets(_ client: Client, from: String, to: String, limit: Int) {
         var bounds: [Date] = []
         for text in [from, to] {
             guard case .timestamp(let date) = Self.historyReference(text) else {
@@ -143,11 +144,12 @@ extension ServerState {
             conversationNames[conversation.id] = conversation.channel.name
         }
 
-        let label = takeOverLabel(client, message)
+        let label = deferLabel(client)
         let channelStore = channelHistoryStore
         let conversationStore = self.conversationStore
         let pool = authenticator.pool
         let loop = self.loop
+        let (channelNamed, conversationNamed) = (channelNames, conversationNames)
         let channels = Array(channelNames.keys)
         let ids = Array(conversationNames.keys)
         let state = NIOLoopBound(self, eventLoop: loop)
@@ -162,8 +164,8 @@ extension ServerState {
             switch result {
             case .success(let (channelTimes, conversationTimes)):
                 var found: [(name: String, at: Date)] = []
-                for (folded, at) in channelTimes { found.append((channelNames[folded] ?? folded, at)) }
-                for (id, at) in conversationTimes { found.append((conversationNames[id] ?? "#\(id)", at)) }
+                for (folded, at) in channelTimes { found.append((channelNamed[folded] ?? folded, at)) }
+                for (id, at) in conversationTimes { found.append((conversationNamed[id] ?? "#\(id)", at)) }
                 found.sort { ($0.at, $0.name) < ($1.at, $1.name) }
                 let kept = newestFirst ? Array(found.suffix(limit)) : Array(found.prefix(limit))
                 let lines = kept.map { entry in
@@ -254,22 +256,19 @@ extension ServerState {
 
     private func historyFailed(_ client: Client, label: String?, subcommand: String, target: String, error: any Error) {
         logger.error("could not read chat history", metadata: ["target": "\(target)", "error": "\(error)"])
-        let fail = IRCMessage(source: config.serverName, command: "FAIL",
-                              params: ["CHATHISTORY", "MESSAGE_ERROR", subcommand, target, "Messages could not be retrieved"])
-        sendAnswer(fail, to: client, label: label)
+        answer(labeled: label, to: client) {
+            sendFail(client, command: "CHATHISTORY", code: "MESSAGE_ERROR", context: [subcommand, target],
+                     description: "Messages could not be retrieved", always: true)
+        }
     }
 
-    /// Lines in a batch of `type` (BATCH +ref type params...); clients without
-    /// batch get the lines alone. The label, if any, goes on the batch.
+    /// Lines in a batch of `type` (BATCH +ref type params...), the label (of a
+    /// deferred command) on the batch; clients without batch get the lines alone.
     func sendHistoryBatch(_ client: Client, label: String?, type: String, params: [String], lines: [IRCMessage]) {
         guard !client.isClosing else { return }
         guard client.has(.batch) else {
-            if lines.isEmpty, let label {
-                writeTagged(IRCMessage(tags: [IRCTag("label", label)], source: config.serverName, command: "ACK"), to: client)
-            } else if lines.count == 1 {
-                sendAnswer(lines[0], to: client, label: label)
-            } else {
-                for line in lines { writeTagged(line, to: client) }
+            answer(labeled: label, to: client) {
+                for line in lines { send(line, to: client) }
             }
             return
         }
@@ -284,36 +283,15 @@ extension ServerState {
         writeTagged(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)
     }
 
-    /// One answer to a command whose label this code took over (see `takeOverLabel`).
-    func sendAnswer(_ message: IRCMessage, to client: Client, label: String?) {
-        var outgoing = message
-        if let label { outgoing.tags.insert(IRCTag("label", label), at: 0) }
-        writeTagged(outgoing, to: client)
-    }
-
-    /// Writes with the tags the client negotiated, and the label whatever its shape
-    /// (labeled-response is negotiated on its own).
+    /// Writes at once, with the tags the client negotiated, and the label
+    /// whatever its shape (labeled-response is negotiated on its own).
     private func writeTagged(_ message: IRCMessage, to client: Client) {
         guard !client.isClosing else { return }
-        if client.capturedReplies != nil {
-            send(message, to: client)
-            return
-        }
         var outgoing = message
         let shape = client.tagShape
         outgoing.tags.removeAll { $0.key != "label" && !shape.allows($0.key) }
         var bytes: [UInt8] = []
         outgoing.write(into: &bytes)
         write(ByteBuffer(bytes: bytes), to: client)
-    }
-
-    /// For a command answered later (after a database read): the label of the
-    /// command, which the answer will carry, instead of the ACK that
-    /// labeled-response would send now for a command without replies.
-    func takeOverLabel(_ client: Client, _ message: IRCMessage) -> String? {
-        guard let captured = client.capturedReplies else { return nil }
-        client.capturedReplies = nil
-        for reply in captured { send(reply, to: client) }
-        return message.tag("label")
     }
 }

@@ -42,7 +42,8 @@ extension ServerState {
         }
         let folded = casemapping.fold(target)
         let name = isChannel ? channel(named: target)?.name ?? target : target
-        let label = chatHistory.markers[login.lowercased()] == nil ? takeOverLabel(client, message) : nil
+        // Answered later the first time the account's markers are needed: the label goes with the answer.
+        let label = chatHistory.markers[login.lowercased()] == nil ? deferLabel(client) : nil
         withReadMarkers(of: login) { state in
             state.markRead(client, login: login, folded: folded, name: name, requested: requested, label: label)
         }
@@ -60,9 +61,10 @@ extension ServerState {
             return
         }
         if current == nil, chatHistory.markers[key, default: [:]].count >= Self.readMarkerLimit {
-            let fail = IRCMessage(source: config.serverName, command: "FAIL",
-                                  params: ["MARKREAD", "INTERNAL_ERROR", name, "Too many read markers"])
-            answer(fail, to: client, label: label)
+            answer(labeled: label, to: client) {
+                sendFail(client, command: "MARKREAD", code: "INTERNAL_ERROR", context: [name],
+                         description: "Too many read markers", always: true)
+            }
             return
         }
         chatHistory.markers[key, default: [:]][folded] = requested
@@ -80,7 +82,7 @@ extension ServerState {
         for connection in connections(ofAccount: login) where connection !== client && connection.has(.readMarker) {
             send(update, to: connection)
         }
-        answer(update, to: client, label: label)
+        answer(labeled: label, to: client) { send(update, to: client) }
     }
 
     /// After a JOIN: the account's marker for the channel, to clients with the cap.
@@ -95,15 +97,8 @@ extension ServerState {
     }
 
     private func answerMarker(_ client: Client, name: String, at: Int64?, label: String?) {
-        answer(markerMessage(name: name, at: at), to: client, label: label)
-    }
-
-    private func answer(_ message: IRCMessage, to client: Client, label: String?) {
-        if label != nil {
-            sendAnswer(message, to: client, label: label)
-        } else {
-            send(message, to: client)
-        }
+        let message = markerMessage(name: name, at: at)
+        answer(labeled: label, to: client) { send(message, to: client) }
     }
 
     private func markerMessage(name: String, at: Int64?) -> IRCMessage {

@@ -8,8 +8,8 @@ public enum HistoryReference: Sendable, Hashable {
 }
 
 /// One history request (the chathistory subcommands that return messages).
-/// References are exclusive unless said otherwise; every answer is in
-/// ascending order (time, then storage order), at most `limit` messages.
+/// References are exclusive unless said otherwise; every answer is at most
+/// `limit` messages, oldest first.
 public enum HistoryRequest: Sendable, Hashable {
     /// The newest messages; with a reference, only those after it.
     case latest(after: HistoryReference?, limit: Int)
@@ -33,9 +33,10 @@ public enum HistoryRequest: Sendable, Hashable {
     }
 }
 
-/// The SQL behind `HistoryRequest`, shared by channel history and
-/// conversation messages. A message's position is `(at, id)`: its time in
-/// milliseconds, then its row id, which orders messages with the same time.
+/// The SQL behind `HistoryRequest` for a table with a row per message (the
+/// conversation messages; channel history, stored in chunks, has its own
+/// reader). A message's position is `(at, id)`: its time in milliseconds,
+/// then its row id, which orders messages with the same time.
 struct HistoryQuery {
     /// The table, e.g. `channel_message`.
     let table: String

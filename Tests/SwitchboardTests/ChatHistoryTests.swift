@@ -123,11 +123,13 @@ struct ChatHistoryTests {
             let bob = try await server.client("bob", caps: historyCaps)
             try await join(alice, "#ops")
             try await join(bob, "#ops")
-            _ = try await say(alice, to: bob, in: "#ops", (1...120).map { "m\($0)" })
+            // More than a batch (500): written in several, all in order.
+            let sent = try await say(alice, to: bob, in: "#ops", (1...1_200).map { "m\($0)" })
             let latest = try await texts(bob, "CHATHISTORY LATEST #ops * 1000")
-            #expect(latest == (21...120).map { "m\($0)" })
-            #expect(try await texts(bob, "CHATHISTORY LATEST #ops * 1") == ["m120"])
+            #expect(latest == (1_101...1_200).map { "m\($0)" })
+            #expect(try await texts(bob, "CHATHISTORY LATEST #ops * 1") == ["m1200"])
             #expect(try await texts(bob, "CHATHISTORY AFTER #ops timestamp=2000-01-01T00:00:00.000Z 5") == (1...5).map { "m\($0)" })
+            #expect(try await texts(bob, "CHATHISTORY BEFORE #ops \(msgid(sent[700])) 100") == (601...700).map { "m\($0)" })
         }
     }
 
@@ -181,14 +183,21 @@ struct ChatHistoryTests {
             try await alice.send("@label=h2 CHATHISTORY LATEST #nowhere * 10")
             let fail = try await alice.expect("FAIL")
             #expect(fail.tag("label") == "h2")
+            // MARKREAD: answered after a database read the first time, at once afterwards.
+            try await alice.send("@label=m1 MARKREAD #ops timestamp=2026-01-04T14:33:26.123Z")
+            let first = try await alice.expect("MARKREAD") { $0.command == "MARKREAD" || $0.command == "ACK" }
+            #expect(first.command == "MARKREAD" && first.tag("label") == "m1")
+            try await alice.send("@label=m2 MARKREAD #ops")
+            let second = try await alice.expect("MARKREAD") { $0.command == "MARKREAD" || $0.command == "ACK" }
+            #expect(second.tag("label") == "m2" && second.params == ["#ops", "timestamp=2026-01-04T14:33:26.123Z"])
 
             try await plain.send("CHATHISTORY LATEST #ops * 10")
-            let first = try await plain.expect("PRIVMSG")
-            let second = try await plain.expect("PRIVMSG")
-            #expect(first.tags.isEmpty && second.tags.isEmpty)
+            let one = try await plain.expect("PRIVMSG")
+            let two = try await plain.expect("PRIVMSG")
+            #expect(one.tags.isEmpty && two.tags.isEmpty)
             // No server-time: the time is in the text.
-            #expect(first.params[1].hasSuffix("] one") && first.params[1].hasPrefix("["))
-            #expect(second.params[1].hasSuffix("] two"))
+            #expect(one.params[1].hasSuffix("] one") && one.params[1].hasPrefix("["))
+            #expect(two.params[1].hasSuffix("] two"))
         }
     }
 
