@@ -10,7 +10,9 @@ final class ChatHistoryState {
     // MARK: Archive of channel messages
 
     /// Relayed, not yet handed to the database, oldest first.
-    var buffer: [PendingChannelMessage] = []
+    var buffer = ChannelHistoryBatch()
+    /// Messages not archived because the backlog was full, not yet logged.
+    var skipped = 0
     /// Sequence number of the last message buffered.
     var archived: UInt64 = 0
     /// Sequence number of the last message written (or given up on).
@@ -31,12 +33,6 @@ final class ChatHistoryState {
     var loadingMarkers: [String: [(ServerState) -> Void]] = [:]
 }
 
-/// A channel message as relayed, kept until it is written.
-struct PendingChannelMessage: Sendable {
-    let channel: String
-    let event: IRCMessage
-}
-
 /// Counts the messages written per channel since its last pruning: a channel
 /// is pruned the first time this process writes to it, then once per
 /// `ServerState.archivePruneEvery` messages. Used by one batch at a time, on
@@ -44,19 +40,19 @@ struct PendingChannelMessage: Sendable {
 final class ArchivePruning: Sendable {
     private let counts = Mutex<[String: Int]>([:])
 
-    /// The channels of `messages` due for pruning.
-    func due(_ messages: [ChannelMessage]) -> [String] {
+    /// The channels due for pruning, given how many messages of each a batch writes.
+    func due(_ written: [String: Int]) -> [String] {
         let every = ServerState.archivePruneEvery
         return counts.withLock { counts in
             if counts.count > 10_000 { counts.removeAll() }
             var due: [String] = []
-            for message in messages {
-                let count = counts[message.channel, default: every] + 1
+            for (channel, added) in written {
+                let count = counts[channel, default: every] + added
                 if count > every {
-                    due.append(message.channel)
-                    counts[message.channel] = 0
+                    due.append(channel)
+                    counts[channel] = 0
                 } else {
-                    counts[message.channel] = count
+                    counts[channel] = count
                 }
             }
             return due
@@ -65,16 +61,19 @@ final class ArchivePruning: Sendable {
 }
 
 /// The archive of ordinary channel messages. Nothing is written on the fan-out
-/// path: a message joins a buffer on the loop, and the buffer goes to the
-/// database in batches, one transaction each, on the thread pool — every 200 ms,
-/// or at once past 500 messages, one batch at a time (what arrives meanwhile
-/// makes the next batch). Turning the relayed events into stored messages is
-/// done there too. Reads wait for what was buffered before them to be written,
+/// path: a message is copied, in its stored form, into a buffer on the loop
+/// (`ChannelHistoryBatch`: one byte array, no allocation per message), and the
+/// buffer goes to the database in batches, one transaction each, on the thread
+/// pool — every 200 ms, or at once past 20,000 messages, one batch at a time
+/// (what arrives meanwhile makes the next batch). Large batches matter when many
+/// channels are busy at once: the store writes one row per channel and batch, so
+/// a batch that holds several messages of each channel costs a fraction of one
+/// row per message. Reads wait for what was buffered before them to be written,
 /// so history never misses a message that was already relayed.
 extension ServerState {
-    static let archiveBatchSize = 500
+    static let archiveBatchSize = 20_000
     static let archiveInterval = TimeAmount.milliseconds(200)
-    /// Past this many unwritten messages (the disk cannot keep up), the oldest are dropped.
+    /// Past this many unwritten messages (the disk cannot keep up), new ones are not archived.
     static let archiveBacklogLimit = 100_000
     /// A channel is pruned to its retention once per this many new messages.
     static let archivePruneEvery = 1_000
@@ -83,12 +82,32 @@ extension ServerState {
 
     /// Keeps ordinary channel messages for draft/chathistory.
     func archiveChannelMessage(_ event: IRCMessage, in channel: IRCChannel) {
-        guard channel.conversation == nil else { return }
+        guard channel.conversation == nil, event.params.count >= 2, let source = event.source else { return }
         let history = chatHistory
-        history.buffer.append(PendingChannelMessage(channel: channel.folded, event: event))
+        if history.buffer.count >= Self.archiveBacklogLimit {
+            history.skipped += 1
+            return
+        }
+        var msgid: String?
+        var at: Int64?
+        var account: String?
+        var others: [IRCTag] = []
+        for tag in event.tags {
+            switch tag.key {
+            case "time": at = serverTime.milliseconds(of: tag.value)
+            case "msgid": msgid = tag.value
+            case "account": account = tag.value
+            case "batch", "label": continue
+            default: others.append(tag)
+            }
+        }
+        guard let msgid else { return }
+        history.buffer.append(
+            channel: channel.folded, name: event.params[0], msgid: msgid, at: at ?? serverTime.nowMilliseconds(),
+            source: source, account: account, notice: event.command == "NOTICE", text: event.params[1],
+            tags: Self.serializedTags(others))
         history.archived &+= 1
         if history.buffer.count >= Self.archiveBatchSize {
-            if history.buffer.count > Self.archiveBacklogLimit { dropArchiveBacklog() }
             startArchiveWrite()
         } else if !history.timerScheduled, !history.writing {
             scheduleArchiveWrite()
@@ -117,31 +136,29 @@ extension ServerState {
         }
     }
 
-    private func dropArchiveBacklog() {
-        let dropped = chatHistory.buffer.count - Self.archiveBacklogLimit + Self.archiveBatchSize
-        chatHistory.buffer.removeFirst(dropped)
-        logger.warning("chat history is behind: dropped the oldest unwritten messages", metadata: ["count": "\(dropped)"])
-    }
-
     /// Hands the buffer to the thread pool as one batch, unless a batch is being written.
     private func startArchiveWrite() {
         let history = chatHistory
         guard !history.writing, !history.buffer.isEmpty else { return }
         let batch = history.buffer
-        history.buffer = []
-        history.buffer.reserveCapacity(min(batch.count, Self.archiveBatchSize))
+        history.buffer = ChannelHistoryBatch()
+        if history.skipped > 0 {
+            logger.warning("chat history is behind: messages were not archived", metadata: ["count": "\(history.skipped)"])
+            history.skipped = 0
+        }
         let upTo = history.archived
         history.writing = true
         let store = channelHistoryStore
         let pruning = history.pruning
         let bound = NIOLoopBound(self, eventLoop: loop)
+        let count = batch.count
+        // The batch is released on the thread pool, not on the loop.
         authenticator.pool.runIfActive(eventLoop: loop) {
-            let messages = batch.compactMap(Self.channelMessage(from:))
-            try store.append(messages, prune: pruning.due(messages))
+            try store.append(batch, pruning: pruning.due)
         }.whenComplete { result in
             let state = bound.value
             if case .failure(let error) = result {
-                state.logger.error("could not store channel history", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
+                state.logger.error("could not store channel history", metadata: ["error": "\(error)", "messages": "\(count)"])
             }
             state.archiveWritten(upTo: upTo)
         }
@@ -164,29 +181,6 @@ extension ServerState {
         } else if !history.timerScheduled {
             scheduleArchiveWrite()
         }
-    }
-
-    /// The stored form of a relayed message (made on the thread pool).
-    static func channelMessage(from pending: PendingChannelMessage) -> ChannelMessage? {
-        let event = pending.event
-        guard event.params.count >= 2, let source = event.source else { return nil }
-        var msgid: String?
-        var at: Date?
-        var account: String?
-        var others: [IRCTag] = []
-        for tag in event.tags {
-            switch tag.key {
-            case "time": at = ServerTime.parse(tag.value)
-            case "msgid": msgid = tag.value
-            case "account": account = tag.value
-            case "batch", "label": continue
-            default: others.append(tag)
-            }
-        }
-        guard let msgid else { return nil }
-        return ChannelMessage(
-            channel: pending.channel, name: event.params[0], msgid: msgid, at: at ?? Date(), source: source,
-            account: account, command: event.command, text: event.params[1], tags: serializedTags(others))
     }
 
     /// `a=1;+b` for the tags, nil for none.

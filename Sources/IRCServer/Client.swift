@@ -25,10 +25,12 @@ final class Client {
     let connectedDeadline: NIODeadline
 
     // Identity
-    var nick = "*"
-    var user: String?
+    var nick = "*" { didSet { hostmask = Self.hostmask(nick, user, host) } }
+    var user: String? { didSet { hostmask = Self.hostmask(nick, user, host) } }
     var realname = ""
-    var host: String
+    var host: String { didSet { hostmask = Self.hostmask(nick, user, host) } }
+    /// `nick!user@host`, kept up to date: every relayed message carries it.
+    private(set) var hostmask: String
     var account: OperatorAccount?
     var isRegistered = false
     var isClosing = false
@@ -81,7 +83,9 @@ final class Client {
         self.id = id
         self.connection = connection
         self.ipAddress = connection?.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
-        self.host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
+        let host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
+        self.host = host
+        self.hostmask = Self.hostmask("*", nil, host)
         self.isTLS = isTLS
         self.isLoopback = isLoopback
         self.isExempt = isExempt
@@ -95,7 +99,9 @@ final class Client {
         self.lastRefill = now
     }
 
-    var hostmask: String { "\(nick)!\(user ?? "*")@\(host)" }
+    private static func hostmask(_ nick: String, _ user: String?, _ host: String) -> String {
+        "\(nick)!\(user ?? "*")@\(host)"
+    }
     var accountName: String? { account?.login }
     func has(_ capability: Capability) -> Bool { caps.contains(capability) }
 

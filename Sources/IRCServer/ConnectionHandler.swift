@@ -8,104 +8,53 @@ import NIOCore
 /// loop (see docs/design.md). This object is the link between the two and its
 /// fields are split by owner:
 ///
-/// - on the connection's loop: `context`, the line decoder and the lines read in
-///   the current read batch;
+/// - on the connection's loop: `context` and the line decoder;
 /// - on the state loop: `client` and `outbox` (bytes written this tick, not yet
 ///   handed to the connection's loop).
 ///
-/// Lines go to the state loop in one task per read batch (`channelReadComplete`);
-/// output comes back in one task per loop per tick (`ServerState.flushPending`).
-/// Both directions are ordered: tasks submitted from one loop to another run in
-/// submission order. A connection that happens to live on the state loop itself
-/// skips both hops.
+/// What happens on the connection (opened, lines, closed...) goes to the state
+/// loop through its I/O loop's `InboundQueue`, in order; output comes back in one
+/// task per loop per tick (`ServerState.flushPending`).
 final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
-    let state: NIOLoopBound<ServerState>
+    let inbound: InboundQueue
     let isTLS: Bool
     /// The connection's event loop.
     let loop: any EventLoop
     /// Thread-safe: used from the state loop for options (autoRead) and close.
     let channel: any Channel
-    /// Whether the connection is served by the state loop itself (no hops).
-    let onStateLoop: Bool
 
     // Connection loop only.
     private var context: ChannelHandlerContext?
     private var decoder = LineDecoder()
-    private var lines: [InboundLine] = []
     private var closeReason = "Connection closed"
 
     // State loop only.
     var client: Client?
     var outbox: [ByteBuffer] = []
 
-    init(state: NIOLoopBound<ServerState>, isTLS: Bool, channel: any Channel) {
-        self.state = state
+    init(inbound: InboundQueue, isTLS: Bool, channel: any Channel) {
+        self.inbound = inbound
         self.isTLS = isTLS
         self.channel = channel
         self.loop = channel.eventLoop
-        self.onStateLoop = channel.eventLoop === state.eventLoop
-    }
-
-    /// Runs `body` on the state loop: now when this connection lives there, else in a task.
-    @inline(__always)
-    private func onState(_ body: @escaping @Sendable (ServerState, IRCConnectionHandler) -> Void) {
-        if onStateLoop {
-            body(state.value, self)
-        } else {
-            let state = self.state
-            state.eventLoop.execute { body(state.value, self) }
-        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
-        onState { state, connection in
-            connection.client = state.connectionOpened(connection)
-        }
+        inbound.add(self, .opened)
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if onStateLoop {
-            let state = self.state.value
-            decoder.decode(buffer) { line in
-                if let client { state.received(line, from: client) }
-            }
-        } else {
-            decoder.decode(buffer) { lines.append($0) }
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        sendLines()
-        context.fireChannelReadComplete()
-    }
-
-    /// Hands the lines of this read batch to the state loop in one task.
-    private func sendLines() {
-        guard !lines.isEmpty else { return }
-        let batch = lines
-        lines = []
-        onState { state, connection in
-            guard let client = connection.client else { return }
-            for line in batch { state.received(line, from: client) }
-        }
+        decoder.decode(buffer) { inbound.add(self, .input($0)) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        sendLines()
         self.context = nil
-        let reason = closeReason
-        onState { state, connection in
-            if let client = connection.client {
-                state.connectionClosed(client, reason: reason)
-                connection.client = nil
-            }
-            connection.outbox = []
-        }
+        inbound.add(self, .closed(closeReason))
         context.fireChannelInactive()
     }
 
@@ -113,26 +62,14 @@ final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         // The client is not reading what we send: past the send queue limit it is
         // dropped, so it cannot make the server hold its messages forever.
         if !context.channel.isWritable {
-            onState { state, connection in
-                if let client = connection.client {
-                    state.disconnect(client, reason: "SendQ exceeded", sendError: false)
-                }
-            }
+            inbound.add(self, .unwritable)
         }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         closeReason = "Connection error"
-        let description = "\(error)"
-        onState { state, connection in
-            if let client = connection.client {
-                state.logger.debug("connection error", metadata: ["address": "\(client.ipAddress)", "error": "\(description)"])
-                state.disconnect(client, reason: "Connection error", sendError: false)
-            } else {
-                connection.channel.close(promise: nil)
-            }
-        }
+        inbound.add(self, .failed("\(error)"))
     }
 
     // MARK: Output, on the connection's loop
@@ -157,14 +94,85 @@ final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// More buffers than this in one hand-over are copied into one.
     static var coalesceAbove: Int { 4 }
+}
 
-    /// Writes one buffer without flushing: for a connection on the state loop.
-    func writeNow(_ buffer: ByteBuffer) {
-        context?.write(NIOAny(buffer), promise: nil)
+/// What a connection tells the server state.
+enum ConnectionEvent {
+    case opened
+    case input(InboundLine)
+    case closed(String)
+    /// The send queue passed its limit.
+    case unwritable
+    case failed(String)
+}
+
+/// The events of one I/O loop's connections on their way to the state loop.
+///
+/// Everything the connections of one loop report during one tick of that loop
+/// (every line of every read) is handed over in a single task, run after the
+/// tick's I/O: one cross-thread hand-off per tick rather than one per read, which
+/// is most of the cost when many connections each send a little. Events of one
+/// connection stay in order.
+final class InboundQueue: @unchecked Sendable {
+    let loop: any EventLoop
+    let state: NIOLoopBound<ServerState>
+
+    // The I/O loop only.
+    private var pending: [(IRCConnectionHandler, ConnectionEvent)] = []
+    private var scheduled = false
+
+    init(loop: any EventLoop, state: NIOLoopBound<ServerState>) {
+        self.loop = loop
+        self.state = state
     }
 
-    /// Flushes: for a connection on the state loop.
-    func flushNow() {
-        context?.flush()
+    /// On the I/O loop.
+    func add(_ connection: IRCConnectionHandler, _ event: ConnectionEvent) {
+        pending.append((connection, event))
+        if !scheduled {
+            scheduled = true
+            loop.execute { self.handOver() }
+        }
+    }
+
+    private func handOver() {
+        scheduled = false
+        let batch = pending
+        pending = []
+        pending.reserveCapacity(min(batch.count, 256))
+        let state = self.state
+        state.eventLoop.execute {
+            let server = state.value
+            for (connection, event) in batch { server.apply(event, from: connection) }
+        }
+    }
+}
+
+extension ServerState {
+    /// What a connection reported, on the state loop, in the order it happened.
+    func apply(_ event: ConnectionEvent, from connection: IRCConnectionHandler) {
+        switch event {
+        case .opened:
+            connection.client = connectionOpened(connection)
+        case .input(let line):
+            if let client = connection.client { received(line, from: client) }
+        case .closed(let reason):
+            if let client = connection.client {
+                connectionClosed(client, reason: reason)
+                connection.client = nil
+            }
+            connection.outbox = []
+        case .unwritable:
+            if let client = connection.client {
+                disconnect(client, reason: "SendQ exceeded", sendError: false)
+            }
+        case .failed(let description):
+            if let client = connection.client {
+                logger.debug("connection error", metadata: ["address": "\(client.ipAddress)", "error": "\(description)"])
+                disconnect(client, reason: "Connection error", sendError: false)
+            } else {
+                connection.channel.close(promise: nil)
+            }
+        }
     }
 }

@@ -71,6 +71,7 @@ final class IRCChannel {
     }
 
     func isBanned(_ client: Client) -> Bool {
+        guard !bans.isEmpty else { return false }
         let mask = client.hostmask
         return bans.contains { $0.mask.matches(mask) }
     }

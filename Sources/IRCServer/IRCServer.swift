@@ -79,10 +79,16 @@ public final class IRCServer: Service, Sendable {
             guard let tls = configuration.tls else { throw IRCServerError.missingTLSConfiguration }
             sslContext = try NIOSSLContext(configuration: tls)
         }
+        // One queue per I/O loop carries its connections' input to the state loop.
+        var queues: [ObjectIdentifier: InboundQueue] = [:]
+        for loop in ioGroup.makeIterator() {
+            queues[ObjectIdentifier(loop)] = InboundQueue(loop: loop, state: state)
+        }
+        let inbound = queues
         var listeners: [any Channel] = []
         do {
             for listener in configuration.listeners {
-                let channel = try await bind(listener, state: state, sslContext: listener.tls ? sslContext : nil)
+                let channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
                 listeners.append(channel)
                 logger.info("IRC listening", metadata: [
                     "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(listener.tls)",
@@ -95,7 +101,7 @@ public final class IRCServer: Service, Sendable {
         running.withLock { $0 = Running(state: state, listeners: listeners) }
     }
 
-    private func bind(_ listener: IRCServerConfiguration.Listener, state: NIOLoopBound<ServerState>,
+    private func bind(_ listener: IRCServerConfiguration.Listener, inbound: [ObjectIdentifier: InboundQueue],
                       sslContext: NIOSSLContext?) async throws -> any Channel {
         let sendQueue = configuration.sendQueue
         let isTLS = sslContext != nil
@@ -109,11 +115,14 @@ public final class IRCServer: Service, Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard let queue = inbound[ObjectIdentifier(channel.eventLoop)] else {
+                        preconditionFailure("a connection on a loop outside the I/O group")
+                    }
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
-                    try pipeline.addHandler(IRCConnectionHandler(state: state, isTLS: isTLS, channel: channel))
+                    try pipeline.addHandler(IRCConnectionHandler(inbound: queue, isTLS: isTLS, channel: channel))
                 }
             }
             .bind(host: listener.host, port: listener.port)

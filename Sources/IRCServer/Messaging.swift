@@ -20,7 +20,14 @@ extension ServerState {
             }
             text = message.params[1]
         }
-        let clientTags = client.has(.messageTags) ? message.tags.filter { $0.key.hasPrefix("+") } : []
+        let clientTags = client.has(.messageTags) && !message.tags.isEmpty ? message.tags.filter { $0.key.hasPrefix("+") } : []
+        if !targetList.utf8.contains(UInt8(ascii: ",")) {
+            // One target, the usual case: the parameters as received go on as they are.
+            relayedMessages += 1
+            let params = message.params.count == (isTagmsg ? 1 : 2) ? message.params : text.map { [targetList, $0] } ?? [targetList]
+            relay(client, command: command, target: targetList, params: params, clientTags: clientTags, quiet: isNotice)
+            return
+        }
         let targets = targetList.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
         if targets.count > ISupport.maxTargets {
             if !isNotice { reply(client, .errTooManyTargets, targetList, "Too many targets") }
@@ -29,11 +36,15 @@ extension ServerState {
         relayedMessages += targets.count
         for target in targets {
             let params = text.map { [target, $0] } ?? [target]
-            if target.hasPrefix("#") {
-                messageChannel(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
-            } else {
-                messageUser(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
-            }
+            relay(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
+        }
+    }
+
+    private func relay(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
+        if target.hasPrefix("#") {
+            messageChannel(client, command: command, target: target, params: params, clientTags: clientTags, quiet: quiet)
+        } else {
+            messageUser(client, command: command, target: target, params: params, clientTags: clientTags, quiet: quiet)
         }
     }
 
@@ -55,7 +66,7 @@ extension ServerState {
             // A NOTICE stays among the operators: a private note the visitor never sees.
         }
         var outgoing = params
-        outgoing[0] = channel.name
+        if outgoing[0] != channel.name { outgoing[0] = channel.name }
         let event = event(from: client, command: command, params: outgoing, clientTags: clientTags)
         let tagsOnly = command == "TAGMSG"
         if !tagsOnly { archiveChannelMessage(event, in: channel) }
@@ -104,7 +115,7 @@ extension ServerState {
             return
         }
         var outgoing = params
-        outgoing[0] = recipient.nick
+        if outgoing[0] != recipient.nick { outgoing[0] = recipient.nick }
         let event = event(from: client, command: command, params: outgoing, clientTags: clientTags)
         var recipients: [Client] = []
         if command != "TAGMSG" || recipient.has(.messageTags) { recipients.append(recipient) }

@@ -9,10 +9,10 @@ extension ServerState {
     /// A message from a user (or the server's pseudo-users) with the tags every
     /// relayed event carries: time, msgid, account, bot.
     func event(from client: Client, command: String, params: [String], clientTags: [IRCTag] = []) -> IRCMessage {
-        var tags: [IRCTag] = [
-            IRCTag("time", ServerTime.format(Date())),
-            IRCTag("msgid", messageIDs.next()),
-        ]
+        var tags: [IRCTag] = []
+        tags.reserveCapacity(4 + clientTags.count)
+        tags.append(IRCTag("time", serverTime.now()))
+        tags.append(IRCTag("msgid", messageIDs.next()))
         if let account = client.accountName { tags.append(IRCTag("account", account)) }
         if client.bot { tags.append(IRCTag("bot")) }
         tags.append(contentsOf: clientTags)
@@ -63,7 +63,10 @@ extension ServerState {
     /// Fan-out: each tag variant is serialised once and the same bytes are written to
     /// every recipient of that variant.
     func deliver(_ message: IRCMessage, to recipients: some Sequence<Client>) {
-        var encoded: [UInt8: ByteBuffer] = [:]
+        // Usually one or two shapes: the last one in locals, the others in a dictionary.
+        var lastShape: UInt8 = 0
+        var lastBytes: ByteBuffer?
+        var others: [UInt8: ByteBuffer] = [:]
         for client in recipients where !client.isClosing {
             if client.capturedReplies != nil {
                 send(message, to: client)
@@ -71,11 +74,13 @@ extension ServerState {
             }
             let shape = client.tagShape
             let bytes: ByteBuffer
-            if let cached = encoded[shape.bits] {
+            if let cached = lastBytes, lastShape == shape.bits {
                 bytes = cached
             } else {
-                bytes = encode(message, shape: shape)
-                encoded[shape.bits] = bytes
+                if let cached = lastBytes { others[lastShape] = cached }
+                bytes = others[shape.bits] ?? encode(message, shape: shape)
+                lastShape = shape.bits
+                lastBytes = bytes
             }
             write(bytes, to: client)
             deliveredMessages += 1
@@ -112,11 +117,7 @@ extension ServerState {
 
     func write(_ bytes: ByteBuffer, to client: Client) {
         guard !client.isClosing, let connection = client.connection else { return }
-        if connection.onStateLoop {
-            connection.writeNow(bytes)
-        } else {
-            connection.outbox.append(bytes)
-        }
+        connection.outbox.append(bytes)
         client.unflushedBytes += bytes.readableBytes
         if client.unflushedBytes >= Self.eagerFlushBytes {
             // A big burst goes to the kernel now: only bytes a client really does not
@@ -129,12 +130,10 @@ extension ServerState {
 
     static var eagerFlushBytes: Int { 16 * 1024 }
 
-    /// Sends what was written to this connection so far and flushes it, now (on the
-    /// state loop) or in a task on the connection's loop, after anything sent before.
+    /// Sends what was written to this connection so far to the connection's loop,
+    /// which writes and flushes it after anything sent before.
     func flushNow(_ connection: IRCConnectionHandler) {
-        if connection.onStateLoop {
-            connection.flushNow()
-        } else if !connection.outbox.isEmpty {
+        if !connection.outbox.isEmpty {
             let buffers = connection.outbox
             connection.outbox = []
             connection.loop.execute { connection.writeAndFlush(buffers) }
@@ -153,9 +152,8 @@ extension ServerState {
         }
     }
 
-    /// End of the tick: connections on the state loop are flushed; the output of
-    /// the others goes to their loops, one task per loop, which writes each
-    /// connection's buffers and flushes it once.
+    /// End of the tick: the output goes to the connections' loops, one task per
+    /// loop, which writes each connection's buffers and flushes it once.
     private func flushPending() {
         flushScheduled = false
         let batch = pendingFlush
@@ -165,10 +163,6 @@ extension ServerState {
             client.needsFlush = false
             client.unflushedBytes = 0
             guard !client.isClosing, let connection = client.connection else { continue }
-            if connection.onStateLoop {
-                connection.flushNow()
-                continue
-            }
             guard !connection.outbox.isEmpty else { continue }
             let item = (connection, connection.outbox)
             connection.outbox = []

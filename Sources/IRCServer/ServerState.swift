@@ -16,6 +16,7 @@ final class ServerState {
     let startedAt = Date()
     let isupport: [String]
     let messageIDs = MessageIDGenerator()
+    let serverTime = ServerTimeCache()
     /// Unwritten channel history and loaded read markers (ChatHistory.swift, ReadMarker.swift).
     let chatHistory = ChatHistoryState()
     let metrics: ServerMetrics

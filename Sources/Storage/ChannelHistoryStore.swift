@@ -64,21 +64,40 @@ public struct ChannelHistoryStore: Sendable {
     /// Stores `messages` in one transaction, in order, then keeps only the
     /// newest `keep` messages of each channel in `prune`.
     public func append(_ messages: [ChannelMessage], prune: [String] = [], keep: Int = Self.retention) throws {
-        guard !messages.isEmpty || !prune.isEmpty else { return }
+        var batch = ChannelHistoryBatch()
+        for message in messages {
+            batch.append(
+                channel: message.channel, name: message.name, msgid: message.msgid,
+                at: HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
+                notice: message.command == "NOTICE", text: message.text, tags: message.tags)
+        }
+        try append(batch, pruning: { _ in prune }, keep: keep)
+    }
+
+    /// Stores the messages of `batch` in one transaction, in order, then keeps
+    /// only the newest `keep` messages of each channel `pruning` names;
+    /// `pruning` gets the number of messages of each channel in this batch.
+    public func append(
+        _ batch: ChannelHistoryBatch, pruning: ([String: Int]) -> [String], keep: Int = Self.retention
+    ) throws {
         // Each channel's messages in order, in chunks, the channels in order of first appearance.
         var order: [String] = []
-        var byChannel: [String: [ChannelMessage]] = [:]
-        for message in messages {
-            if byChannel[message.channel] == nil { order.append(message.channel) }
-            byChannel[message.channel, default: []].append(message)
+        var byChannel: [String: [Int]] = [:]
+        for (index, entry) in batch.entries.enumerated() {
+            if byChannel[entry.channel]?.append(index) == nil {
+                order.append(entry.channel)
+                byChannel[entry.channel] = [index]
+            }
         }
+        let prune = pruning(byChannel.mapValues(\.count))
+        guard !batch.isEmpty || !prune.isEmpty else { return }
         try pool.write { db in
             for channel in order {
                 let list = byChannel[channel]!
                 var start = 0
                 while start < list.count {
                     let end = min(start + Self.chunkSize, list.count)
-                    try Self.insert(db, channel: channel, ChannelHistoryCoding.encode(list[start..<end]))
+                    try Self.insert(db, channel: channel, batch.chunk(list[start..<end]))
                     start = end
                 }
             }
@@ -175,7 +194,7 @@ public struct ChannelHistoryStore: Sendable {
                 INSERT INTO channel_history (channel, min_at, max_at, count, msgids, messages)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """)
-        try statement.execute(arguments: [channel, chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, chunk.bytes])
+        try statement.execute(arguments: [channel, chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, Data(chunk.bytes)])
     }
 
     private static func count(_ db: Database, channel: String) throws -> Int {
@@ -208,10 +227,16 @@ public struct ChannelHistoryStore: Sendable {
                 arguments: [channel])
         else { return }
         let kept = try ChannelHistoryCoding.decode(oldest["messages"], channel: channel).dropFirst(extra)
-        let chunk = ChannelHistoryCoding.encode(kept.map { $0.message }[...])
+        var remaining = ChannelHistoryBatch()
+        for (at, message) in kept {
+            remaining.append(
+                channel: channel, name: message.name, msgid: message.msgid, at: at, source: message.source,
+                account: message.account, notice: message.command == "NOTICE", text: message.text, tags: message.tags)
+        }
+        let chunk = remaining.chunk(0..<remaining.count)
         try db.execute(
             sql: "UPDATE channel_history SET min_at = ?, max_at = ?, count = ?, msgids = ?, messages = ? WHERE id = ?",
-            arguments: [chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, chunk.bytes, oldest["id"] as Int64])
+            arguments: [chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, Data(chunk.bytes), oldest["id"] as Int64])
     }
 }
 
@@ -330,7 +355,7 @@ private struct ChunkReader {
 /// " a b c ", so that SQLite finds a msgid's chunk without decoding any.
 enum ChannelHistoryCoding {
     struct Chunk {
-        var bytes: Data
+        var bytes: [UInt8]
         var msgids: String
         var minAt: Int64
         var maxAt: Int64
@@ -343,31 +368,6 @@ enum ChannelHistoryCoding {
     }
 
     static let version: UInt8 = 1
-
-    static func encode(_ messages: ArraySlice<ChannelMessage>) -> Chunk {
-        var bytes: [UInt8] = [version]
-        bytes.reserveCapacity(1 + messages.count * 160)
-        var msgids = " "
-        var minAt = Int64.max
-        var maxAt = Int64.min
-        for message in messages {
-            let at = HistoryQuery.milliseconds(message.at)
-            minAt = min(minAt, at)
-            maxAt = max(maxAt, at)
-            withUnsafeBytes(of: at.littleEndian) { bytes.append(contentsOf: $0) }
-            bytes.append(message.command == "NOTICE" ? 1 : 0)
-            put(message.name, into: &bytes)
-            put(message.msgid, into: &bytes)
-            put(message.source, into: &bytes)
-            put(message.account ?? "", into: &bytes)
-            put(message.text, into: &bytes)
-            put(message.tags ?? "", into: &bytes)
-            msgids += message.msgid
-            msgids += " "
-        }
-        if messages.isEmpty { (minAt, maxAt) = (0, 0) }
-        return Chunk(bytes: Data(bytes), msgids: msgids, minAt: minAt, maxAt: maxAt, count: messages.count)
-    }
 
     /// The messages of a chunk, with their times in milliseconds.
     static func decode(_ data: Data, channel: String) throws -> [(at: Int64, message: ChannelMessage)] {
@@ -395,19 +395,6 @@ enum ChannelHistoryCoding {
 
     static func date(_ milliseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-    }
-
-    private static func put(_ text: String, into bytes: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { utf8 in
-            var length = utf8.count
-            while length >= 0x80 {
-                bytes.append(UInt8(truncatingIfNeeded: length) | 0x80)
-                length >>= 7
-            }
-            bytes.append(UInt8(length))
-            bytes.append(contentsOf: utf8)
-        }
     }
 
     private struct Reader {
