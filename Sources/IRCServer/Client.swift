@@ -25,26 +25,58 @@ final class Client {
     let connectedDeadline: NIODeadline
 
     // Identity
-    var nick = "*" { didSet { hostmask = Self.hostmask(nick, user, host) } }
-    var user: String? { didSet { hostmask = Self.hostmask(nick, user, host) } }
+    var nick = "*" { didSet { cachedHostmask = nil } }
+    var user: String? { didSet { cachedHostmask = nil } }
     var realname = ""
-    var host: String { didSet { hostmask = Self.hostmask(nick, user, host) } }
-    /// `nick!user@host`, kept up to date: every relayed message carries it.
-    private(set) var hostmask: String
+    var host: String { didSet { cachedHostmask = nil } }
+    /// `relaySource`, made on the first message the client relays: idle clients
+    /// do not keep one.
+    private var cachedHostmask: String?
     var account: OperatorAccount?
     var isRegistered = false
     var isClosing = false
 
     // Registration
-    var capNegotiating = false
     var capVersion = 0
     var caps = CapabilitySet()
     var tagShape = TagShape(CapabilitySet())
-    var pendingPass: (login: String, password: String)?
-    var sasl = SASLState.idle
-    var authenticating = false
+    /// Login state that matters only while it happens: allocated on first use,
+    /// released once the client is registered and no login is in progress.
+    private var handshakeState: Handshake?
+    private var handshake: Handshake {
+        if let handshakeState { return handshakeState }
+        let state = Handshake()
+        handshakeState = state
+        return state
+    }
+
+    var capNegotiating: Bool {
+        get { handshakeState?.capNegotiating ?? false }
+        set { handshake.capNegotiating = newValue }
+    }
+    var pendingPass: (login: String, password: String)? {
+        get { handshakeState?.pendingPass }
+        set { handshake.pendingPass = newValue }
+    }
+    var sasl: SASLState {
+        get { handshakeState?.sasl ?? .idle }
+        set { handshake.sasl = newValue }
+    }
+    var authenticating: Bool {
+        get { handshakeState?.authenticating ?? false }
+        set { handshake.authenticating = newValue }
+    }
+    var saslFailures: Int {
+        get { handshakeState?.saslFailures ?? 0 }
+        set { handshake.saslFailures = newValue }
+    }
     var loggedInSent = false
-    var saslFailures = 0
+
+    /// Drops the login state when nothing is in progress (after registration).
+    func releaseHandshake() {
+        guard let state = handshakeState, !state.authenticating, !state.capNegotiating else { return }
+        if case .idle = state.sasl { handshakeState = nil }
+    }
 
     // Presence
     var invisible = false
@@ -52,7 +84,6 @@ final class Client {
     var awayMessage: String?
     var channels: [String: IRCChannel] = [:]   // by folded name
     var monitoring: Set<String> = []             // folded nicks
-    var lastActivity: NIODeadline
     var lastActivityDate: Date
     var lastReceived: NIODeadline
     var pingSentAt: NIODeadline?
@@ -83,29 +114,41 @@ final class Client {
         self.id = id
         self.connection = connection
         self.ipAddress = connection?.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
-        let host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
-        self.host = host
-        self.hostmask = Self.hostmask("*", nil, host)
+        self.host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
         self.isTLS = isTLS
         self.isLoopback = isLoopback
         self.isExempt = isExempt
         self.connectedAt = Date()
         let now = NIODeadline.now()
         self.connectedDeadline = now
-        self.lastActivity = now
         self.lastActivityDate = connectedAt
         self.lastReceived = now
         self.tokens = Double(floodBurst)
         self.lastRefill = now
     }
 
-    private static func hostmask(_ nick: String, _ user: String?, _ host: String) -> String {
-        "\(nick)!\(user ?? "*")@\(host)"
+    var hostmask: String { "\(nick)!\(user ?? "*")@\(host)" }
+
+    /// `hostmask`, kept between messages: the source of everything the client relays.
+    var relaySource: String {
+        if let cachedHostmask { return cachedHostmask }
+        let mask = hostmask
+        cachedHostmask = mask
+        return mask
     }
     var accountName: String? { account?.login }
     func has(_ capability: Capability) -> Bool { caps.contains(capability) }
 
     var pendingInput: Int { inbox.count - inboxHead }
+}
+
+/// See `Client.handshake`.
+final class Handshake {
+    var capNegotiating = false
+    var pendingPass: (login: String, password: String)?
+    var sasl = Client.SASLState.idle
+    var authenticating = false
+    var saslFailures = 0
 }
 
 extension Client: Hashable {

@@ -16,7 +16,7 @@ extension ServerState {
         if let account = client.accountName { tags.append(IRCTag("account", account)) }
         if client.bot { tags.append(IRCTag("bot")) }
         tags.append(contentsOf: clientTags)
-        return IRCMessage(tags: tags, source: client.hostmask, command: command, params: params)
+        return IRCMessage(tags: tags, source: client.relaySource, command: command, params: params)
     }
 
     /// A server numeric addressed to the client: `:server NNN nick params...`.

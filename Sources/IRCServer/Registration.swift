@@ -190,7 +190,7 @@ extension ServerState {
                 client.authenticating = false
                 guard !client.isClosing else { return }
                 if case .success(let account?) = result {
-                    client.account = account
+                    client.account = state.shared(account)
                     state.tryCompleteRegistration(client)
                 } else {
                     state.reply(client, .errPasswdMismatch, "Invalid login or password")
@@ -208,6 +208,7 @@ extension ServerState {
         nicks[folded] = client
         accountConnections[account.login.lowercased(), default: []].append(client)
         client.isRegistered = true
+        client.releaseHandshake()
         client.bot = account.isBot
         maxRegistered = max(maxRegistered, nicks.count)
         sendWelcome(client)

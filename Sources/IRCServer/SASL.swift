@@ -76,7 +76,7 @@ extension ServerState {
             client.sasl = .idle
             guard !client.isClosing else { return }
             if case .success(let account?) = result {
-                client.account = account
+                client.account = state.shared(account)
                 state.sendLoggedIn(client, account: account.login)
                 state.reply(client, .rplSaslSuccess, "SASL authentication successful")
                 state.tryCompleteRegistration(client)

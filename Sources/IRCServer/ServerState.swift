@@ -266,7 +266,6 @@ final class ServerState {
         }
         let command = message.command
         if command != "PING" && command != "PONG" && command != "CAP" {
-            client.lastActivity = .now()
             client.lastActivityDate = Date()
         }
         guard let handler = handlers[command] else {
@@ -369,6 +368,15 @@ final class ServerState {
     }
 
     // MARK: Lookup
+
+    /// The account value the login's other connections hold when it is the same,
+    /// so that thousands of connections of one account share its strings and arrays.
+    func shared(_ account: OperatorAccount) -> OperatorAccount {
+        if let existing = accountConnections[account.login.lowercased()]?.first?.account, existing == account {
+            return existing
+        }
+        return account
+    }
 
     func client(named nick: String) -> Client? { nicks[casemapping.fold(nick)] }
     func channel(named name: String) -> IRCChannel? { channels[casemapping.fold(name)] }
