@@ -92,16 +92,33 @@ extension ServerState {
     func handlePart(_ client: Client, _ message: IRCMessage) {
         let reason = message.params.count > 1 ? message.params[1] : nil
         for name in message.params[0].split(separator: ",").map(String.init) {
-            guard let channel = channel(named: name) else {
-                reply(client, .errNoSuchChannel, name, "No such channel")
-                continue
-            }
-            guard channel.members[client] != nil else {
-                reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
-                continue
-            }
+            guard let channel = joinedChannel(name, of: client) else { continue }
             part(client, from: channel, reason: reason)
         }
+    }
+
+    /// The channel called `name`, or nil after telling the client there is none (403).
+    func existingChannel(_ name: String, for client: Client) -> IRCChannel? {
+        guard let channel = channel(named: name) else {
+            reply(client, .errNoSuchChannel, name, "No such channel")
+            return nil
+        }
+        return channel
+    }
+
+    /// The channel called `name` when the client is in it; otherwise nil after
+    /// the matching error (403 no such channel, 442 not on that channel).
+    func joinedChannel(_ name: String, of client: Client) -> IRCChannel? {
+        guard let channel = existingChannel(name, for: client) else { return nil }
+        guard channel.members[client] != nil else {
+            replyNotOnChannel(client, channel)
+            return nil
+        }
+        return channel
+    }
+
+    func replyNotOnChannel(_ client: Client, _ channel: IRCChannel) {
+        reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
     }
 
     func part(_ client: Client, from channel: IRCChannel, reason: String?) {
@@ -118,22 +135,18 @@ extension ServerState {
     // MARK: TOPIC
 
     func handleTopic(_ client: Client, _ message: IRCMessage) {
-        let name = message.params[0]
-        guard let channel = channel(named: name) else {
-            reply(client, .errNoSuchChannel, name, "No such channel")
-            return
-        }
+        guard let channel = existingChannel(message.params[0], for: client) else { return }
         let isMember = channel.members[client] != nil
         guard message.params.count > 1 else {
             if channel.modes.secret, !isMember {
-                reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+                replyNotOnChannel(client, channel)
             } else {
                 sendTopic(client, channel: channel, quietWhenUnset: false)
             }
             return
         }
         guard isMember else {
-            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+            replyNotOnChannel(client, channel)
             return
         }
         if channel.modes.topicLocked, !channel.isOp(client) {
@@ -244,15 +257,7 @@ extension ServerState {
     // MARK: KICK
 
     func handleKick(_ client: Client, _ message: IRCMessage) {
-        let name = message.params[0]
-        guard let channel = channel(named: name) else {
-            reply(client, .errNoSuchChannel, name, "No such channel")
-            return
-        }
-        guard channel.members[client] != nil else {
-            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
-            return
-        }
+        guard let channel = joinedChannel(message.params[0], of: client) else { return }
         guard channel.isOp(client) else {
             reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
             return
@@ -292,14 +297,7 @@ extension ServerState {
             reply(client, .errNoSuchNick, nick, "No such nick/channel")
             return
         }
-        guard let channel = channel(named: name) else {
-            reply(client, .errNoSuchChannel, name, "No such channel")
-            return
-        }
-        guard channel.members[client] != nil else {
-            reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
-            return
-        }
+        guard let channel = joinedChannel(name, of: client) else { return }
         guard channel.members[target] == nil else {
             reply(client, .errUserOnChannel, target.nick, channel.name, "is already on channel")
             return

@@ -73,10 +73,7 @@ extension ServerState {
     // MARK: Channel modes
 
     private func channelMode(_ client: Client, target: String, arguments: [String]) {
-        guard let channel = channel(named: target) else {
-            reply(client, .errNoSuchChannel, target, "No such channel")
-            return
-        }
+        guard let channel = existingChannel(target, for: client) else { return }
         let isMember = channel.members[client] != nil
         guard let changes = arguments.first else {
             let (modes, params) = channel.modes.modeString(showKey: isMember)
@@ -100,7 +97,7 @@ extension ServerState {
                 if isMember {
                     reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
                 } else {
-                    reply(client, .errNotOnChannel, channel.name, "You're not on that channel")
+                    replyNotOnChannel(client, channel)
                 }
             }
             return true

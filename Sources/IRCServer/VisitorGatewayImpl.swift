@@ -133,7 +133,7 @@ struct LiveChatGateway: VisitorGateway {
         }
         if !known {
             // Already ended (or never opened since the restart): make sure the record says so.
-            try await database { try $0.close(id: conversation, reason: "closed by the visitor", at: Date()) }
+            _ = try await database { try $0.close(id: conversation, reason: "closed by the visitor", at: Date()) }
         }
     }
 
