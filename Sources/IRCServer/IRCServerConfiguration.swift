@@ -15,19 +15,40 @@ public struct IRCServerConfiguration: Sendable {
         }
     }
 
-    /// A live chat channel of the config: an IRC channel operators join to get
-    /// that channel's conversations.
+    /// A live chat channel (`[[livechat.channel]]` in the config): an IRC channel
+    /// operators join to get that channel's conversations.
     public struct LiveChatChannel: Sendable, Equatable {
-        public enum BotWhen: String, Sendable { case always, noOperator = "no_operator" }
+        /// When the channel's bot gets conversations.
+        public enum BotWhen: String, Sendable, Equatable, CaseIterable {
+            /// Every new conversation goes to the bot first.
+            case always
+            /// The bot gets a conversation only when no human operator is available.
+            case noOperator = "no_operator"
+        }
+
+        /// The name shown to visitors.
         public var name: String
+        /// The IRC channel operators join, e.g. `#website`.
         public var irc: String
+        /// Used in URLs: `/livechat/{slug}`.
         public var slug: String
+        /// The first message of every conversation.
         public var welcome: String
+        /// The widget's button text.
         public var button: String
+        /// The login of a bot account that answers first, if any.
         public var bot: String?
         public var botWhen: BotWhen
-        public init(name: String, irc: String, slug: String, welcome: String, button: String,
-                    bot: String? = nil, botWhen: BotWhen = .always) {
+
+        public init(
+            name: String,
+            irc: String,
+            slug: String,
+            welcome: String = LiveChatChannel.defaultWelcome,
+            button: String = LiveChatChannel.defaultButton,
+            bot: String? = nil,
+            botWhen: BotWhen = .always
+        ) {
             self.name = name
             self.irc = irc
             self.slug = slug
@@ -36,6 +57,9 @@ public struct IRCServerConfiguration: Sendable {
             self.bot = bot
             self.botWhen = botWhen
         }
+
+        public static let defaultWelcome = "How may I help you?"
+        public static let defaultButton = "Need help? Chat with us."
     }
 
     public struct LiveChatSettings: Sendable {

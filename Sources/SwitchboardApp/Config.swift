@@ -1,4 +1,5 @@
 import Foundation
+import IRCServer
 import Storage
 import TOMLKit
 
@@ -24,51 +25,10 @@ public struct SwitchboardConfig: Sendable, Equatable {
         public var address: String { ConfigNetwork.formatAddress(host: host, port: port) }
     }
 
+    /// A live chat channel: `[[livechat.channel]]` (the IRC server's own type).
+    public typealias LiveChatChannel = IRCServerConfiguration.LiveChatChannel
     /// When a live chat channel's bot gets conversations.
-    public enum BotWhen: String, Sendable, Equatable, CaseIterable {
-        /// Every new conversation goes to the bot first.
-        case always
-        /// The bot gets a conversation only when no human operator is available.
-        case noOperator = "no_operator"
-    }
-
-    /// A live chat channel: `[[livechat.channel]]`.
-    public struct LiveChatChannel: Sendable, Equatable {
-        /// The name shown to visitors.
-        public var name: String
-        /// The IRC channel operators join, e.g. `#website`.
-        public var irc: String
-        /// Used in URLs: `/livechat/{slug}`.
-        public var slug: String
-        /// The first message of every conversation.
-        public var welcome: String
-        /// The widget's button text.
-        public var button: String
-        /// The login of a bot account that answers first, if any.
-        public var bot: String?
-        public var botWhen: BotWhen
-
-        public init(
-            name: String,
-            irc: String,
-            slug: String,
-            welcome: String = LiveChatChannel.defaultWelcome,
-            button: String = LiveChatChannel.defaultButton,
-            bot: String? = nil,
-            botWhen: BotWhen = .always
-        ) {
-            self.name = name
-            self.irc = irc
-            self.slug = slug
-            self.welcome = welcome
-            self.button = button
-            self.bot = bot
-            self.botWhen = botWhen
-        }
-
-        public static let defaultWelcome = "How may I help you?"
-        public static let defaultButton = "Need help? Chat with us."
-    }
+    public typealias BotWhen = LiveChatChannel.BotWhen
 
     // [server]
     public var serverName: String

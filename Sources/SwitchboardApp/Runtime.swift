@@ -64,11 +64,7 @@ public final class SwitchboardServer: Sendable {
                 languages: config.languages.compactMap(LanguageTag.init),
                 inactivityTimeout: config.inactivityTimeout,
                 maxSessions: config.maxSessions,
-                channels: config.channels.map { channel in
-                    .init(name: channel.name, irc: channel.irc, slug: channel.slug, welcome: channel.welcome,
-                          button: channel.button, bot: channel.bot,
-                          botWhen: channel.botWhen == .always ? .always : .noOperator)
-                })
+                channels: config.channels)
         )
         self.irc = IRCServer(configuration: ircConfiguration, database: database,
                              metrics: PrometheusMetricsFactory(registry: registry), logger: logger)
