@@ -98,7 +98,6 @@ final class Client {
 
     // Output
     var needsFlush = false
-    var unflushedBytes = 0
     /// While a labeled command runs, replies to this client are collected here.
     var capturedReplies: [IRCMessage]?
     /// The label of the command being run, and whether it will answer later.

@@ -10,7 +10,7 @@ import NIOCore
 ///
 /// - on the connection's loop: `context` and the line decoder;
 /// - on the state loop: `client` and `outbox` (bytes written this tick, not yet
-///   handed to the connection's loop).
+///   handed to the connection's loop, in one buffer).
 ///
 /// What happens on the connection (opened, lines, closed...) goes to the state
 /// loop through its I/O loop's `InboundQueue`, in order; output comes back in one
@@ -32,7 +32,9 @@ final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // State loop only.
     var client: Client?
-    var outbox: [ByteBuffer] = []
+    /// Bytes written to the connection during this tick of the state loop, not yet
+    /// handed to the connection's loop; nil when there are none.
+    var outbox: ByteBuffer?
 
     init(inbound: InboundQueue, isTLS: Bool, channel: any Channel) {
         self.inbound = inbound
@@ -74,26 +76,29 @@ final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: Output, on the connection's loop
 
-    /// Writes `buffers` and flushes once. On the connection's loop only.
-    func writeAndFlush(_ buffers: [ByteBuffer]) {
-        guard let context else { return }
-        if buffers.count > IRCConnectionHandler.coalesceAbove {
-            // One buffer instead of many: NIO's queue of pending writes grows to the
-            // largest burst it has seen and never shrinks (a welcome burst would
-            // leave ~1 KiB on every idle connection).
-            var total = 0
-            for buffer in buffers { total += buffer.readableBytes }
-            var joined = context.channel.allocator.buffer(capacity: total)
-            for var buffer in buffers { joined.writeBuffer(&buffer) }
-            context.write(NIOAny(joined), promise: nil)
-        } else {
-            for buffer in buffers { context.write(NIOAny(buffer), promise: nil) }
-        }
-        context.flush()
+    /// Writes `buffer` and flushes. On the connection's loop only.
+    func writeAndFlush(_ buffer: ByteBuffer) {
+        context?.writeAndFlush(NIOAny(buffer), promise: nil)
     }
 
-    /// More buffers than this in one hand-over are copied into one.
-    static var coalesceAbove: Int { 4 }
+    // MARK: Output, on the state loop
+
+    /// Makes room for `count` more bytes in the outbox, creating it if needed.
+    func reserveOutbox(_ count: Int) {
+        if outbox == nil {
+            outbox = ByteBufferAllocator().buffer(capacity: max(count, Self.outboxCapacity))
+        }
+    }
+
+    /// The bytes written since the last hand-over, if any; the outbox is empty after.
+    func takeOutbox() -> ByteBuffer? {
+        guard let buffer = outbox else { return nil }
+        outbox = nil
+        return buffer.readableBytes > 0 ? buffer : nil
+    }
+
+    /// The first size of an outbox: a few messages. It grows for bursts.
+    static var outboxCapacity: Int { 512 }
 }
 
 /// What a connection tells the server state.
@@ -161,7 +166,7 @@ extension ServerState {
                 connectionClosed(client, reason: reason)
                 connection.client = nil
             }
-            connection.outbox = []
+            connection.outbox = nil
         case .unwritable:
             if let client = connection.client {
                 disconnect(client, reason: "SendQ exceeded", sendError: false)

@@ -2,9 +2,11 @@ import Foundation
 import IRCProtocol
 import NIOCore
 
-/// Writing to clients. Every write is buffered in the connection and flushed once
-/// per event-loop tick, so a fan-out to 200 members costs 200 writes but only one
-/// flush per member, and a burst of replies to one client leaves in one syscall.
+/// Writing to clients. What is sent to a connection during a tick is serialised
+/// straight into one buffer of its own (`IRCConnectionHandler.outbox`), handed to
+/// the connection's loop at the end of the tick and flushed there once: a burst of
+/// replies to one client leaves in one system call, and a message costs a copy of
+/// its bytes, not an allocation of its own.
 extension ServerState {
     /// A message from a user (or the server's pseudo-users) with the tags every
     /// relayed event carries: time, msgid, account, bot.
@@ -57,37 +59,47 @@ extension ServerState {
             client.capturedReplies!.append(message)
             return
         }
-        write(encode(message, shape: client.tagShape), to: client)
+        guard let connection = client.connection else { return }
+        let outgoing = shaped(message, client.tagShape)
+        let count = outgoing.lineByteCount
+        connection.reserveOutbox(count)
+        connection.outbox!.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { outgoing.writeLine(to: $0) }
+        wrote(to: client, connection)
     }
 
-    /// Fan-out: each tag variant is serialised once and the same bytes are written to
-    /// every recipient of that variant.
+    /// Fan-out: each tag variant is serialised once, into a scratch buffer, and its
+    /// bytes are copied into every recipient's outbox.
     func deliver(_ message: IRCMessage, to recipients: some Sequence<Client>) {
-        // Usually one or two shapes: the last one in locals, the others in a dictionary.
-        var lastShape: UInt8 = 0
-        var lastBytes: ByteBuffer?
+        // Usually one shape: it goes in the reused scratch buffer; others (rare) get their own.
+        var scratchShape: UInt8?
         var others: [UInt8: ByteBuffer] = [:]
         for client in recipients where !client.isClosing {
             if client.capturedReplies != nil {
                 send(message, to: client)
                 continue
             }
+            guard let connection = client.connection else { continue }
             let shape = client.tagShape
-            let bytes: ByteBuffer
-            if let cached = lastBytes, lastShape == shape.bits {
-                bytes = cached
-            } else {
-                if let cached = lastBytes { others[lastShape] = cached }
-                bytes = others[shape.bits] ?? encode(message, shape: shape)
-                lastShape = shape.bits
-                lastBytes = bytes
+            if scratchShape == nil {
+                scratchShape = shape.bits
+                fanoutScratch.clear()
+                serialize(shaped(message, shape), into: &fanoutScratch)
             }
-            write(bytes, to: client)
+            if scratchShape == shape.bits {
+                connection.reserveOutbox(fanoutScratch.readableBytes)
+                connection.outbox!.writeImmutableBuffer(fanoutScratch)
+            } else {
+                if others[shape.bits] == nil { others[shape.bits] = Self.lineBuffer(shaped(message, shape)) }
+                connection.reserveOutbox(others[shape.bits]!.readableBytes)
+                connection.outbox!.writeImmutableBuffer(others[shape.bits]!)
+            }
+            wrote(to: client, connection)
             deliveredMessages += 1
         }
     }
 
-    func encode(_ message: IRCMessage, shape: TagShape) -> ByteBuffer {
+    /// The message with only the tags a client of this shape receives.
+    func shaped(_ message: IRCMessage, _ shape: TagShape) -> IRCMessage {
         var outgoing = message
         if !outgoing.tags.isEmpty {
             if shape.bits == 0 {
@@ -96,7 +108,13 @@ extension ServerState {
                 outgoing.tags.removeAll { !shape.allows($0.key) }
             }
         }
-        return Self.lineBuffer(outgoing)
+        return outgoing
+    }
+
+    /// Appends the message and CR LF to `buffer`.
+    func serialize(_ message: IRCMessage, into buffer: inout ByteBuffer) {
+        let count = message.lineByteCount
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0) }
     }
 
     /// The message and CR LF, serialised straight into a buffer of the exact size.
@@ -115,14 +133,19 @@ extension ServerState {
         write(encodeRaw(line), to: client)
     }
 
+    /// Appends bytes already serialised to the client's outbox.
     func write(_ bytes: ByteBuffer, to client: Client) {
         guard !client.isClosing, let connection = client.connection else { return }
-        connection.outbox.append(bytes)
-        client.unflushedBytes += bytes.readableBytes
-        if client.unflushedBytes >= Self.eagerFlushBytes {
+        connection.reserveOutbox(bytes.readableBytes)
+        connection.outbox!.writeImmutableBuffer(bytes)
+        wrote(to: client, connection)
+    }
+
+    /// After a write to the outbox: flush at the end of the tick, or now for a big burst.
+    private func wrote(to client: Client, _ connection: IRCConnectionHandler) {
+        if connection.outbox!.readableBytes >= Self.eagerFlushBytes {
             // A big burst goes to the kernel now: only bytes a client really does not
             // read may count against its send queue, not a busy tick's worth of output.
-            client.unflushedBytes = 0
             flushNow(connection)
         }
         flushSoon(client)
@@ -133,10 +156,8 @@ extension ServerState {
     /// Sends what was written to this connection so far to the connection's loop,
     /// which writes and flushes it after anything sent before.
     func flushNow(_ connection: IRCConnectionHandler) {
-        if !connection.outbox.isEmpty {
-            let buffers = connection.outbox
-            connection.outbox = []
-            connection.loop.execute { connection.writeAndFlush(buffers) }
+        if let buffer = connection.takeOutbox() {
+            connection.loop.execute { connection.writeAndFlush(buffer) }
         }
     }
 
@@ -153,28 +174,26 @@ extension ServerState {
     }
 
     /// End of the tick: the output goes to the connections' loops, one task per
-    /// loop, which writes each connection's buffers and flushes it once.
+    /// loop, which writes each connection's buffer and flushes it once.
     private func flushPending() {
         flushScheduled = false
         let batch = pendingFlush
         pendingFlush.removeAll(keepingCapacity: true)
-        var outgoing: [(loop: any EventLoop, items: [(IRCConnectionHandler, [ByteBuffer])])] = []
+        var outgoing: [(loop: any EventLoop, items: [(IRCConnectionHandler, ByteBuffer)])] = []
         for client in batch {
             client.needsFlush = false
-            client.unflushedBytes = 0
-            guard !client.isClosing, let connection = client.connection else { continue }
-            guard !connection.outbox.isEmpty else { continue }
-            let item = (connection, connection.outbox)
-            connection.outbox = []
+            guard !client.isClosing, let connection = client.connection, let buffer = connection.takeOutbox() else {
+                continue
+            }
             if let index = outgoing.firstIndex(where: { $0.loop === connection.loop }) {
-                outgoing[index].items.append(item)
+                outgoing[index].items.append((connection, buffer))
             } else {
-                outgoing.append((connection.loop, [item]))
+                outgoing.append((connection.loop, [(connection, buffer)]))
             }
         }
         for (loop, items) in outgoing {
             loop.execute {
-                for (connection, buffers) in items { connection.writeAndFlush(buffers) }
+                for (connection, buffer) in items { connection.writeAndFlush(buffer) }
             }
         }
     }

@@ -45,6 +45,8 @@ final class ServerState {
 
     var pendingFlush: [Client] = []
     var flushScheduled = false
+    /// Reused by every fan-out to serialise the message once.
+    var fanoutScratch = ByteBufferAllocator().buffer(capacity: 1024)
     private var sweepTask: RepeatedTask?
     private var handlers: [String: CommandHandler] = [:]
 
