@@ -81,17 +81,26 @@ extension IRCMessage {
     /// The number of bytes `writeLine(to:)` writes: `serialized()` plus CR LF.
     public var lineByteCount: Int { serializedByteCount + 2 }
 
+    /// The number of bytes `writeLine(to:includingTags:)` writes.
+    public func lineByteCount(includingTags: Bool) -> Int {
+        var counter = SerialCounter()
+        emit(into: &counter, lastIsTrailing: lastParamNeedsTrailing, includingTags: includingTags)
+        return counter.count + 2
+    }
+
     /// Writes `serialized()` followed by "\r\n" at the start of `destination`, which must
     /// hold at least `lineByteCount` bytes; returns the number of bytes written. Lets a
     /// caller serialise straight into its own buffer (a NIO `ByteBuffer`) without a copy.
-    public func writeLine(to destination: UnsafeMutableRawBufferPointer) -> Int {
+    /// With `includingTags: false` the tags are left out (for a recipient that takes none),
+    /// without making a copy of the message to remove them.
+    public func writeLine(to destination: UnsafeMutableRawBufferPointer, includingTags: Bool = true) -> Int {
         let lastIsTrailing = lastParamNeedsTrailing
         var counter = SerialCounter()
-        emit(into: &counter, lastIsTrailing: lastIsTrailing)
+        emit(into: &counter, lastIsTrailing: lastIsTrailing, includingTags: includingTags)
         precondition(destination.count >= counter.count + 2, "destination too small for the line")
         guard let base = destination.baseAddress else { return 0 }
         var writer = SerialWriter(base: base.assumingMemoryBound(to: UInt8.self))
-        emit(into: &writer, lastIsTrailing: lastIsTrailing)
+        emit(into: &writer, lastIsTrailing: lastIsTrailing, includingTags: includingTags)
         writer.put(WireByte.cr)
         writer.put(WireByte.lf)
         return writer.offset
@@ -115,8 +124,8 @@ extension IRCMessage {
         return ByteScan.containsAny(bytes, WireByte.space, 0, WireByte.cr, WireByte.lf, WireByte.space, 0)
     }
 
-    private func emit<Sink: SerialSink>(into sink: inout Sink, lastIsTrailing: Bool) {
-        if !tags.isEmpty {
+    private func emit<Sink: SerialSink>(into sink: inout Sink, lastIsTrailing: Bool, includingTags: Bool = true) {
+        if includingTags, !tags.isEmpty {
             sink.put(WireByte.at)
             var first = true
             for tag in tags {

@@ -148,6 +148,7 @@ final class InboundQueue: @unchecked Sendable {
         let state = self.state
         state.eventLoop.execute {
             let server = state.value
+            server.startInput()
             for (connection, event) in batch { server.apply(event, from: connection) }
         }
     }

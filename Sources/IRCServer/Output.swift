@@ -60,10 +60,8 @@ extension ServerState {
             return
         }
         guard let connection = client.connection else { return }
-        let outgoing = shaped(message, client.tagShape)
-        let count = outgoing.lineByteCount
-        connection.reserveOutbox(count)
-        connection.outbox!.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { outgoing.writeLine(to: $0) }
+        connection.reserveOutbox(0)
+        serialize(message, shape: client.tagShape, into: &connection.outbox!)
         wrote(to: client, connection)
     }
 
@@ -83,7 +81,7 @@ extension ServerState {
             if scratchShape == nil {
                 scratchShape = shape.bits
                 fanoutScratch.clear()
-                serialize(shaped(message, shape), into: &fanoutScratch)
+                serialize(message, shape: shape, into: &fanoutScratch)
             }
             if scratchShape == shape.bits {
                 connection.reserveOutbox(fanoutScratch.readableBytes)
@@ -111,10 +109,17 @@ extension ServerState {
         return outgoing
     }
 
-    /// Appends the message and CR LF to `buffer`.
-    func serialize(_ message: IRCMessage, into buffer: inout ByteBuffer) {
-        let count = message.lineByteCount
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0) }
+    /// Appends the message, with the tags a client of `shape` takes, and CR LF to `buffer`.
+    func serialize(_ message: IRCMessage, shape: TagShape, into buffer: inout ByteBuffer) {
+        if message.tags.isEmpty || shape.bits == 0 {
+            // No tags to write: the message as it is, tags left out (no copy to strip them).
+            let count = message.lineByteCount(includingTags: false)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0, includingTags: false) }
+        } else {
+            let outgoing = shaped(message, shape)
+            let count = outgoing.lineByteCount
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { outgoing.writeLine(to: $0) }
+        }
     }
 
     /// The message and CR LF, serialised straight into a buffer of the exact size.

@@ -43,6 +43,10 @@ final class ServerState {
     /// Reserved for the server's own pseudo-users.
     var reservedNicks: Set<String> = []
 
+    /// When the input being handled arrived (`startInput`).
+    var inputTime = NIODeadline.now()
+    var inputDate = Date()
+
     var pendingFlush: [Client] = []
     var flushScheduled = false
     /// Reused by every fan-out to serialise the message once.
@@ -178,9 +182,16 @@ final class ServerState {
 
     // MARK: Input
 
+    /// Reads the clocks once for a batch of input: every line of it counts as
+    /// received (ping timeout) and as activity (idle time, inactivity) at this time.
+    func startInput() {
+        inputTime = .now()
+        inputDate = Date()
+    }
+
     func received(_ line: InboundLine, from client: Client) {
         guard !client.isClosing else { return }
-        client.lastReceived = .now()
+        client.lastReceived = inputTime
         switch line {
         case .tooLong:
             reply(client, .errInputTooLong, "Input line was too long")
@@ -243,6 +254,7 @@ final class ServerState {
         loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) {
             let (state, client) = bound.value
             client.wakeupScheduled = false
+            state.startInput()
             state.processInbox(of: client)
         }
     }
@@ -268,7 +280,7 @@ final class ServerState {
         }
         let command = message.command
         if command != "PING" && command != "PONG" && command != "CAP" {
-            client.lastActivityDate = Date()
+            client.lastActivityDate = inputDate
         }
         guard let handler = handlers[command] else {
             if client.isRegistered {

@@ -187,4 +187,22 @@ struct ByteScanTests {
             #expect(parsed.params == ["a", String(chars)])
         }
     }
+
+    @Test("writeLine leaves the tags out when asked, and counts the same bytes it writes")
+    func writeLineWithoutTags() {
+        let message = IRCMessage(
+            tags: [IRCTag("time", "2026-11-21T10:00:00.000Z"), IRCTag("+typing", "active")],
+            source: "alice!a@host", command: "PRIVMSG", params: ["#c", "hello there"])
+        for (includingTags, expected) in [
+            (true, "@time=2026-11-21T10:00:00.000Z;+typing=active :alice!a@host PRIVMSG #c :hello there\r\n"),
+            (false, ":alice!a@host PRIVMSG #c :hello there\r\n"),
+        ] {
+            let count = message.lineByteCount(includingTags: includingTags)
+            #expect(count == expected.utf8.count)
+            var bytes = [UInt8](repeating: 0, count: count)
+            let written = bytes.withUnsafeMutableBytes { message.writeLine(to: $0, includingTags: includingTags) }
+            #expect(written == count)
+            #expect(String(decoding: bytes, as: UTF8.self) == expected)
+        }
+    }
 }
