@@ -89,6 +89,8 @@ enum IRCLineParser {
         while true {
             while i < n && b[i] == WireByte.space { i += 1 }
             if i == n { break }
+            // Room for the usual few at once, not one growth step per parameter.
+            if params.isEmpty { params.reserveCapacity(4) }
             if b[i] == WireByte.colon {
                 params.append(string(b, i + 1, n))
                 break

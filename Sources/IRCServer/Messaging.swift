@@ -21,7 +21,7 @@ extension ServerState {
             text = message.params[1]
         }
         let clientTags = client.has(.messageTags) && !message.tags.isEmpty ? message.tags.filter { $0.key.hasPrefix("+") } : []
-        if !targetList.utf8.contains(UInt8(ascii: ",")) {
+        if !Self.containsComma(targetList) {
             // One target, the usual case: the parameters as received go on as they are.
             relayedMessages += 1
             let params = message.params.count == (isTagmsg ? 1 : 2) ? message.params : text.map { [targetList, $0] } ?? [targetList]
@@ -38,6 +38,14 @@ extension ServerState {
             let params = text.map { [target, $0] } ?? [target]
             relay(client, command: command, target: target, params: params, clientTags: clientTags, quiet: isNotice)
         }
+    }
+
+    /// Whether a target list names several targets (a byte scan, not a character one).
+    static func containsComma(_ list: String) -> Bool {
+        if let found = list.utf8.withContiguousStorageIfAvailable({ $0.firstIndex(of: UInt8(ascii: ",")) != nil }) {
+            return found
+        }
+        return list.utf8.contains(UInt8(ascii: ","))
     }
 
     private func relay(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {

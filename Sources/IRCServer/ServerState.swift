@@ -53,6 +53,7 @@ final class ServerState {
     var fanoutScratch = ByteBufferAllocator().buffer(capacity: 1024)
     private var sweepTask: RepeatedTask?
     private var handlers: [String: CommandHandler] = [:]
+    private var lastHandler: (command: String, handler: CommandHandler)?
 
     init(config: IRCServerConfiguration, loop: any EventLoop, authenticator: Authenticator, database: SwitchboardDatabase,
          metrics: ServerMetrics, logger: Logger) {
@@ -282,7 +283,7 @@ final class ServerState {
         if command != "PING" && command != "PONG" && command != "CAP" {
             client.lastActivityDate = inputDate
         }
-        guard let handler = handlers[command] else {
+        guard let handler = handler(for: command) else {
             if client.isRegistered {
                 reply(client, .errUnknownCommand, command, "Unknown command")
             } else {
@@ -316,6 +317,16 @@ final class ServerState {
                 finishLabeledResponse(client, label: label)
             }
         }
+    }
+
+    /// The handler of a command. Busy clients send the same command again and
+    /// again (PRIVMSG): the last one found is kept, and comparing a short string
+    /// is cheaper than hashing it.
+    private func handler(for command: String) -> CommandHandler? {
+        if let last = lastHandler, last.command == command { return last.handler }
+        guard let handler = handlers[command] else { return nil }
+        lastHandler = (command, handler)
+        return handler
     }
 
     /// For commands that answer after an asynchronous step: takes over the
