@@ -2,7 +2,6 @@ import Foundation
 import IRCProtocol
 import NIOCore
 import Storage
-import Synchronization
 
 /// What chat history and read markers keep on the server's loop: the channel
 /// messages not yet written, and the read markers of the accounts seen so far.
@@ -22,8 +21,6 @@ final class ChatHistoryState {
     var timerScheduled = false
     /// Waiting for the messages up to a sequence number to be written.
     var waiters: [(upTo: UInt64, promise: EventLoopPromise<Void>)] = []
-    /// Which channels to prune, decided where the batches are written.
-    let pruning = ArchivePruning()
 
     // MARK: Read markers
 
@@ -31,33 +28,6 @@ final class ChatHistoryState {
     var markers: [String: [String: Int64]] = [:]
     /// Accounts whose markers are being read, with what waits for them.
     var loadingMarkers: [String: [(ServerState) -> Void]] = [:]
-}
-
-/// Counts the messages written per channel since its last pruning: a channel
-/// is pruned the first time this process writes to it, then once per
-/// `ServerState.archivePruneEvery` messages. Used by one batch at a time, on
-/// the thread pool.
-final class ArchivePruning: Sendable {
-    private let counts = Mutex<[String: Int]>([:])
-
-    /// The channels due for pruning, given how many messages of each a batch writes.
-    func due(_ written: [String: Int]) -> [String] {
-        let every = ServerState.archivePruneEvery
-        return counts.withLock { counts in
-            if counts.count > 10_000 { counts.removeAll() }
-            var due: [String] = []
-            for (channel, added) in written {
-                let count = counts[channel, default: every] + added
-                if count > every {
-                    due.append(channel)
-                    counts[channel] = 0
-                } else {
-                    counts[channel] = count
-                }
-            }
-            return due
-        }
-    }
 }
 
 /// The archive of ordinary channel messages. Nothing is written on the fan-out
@@ -75,8 +45,6 @@ extension ServerState {
     static let archiveInterval = TimeAmount.milliseconds(200)
     /// Past this many unwritten messages (the disk cannot keep up), new ones are not archived.
     static let archiveBacklogLimit = 100_000
-    /// A channel is pruned to its retention once per this many new messages.
-    static let archivePruneEvery = 1_000
 
     var channelHistoryStore: ChannelHistoryStore { database.channelHistory }
 
@@ -149,12 +117,11 @@ extension ServerState {
         let upTo = history.archived
         history.writing = true
         let store = channelHistoryStore
-        let pruning = history.pruning
         let bound = NIOLoopBound(self, eventLoop: loop)
         let count = batch.count
         // The batch is released on the thread pool, not on the loop.
         authenticator.pool.runIfActive(eventLoop: loop) {
-            try store.append(batch, pruning: pruning.due)
+            try store.append(batch)
         }.whenComplete { result in
             let state = bound.value
             if case .failure(let error) = result {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// One PRIVMSG or NOTICE of an ordinary channel, as archived for
 /// draft/chathistory.
@@ -55,9 +56,19 @@ public struct ChannelMessage: Sendable, Hashable {
 /// event loops.
 public struct ChannelHistoryStore: Sendable {
     let pool: DatabasePool
+    /// How many messages each channel written by this process holds.
+    let counts: StoredCounts
+
+    init(pool: DatabasePool, counts: StoredCounts) {
+        self.pool = pool
+        self.counts = counts
+    }
 
     /// How many messages a channel keeps.
     public static let retention = 10_000
+    /// How far past its retention a channel may grow before `append` prunes it:
+    /// pruning reads the channel's rows, so it is done once per this many messages.
+    public static let pruneSlack = 1_000
     /// The most messages in one row.
     public static let chunkSize = 256
 
@@ -71,15 +82,20 @@ public struct ChannelHistoryStore: Sendable {
                 at: HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
                 notice: message.command == "NOTICE", text: message.text, tags: message.tags)
         }
-        try append(batch, pruning: { _ in prune }, keep: keep)
+        try write(batch, keep: keep, pruneAll: prune)
     }
 
-    /// Stores the messages of `batch` in one transaction, in order, then keeps
-    /// only the newest `keep` messages of each channel `pruning` names;
-    /// `pruning` gets the number of messages of each channel in this batch.
-    public func append(
-        _ batch: ChannelHistoryBatch, pruning: ([String: Int]) -> [String], keep: Int = Self.retention
-    ) throws {
+    /// Stores the messages of `batch` in one transaction, in order, and keeps
+    /// each channel near its newest `keep` messages: a channel is pruned back to
+    /// `keep` once it holds more than `keep + pruneSlack`. The number of messages
+    /// of each channel is read once per process and then counted as it is
+    /// written, so a busy archive does not read its own rows back.
+    public func append(_ batch: ChannelHistoryBatch, keep: Int = Self.retention) throws {
+        try write(batch, keep: keep, pruneAll: nil)
+    }
+
+    /// With `pruneAll`, prunes exactly those channels; without, prunes by count.
+    private func write(_ batch: ChannelHistoryBatch, keep: Int, pruneAll: [String]?) throws {
         // Each channel's messages in order, in chunks, the channels in order of first appearance.
         var order: [String] = []
         var byChannel: [String: [Int]] = [:]
@@ -89,21 +105,37 @@ public struct ChannelHistoryStore: Sendable {
                 byChannel[entry.channel] = [index]
             }
         }
-        let prune = pruning(byChannel.mapValues(\.count))
-        guard !batch.isEmpty || !prune.isEmpty else { return }
-        try pool.write { db in
-            for channel in order {
-                let list = byChannel[channel]!
-                var start = 0
-                while start < list.count {
-                    let end = min(start + Self.chunkSize, list.count)
-                    try Self.insert(db, channel: channel, batch.chunk(list[start..<end]))
-                    start = end
+        guard !batch.isEmpty || pruneAll?.isEmpty == false else { return }
+        let known = pruneAll == nil ? counts.current(order) : [:]
+        do {
+            let updated = try pool.write { db -> [String: Int] in
+                var updated: [String: Int] = [:]
+                for channel in order {
+                    let list = byChannel[channel]!
+                    var start = 0
+                    while start < list.count {
+                        let end = min(start + Self.chunkSize, list.count)
+                        try Self.insert(db, channel: channel, batch.chunk(list[start..<end]))
+                        start = end
+                    }
+                    guard pruneAll == nil else { continue }
+                    var total = try known[channel].map { $0 + list.count } ?? Self.count(db, channel: channel)
+                    if total > keep + Self.pruneSlack {
+                        try Self.prune(db, channel: channel, keep: keep)
+                        total = min(total, keep)
+                    }
+                    updated[channel] = total
                 }
+                for channel in pruneAll ?? [] {
+                    try Self.prune(db, channel: channel, keep: keep)
+                }
+                return updated
             }
-            for channel in prune {
-                try Self.prune(db, channel: channel, keep: keep)
-            }
+            counts.set(updated)
+        } catch {
+            // Not written: what is stored for these channels is read again next time.
+            counts.forget(order)
+            throw error
         }
     }
 
@@ -432,6 +464,34 @@ enum ChannelHistoryCoding {
             guard length <= bytes.count - offset else { throw Failure.corrupt }
             defer { offset += length }
             return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self)
+        }
+    }
+}
+
+/// The number of archived messages of each channel this process has written,
+/// shared by every `ChannelHistoryStore` of one database.
+final class StoredCounts: Sendable {
+    private let map = Mutex<[String: Int]>([:])
+
+    func current(_ channels: [String]) -> [String: Int] {
+        map.withLock { map in
+            var known: [String: Int] = [:]
+            for channel in channels { known[channel] = map[channel] }
+            return known
+        }
+    }
+
+    func set(_ updated: [String: Int]) {
+        map.withLock { map in
+            // Bounded: past this many channels, start again (each is read once more).
+            if map.count > 100_000 { map.removeAll() }
+            map.merge(updated) { _, new in new }
+        }
+    }
+
+    func forget(_ channels: [String]) {
+        map.withLock { map in
+            for channel in channels { map[channel] = nil }
         }
     }
 }

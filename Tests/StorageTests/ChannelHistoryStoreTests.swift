@@ -96,6 +96,56 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
         }
     }
 
+    /// The server's path: `append(batch)` counts each channel's messages as it writes
+    /// them and prunes a channel back to `keep` once it is `pruneSlack` over, also
+    /// across a reopening of the database (the count is read again once).
+    @Test func batchesPruneByCountWithSlack() throws {
+        func batch(_ list: [ChannelMessage]) -> ChannelHistoryBatch {
+            var batch = ChannelHistoryBatch()
+            for message in list {
+                batch.append(
+                    channel: message.channel, name: message.name, msgid: message.msgid,
+                    at: Int64(message.at.timeIntervalSince1970 * 1000), source: message.source,
+                    account: message.account, notice: message.command == "NOTICE", text: message.text,
+                    tags: message.tags)
+            }
+            return batch
+        }
+        let slack = ChannelHistoryStore.pruneSlack
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/data/switchboard.sqlite"
+        var written = 0
+        do {
+            let database = try SwitchboardDatabase(path: path)
+            defer { try? database.close() }
+            let store = database.channelHistory
+            // Up to keep + slack: nothing is removed.
+            try store.append(batch(messages(slack, from: 0)), keep: 20)
+            try store.append(batch(messages(20, from: slack)), keep: 20)
+            written = slack + 20
+            #expect(try store.count(channel: "#ops") == slack + 20)
+            // One more (with another channel in the same batch): pruned back to the newest 20.
+            try store.append(batch(messages(1, from: written) + messages(3, channel: "#other")), keep: 20)
+            written += 1
+            #expect(try store.count(channel: "#ops") == 20)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 100)))
+                    == ((written - 20)..<written).map { "m\($0)" })
+            #expect(try store.count(channel: "#other") == 3)
+        }
+        // Reopened: the count starts from what is stored, not from zero.
+        let database = try SwitchboardDatabase(path: path)
+        defer { try? database.close() }
+        let store = database.channelHistory
+        try store.append(batch(messages(slack, from: written)), keep: 20)
+        written += slack
+        #expect(try store.count(channel: "#ops") == 20 + slack)
+        try store.append(batch(messages(1, from: written)), keep: 20)
+        written += 1
+        #expect(try store.count(channel: "#ops") == 20)
+        #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 1))) == ["m\(written - 1)"])
+    }
+
     @Test func manyChunks() throws {
         try withDatabase { database, _ throws in
             let store = database.channelHistory
