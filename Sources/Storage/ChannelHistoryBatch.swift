@@ -35,18 +35,67 @@ public struct ChannelHistoryBatch: Sendable {
         channel: String, name: String, msgid: String, at: Int64, source: String, account: String?,
         notice: Bool, text: String, tags: String?
     ) {
+        let account = account ?? ""
+        let tags = tags ?? ""
+        // The record is assembled in a scratch buffer and appended in one go: one
+        // capacity check instead of one per field and length byte.
+        let size = 9 + Self.fieldSize(name) + Self.fieldSize(msgid) + Self.fieldSize(source)
+            + Self.fieldSize(account) + Self.fieldSize(text) + Self.fieldSize(tags)
         let start = bytes.count
-        withUnsafeBytes(of: at.littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(notice ? 1 : 0)
-        Self.put(name, into: &bytes)
-        let msgidEnd = Self.put(msgid, into: &bytes)
-        let msgidStart = msgidEnd - msgid.utf8.count
-        Self.put(source, into: &bytes)
-        Self.put(account ?? "", into: &bytes)
-        Self.put(text, into: &bytes)
-        Self.put(tags ?? "", into: &bytes)
+        var msgidStart = 0
+        var msgidEnd = 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { record in
+            var offset = 0
+            withUnsafeBytes(of: at.littleEndian) { value in
+                for byte in value {
+                    record[offset] = byte
+                    offset += 1
+                }
+            }
+            record[offset] = notice ? 1 : 0
+            offset += 1
+            Self.write(name, into: record, at: &offset)
+            Self.write(msgid, into: record, at: &offset)
+            msgidEnd = start + offset
+            msgidStart = msgidEnd - msgid.utf8.count
+            Self.write(source, into: record, at: &offset)
+            Self.write(account, into: record, at: &offset)
+            Self.write(text, into: record, at: &offset)
+            Self.write(tags, into: record, at: &offset)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: record[0..<offset]))
+        }
         entries.append(Entry(channel: channel, start: start, end: bytes.count, at: at,
                              msgidStart: msgidStart, msgidEnd: msgidEnd))
+    }
+
+    /// Bytes of a field in a record: its LEB128 length, then its UTF-8 bytes.
+    private static func fieldSize(_ text: String) -> Int {
+        let count = text.utf8.count
+        var size = 1 + count
+        var rest = count >> 7
+        while rest > 0 {
+            size += 1
+            rest >>= 7
+        }
+        return size
+    }
+
+    /// Writes a length (LEB128) and the UTF-8 bytes at `offset`, moving it past them.
+    private static func write(_ text: String, into record: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int) {
+        var length = text.utf8.count
+        while length >= 0x80 {
+            record[offset] = UInt8(truncatingIfNeeded: length) | 0x80
+            offset += 1
+            length >>= 7
+        }
+        record[offset] = UInt8(length)
+        offset += 1
+        var copy = text
+        copy.withUTF8 { utf8 in
+            guard let source = utf8.baseAddress, !utf8.isEmpty else { return }
+            (record.baseAddress! + offset).update(from: source, count: utf8.count)
+        }
+        offset += text.utf8.count
     }
 
     /// The chunk of the records at `indices` (of `entries`), in that order.
@@ -67,21 +116,5 @@ public struct ChannelHistoryBatch: Sendable {
         return ChannelHistoryCoding.Chunk(
             bytes: blob, msgids: String(decoding: msgids, as: UTF8.self), minAt: minAt, maxAt: maxAt,
             count: indices.count)
-    }
-
-    /// Writes a length (LEB128) and the UTF-8 bytes; returns the end offset.
-    @discardableResult
-    static func put(_ text: String, into bytes: inout [UInt8]) -> Int {
-        var text = text
-        text.withUTF8 { utf8 in
-            var length = utf8.count
-            while length >= 0x80 {
-                bytes.append(UInt8(truncatingIfNeeded: length) | 0x80)
-                length >>= 7
-            }
-            bytes.append(UInt8(length))
-            bytes.append(contentsOf: utf8)
-        }
-        return bytes.count
     }
 }

@@ -146,6 +146,23 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
         #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 1))) == ["m\(written - 1)"])
     }
 
+    /// Fields longer than 127 bytes take a two-byte length; non-ASCII text keeps its bytes.
+    @Test func longAndNonASCIIFieldsRoundTrip() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            let long = String(repeating: "é", count: 200) + " — " + String(repeating: "x", count: 90)
+            let message = ChannelMessage(
+                channel: "#ops", name: "#Ops", msgid: "id-long", at: time(1),
+                source: "alice!" + String(repeating: "u", count: 140) + "@host", account: nil,
+                command: "PRIVMSG", text: long, tags: "+draft/reply=" + String(repeating: "r", count: 130))
+            try store.append([message] + messages(2, from: 2))
+            let stored = try store.messages(channel: "#ops", .latest(after: nil, limit: 10))
+            #expect(stored.count == 3)
+            #expect(stored.first == message)
+            #expect(texts(Array(stored.dropFirst())) == ["m2", "m3"])
+        }
+    }
+
     @Test func manyChunks() throws {
         try withDatabase { database, _ throws in
             let store = database.channelHistory
