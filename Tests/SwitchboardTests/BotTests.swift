@@ -18,11 +18,9 @@ import Darwin
 struct BotTests {
     // MARK: The example FAQ bot
 
-    @Test("the FAQ bot answers first; asking for a human forwards the conversation, with its transcript, to an operator",
-          .enabled(if: FAQBotProcess.pythonAvailable || FAQBotProcess.onCI,
-                   "needs python3; required when CI=true"),
-          .timeLimit(.minutes(1)))
-    func answersThenForwards() async throws {
+    /// A server whose #website channel has the bot `faqbot`, the example bot
+    /// running against it, and the operator alice in #website once the bot is on.
+    private func withFAQBot(_ body: (TestServer, TestIRCClient, FAQBotProcess) async throws -> Void) async throws {
         try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
             try server.addBot("faqbot")
             try await FAQBotProcess.run(against: server) { bot in
@@ -30,88 +28,89 @@ struct BotTests {
                 try await waitUntilConnected("faqbot", seenBy: alice, bot: bot)
                 try await alice.send("JOIN #website")
                 try await alice.expect("366")
-
-                let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna")
-                #expect(visitor.status == "assigned")
-                #expect(visitor.operatorName == "Faqbot", "the bot account's display name")
-                _ = try await visitor.say("What are your opening hours?")
-                let answer = try await waitForBotMessage(visitor, containing: "Monday to Friday", bot: bot)
-                let author = answer["author"] as? [String: Any]
-                #expect(author?["kind"] as? String == "bot")
-                #expect(author?["name"] as? String == "Faqbot")
-                // Greeted once (the greeting and the answer are stored independently: wait for both).
-                _ = try await waitForBotMessage(visitor, containing: FAQBotProcess.greeting, bot: bot)
-                let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
-                #expect(texts.filter { $0 == FAQBotProcess.greeting }.count == 1, "greeted once: \(texts)")
-                // The bot has it; alice, available in #website, is not in it.
-                #expect(!alice.history.contains { $0.contains(" JOIN \(visitor.channel)") }, "\(alice.history)")
-
-                _ = try await visitor.say("I want a human")
-                let join = try await alice.expect("the JOIN of \(visitor.channel)", timeout: .seconds(10)) {
-                    $0.command == "JOIN" && $0.params.first == visitor.channel
-                }
-                #expect(join.source?.hasPrefix("alice!") == true)
-                let transcript = try await collectTranscript(alice, in: visitor.channel, until: [
-                    ("Anna-\(visitor.id)", "What are your opening hours?"),
-                    ("faqbot", answer["text"] as! String),
-                    ("Anna-\(visitor.id)", "I want a human"),
-                    ("faqbot", FAQBotProcess.forwarding),
-                ])
-                #expect(transcript.contains { $0.nick == "faqbot" && $0.text == FAQBotProcess.greeting })
-
-                try await alice.send("PRIVMSG \(visitor.channel) :Hello Anna, Alice here. How can I help?")
-                let reply = try await visitor.waitForMessage("Hello Anna, Alice here. How can I help?")
-                #expect((reply["author"] as? [String: Any])?["kind"] as? String == "operator")
-                #expect((reply["author"] as? [String: Any])?["name"] as? String == "Alice")
-
-                // The bot left: only alice and the visitor are in the channel, and it answers no more.
-                try await alice.send("NAMES \(visitor.channel)")
-                let names = try await alice.expect("353") { $0.command == "353" && $0.params.dropLast().last == visitor.channel }
-                let members = Set(names.params.last!.split(separator: " ").map { String($0.drop { "@+".contains($0) }) })
-                #expect(members == ["alice", "Anna-\(visitor.id)"])
-                let botMessagesBefore = try await botMessages(visitor).count
-                _ = try await visitor.say("And what about shipping?")
-                try await alice.expect("the visitor's message") { $0.command == "PRIVMSG" && $0.params.last == "And what about shipping?" }
-                try await Task.sleep(for: .seconds(1.5))
-                #expect(try await botMessages(visitor).count == botMessagesBefore, "the bot still answers: \(bot.log)")
+                try await body(server, alice, bot)
             }
         }
     }
 
+    @Test("the FAQ bot answers first; asking for a human forwards the conversation, with its transcript, to an operator",
+          .enabled(if: FAQBotProcess.pythonAvailable || TestTools.onCI,
+                   "needs python3; required when CI=true"),
+          .timeLimit(.minutes(1)))
+    func answersThenForwards() async throws {
+        try await withFAQBot { server, alice, bot in
+            let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna")
+            #expect(visitor.status == "assigned")
+            #expect(visitor.operatorName == "Faqbot", "the bot account's display name")
+            _ = try await visitor.say("What are your opening hours?")
+            let answer = try await waitForBotMessage(visitor, containing: "Monday to Friday", bot: bot)
+            let author = answer["author"] as? [String: Any]
+            #expect(author?["kind"] as? String == "bot")
+            #expect(author?["name"] as? String == "Faqbot")
+            // Greeted once (the greeting and the answer are stored independently: wait for both).
+            _ = try await waitForBotMessage(visitor, containing: FAQBotProcess.greeting, bot: bot)
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(texts.filter { $0 == FAQBotProcess.greeting }.count == 1, "greeted once: \(texts)")
+            // The bot has it; alice, available in #website, is not in it.
+            #expect(!alice.history.contains { $0.contains(" JOIN \(visitor.channel)") }, "\(alice.history)")
+
+            _ = try await visitor.say("I want a human")
+            let join = try await alice.expect("the JOIN of \(visitor.channel)", timeout: .seconds(10)) {
+                $0.command == "JOIN" && $0.params.first == visitor.channel
+            }
+            #expect(join.source?.hasPrefix("alice!") == true)
+            let transcript = try await collectTranscript(alice, in: visitor.channel, until: [
+                ("Anna-\(visitor.id)", "What are your opening hours?"),
+                ("faqbot", answer["text"] as! String),
+                ("Anna-\(visitor.id)", "I want a human"),
+                ("faqbot", FAQBotProcess.forwarding),
+            ])
+            #expect(transcript.contains { $0.nick == "faqbot" && $0.text == FAQBotProcess.greeting })
+
+            try await alice.send("PRIVMSG \(visitor.channel) :Hello Anna, Alice here. How can I help?")
+            let reply = try await visitor.waitForMessage("Hello Anna, Alice here. How can I help?")
+            #expect((reply["author"] as? [String: Any])?["kind"] as? String == "operator")
+            #expect((reply["author"] as? [String: Any])?["name"] as? String == "Alice")
+
+            // The bot left: only alice and the visitor are in the channel, and it answers no more.
+            try await alice.send("NAMES \(visitor.channel)")
+            let names = try await alice.expect("353") { $0.command == "353" && $0.params.dropLast().last == visitor.channel }
+            let members = Set(names.params.last!.split(separator: " ").map { String($0.drop { "@+".contains($0) }) })
+            #expect(members == ["alice", "Anna-\(visitor.id)"])
+            let botMessagesBefore = try await botMessages(visitor).count
+            _ = try await visitor.say("And what about shipping?")
+            try await alice.expect("the visitor's message") { $0.command == "PRIVMSG" && $0.params.last == "And what about shipping?" }
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(try await botMessages(visitor).count == botMessagesBefore, "the bot still answers: \(bot.log)")
+        }
+    }
+
     @Test("after two questions the FAQ bot cannot answer, it forwards the conversation to an operator",
-          .enabled(if: FAQBotProcess.pythonAvailable || FAQBotProcess.onCI,
+          .enabled(if: FAQBotProcess.pythonAvailable || TestTools.onCI,
                    "needs python3; required when CI=true"),
           .timeLimit(.minutes(1)))
     func forwardsAfterTwoUnanswered() async throws {
-        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
-            try server.addBot("faqbot")
-            try await FAQBotProcess.run(against: server) { bot in
-                let alice = try await server.client("alice")
-                try await waitUntilConnected("faqbot", seenBy: alice, bot: bot)
-                try await alice.send("JOIN #website")
-                try await alice.expect("366")
+        try await withFAQBot { server, alice, bot in
+            let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Basile")
+            _ = try await visitor.say("Do you sell gift cards?")
+            let sorry = try await waitForBotMessage(visitor, containing: "Sorry, I don't know", bot: bot)
+            #expect((sorry["author"] as? [String: Any])?["kind"] as? String == "bot")
+            #expect(!alice.history.contains { $0.contains(" JOIN \(visitor.channel)") }, "forwarded after one question")
 
-                let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Basile")
-                _ = try await visitor.say("Do you sell gift cards?")
-                let sorry = try await waitForBotMessage(visitor, containing: "Sorry, I don't know", bot: bot)
-                #expect((sorry["author"] as? [String: Any])?["kind"] as? String == "bot")
-                #expect(!alice.history.contains { $0.contains(" JOIN \(visitor.channel)") }, "forwarded after one question")
-
-                _ = try await visitor.say("Can I pay with bitcoin?")
-                let forwarding = try await waitForBotMessage(visitor, containing: FAQBotProcess.forwarding, bot: bot)
-                #expect((forwarding["author"] as? [String: Any])?["kind"] as? String == "bot")
-                try await alice.expect("the JOIN of \(visitor.channel)", timeout: .seconds(10)) {
-                    $0.command == "JOIN" && $0.params.first == visitor.channel
-                }
-                try await collectTranscript(alice, in: visitor.channel, until: [
-                    ("Basile-\(visitor.id)", "Do you sell gift cards?"),
-                    ("faqbot", sorry["text"] as! String),
-                    ("Basile-\(visitor.id)", "Can I pay with bitcoin?"),
-                ])
-                try await alice.send("PRIVMSG \(visitor.channel) :Gift cards, yes; bitcoin, no.")
-                let reply = try await visitor.waitForMessage("Gift cards, yes; bitcoin, no.")
-                #expect((reply["author"] as? [String: Any])?["kind"] as? String == "operator")
+            _ = try await visitor.say("Can I pay with bitcoin?")
+            let forwarding = try await waitForBotMessage(visitor, containing: FAQBotProcess.forwarding, bot: bot)
+            #expect((forwarding["author"] as? [String: Any])?["kind"] as? String == "bot")
+            try await alice.expect("the JOIN of \(visitor.channel)", timeout: .seconds(10)) {
+                $0.command == "JOIN" && $0.params.first == visitor.channel
             }
+            try await collectTranscript(alice, in: visitor.channel, until: [
+                ("Basile-\(visitor.id)", "Do you sell gift cards?"),
+                ("faqbot", sorry["text"] as! String),
+                ("Basile-\(visitor.id)", "Can I pay with bitcoin?"),
+            ])
+            try await alice.send("PRIVMSG \(visitor.channel) :Gift cards, yes; bitcoin, no.")
+            let reply = try await visitor.waitForMessage("Gift cards, yes; bitcoin, no.")
+            #expect((reply["author"] as? [String: Any])?["kind"] as? String == "operator")
         }
     }
 
@@ -192,7 +191,6 @@ struct BotTests {
 
 /// The example bot running as a child process, with its log in a file.
 private final class FAQBotProcess {
-    static let onCI = ProcessInfo.processInfo.environment["CI"] == "true"
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let script = repositoryRoot.appendingPathComponent("Examples/faqbot/faqbot.py").path
@@ -201,13 +199,7 @@ private final class FAQBotProcess {
     static let greeting = "Hi! I'm the FAQ bot. Ask me about opening hours or shipping, or type 'human' to talk to a person."
     static let forwarding = "Let me find a colleague for you."
 
-    /// Whether `python3` is on the PATH. Looked up rather than run: nothing here may
-    /// block a thread of the test runner's small pool.
-    static let pythonAvailable: Bool = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin"]
-        return directories.contains { !$0.isEmpty && FileManager.default.isExecutableFile(atPath: "\($0)/python3") }
-    }()
+    static var pythonAvailable: Bool { TestTools.path(of: "python3") != nil }
 
     let process: Process
     let logPath: String

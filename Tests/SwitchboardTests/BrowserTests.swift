@@ -28,7 +28,7 @@ struct BrowserTests {
     static let operatorReply = "Hi! How can I help?"
 
     @Test("a visitor chats from the demo page in headless Chromium; the operator answers from IRC",
-          .enabled(if: BrowserTools.missing == nil || BrowserTools.onCI,
+          .enabled(if: BrowserTools.missing == nil || TestTools.onCI,
                    "needs chromium, chromium-driver (apt-get install chromium chromium-driver) and selenium (python3 -m pip install selenium); required when CI=true"),
           .timeLimit(.minutes(2)))
     func visitorAndOperatorTalk() async throws {
@@ -141,25 +141,15 @@ private struct BrowserRun {
 }
 
 private enum BrowserTools {
-    static var onCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
-
     /// What is missing to run the browser test, or nil when everything is there.
     static let missing: String? = {
-        if path(of: "chromium") == nil && path(of: "chromium-browser") == nil { return "chromium is not installed" }
-        if path(of: "chromedriver") == nil { return "chromedriver (chromium-driver) is not installed" }
+        if TestTools.path(of: "chromium") == nil && TestTools.path(of: "chromium-browser") == nil {
+            return "chromium is not installed"
+        }
+        if TestTools.path(of: "chromedriver") == nil { return "chromedriver (chromium-driver) is not installed" }
         if !pythonHasSelenium() { return "python3 cannot import selenium" }
         return nil
     }()
-
-    static func path(of program: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin"]
-        for directory in directories where !directory.isEmpty {
-            let candidate = "\(directory)/\(program)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
 
     private static func pythonHasSelenium() -> Bool {
         let process = Process()

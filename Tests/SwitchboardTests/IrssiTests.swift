@@ -18,11 +18,11 @@ import Darwin
 @Suite("Stock IRC clients in a terminal")
 struct IrssiTests {
     @Test("irssi logs in over TLS with SASL PLAIN, joins a channel and talks with a raw client",
-          .enabled(if: ClientTools.available(["irssi", "tmux"]) || ClientTools.onCI,
+          .enabled(if: TestTools.available(["irssi", "tmux"]) || TestTools.onCI,
                    "needs irssi and tmux (apt-get install irssi tmux); required when CI=true"),
           .timeLimit(.minutes(2)))
     func irssi() async throws {
-        guard let irssi = ClientTools.path(of: "irssi"), let tmux = ClientTools.path(of: "tmux") else {
+        guard let irssi = TestTools.path(of: "irssi"), let tmux = TestTools.path(of: "tmux") else {
             Issue.record("CI=true but irssi or tmux is not installed: run `apt-get install irssi tmux` (or .ci/run)")
             return
         }
@@ -41,11 +41,11 @@ struct IrssiTests {
     }
 
     @Test("WeeChat logs in over TLS with SASL PLAIN, joins a channel and talks with a raw client",
-          .enabled(if: ClientTools.available(["weechat", "tmux"]) || ClientTools.onCI,
+          .enabled(if: TestTools.available(["weechat", "tmux"]) || TestTools.onCI,
                    "needs weechat and tmux (apt-get install weechat tmux); required when CI=true"),
           .timeLimit(.minutes(2)))
     func weechat() async throws {
-        guard let weechat = ClientTools.path(of: "weechat"), let tmux = ClientTools.path(of: "tmux") else {
+        guard let weechat = TestTools.path(of: "weechat"), let tmux = TestTools.path(of: "tmux") else {
             Issue.record("CI=true but weechat or tmux is not installed: run `apt-get install weechat tmux` (or .ci/run)")
             return
         }
@@ -150,25 +150,6 @@ struct IrssiTests {
 }
 
 // MARK: - Support for driving terminal clients
-
-/// Where the client programs are, and whether the tests must run.
-private enum ClientTools {
-    static var onCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
-
-    static func path(of program: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin"]
-        for directory in directories where !directory.isEmpty {
-            let candidate = "\(directory)/\(program)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    static func available(_ programs: [String]) -> Bool {
-        programs.allSatisfy { path(of: $0) != nil }
-    }
-}
 
 /// A point in time that bounds a whole test; each step waits at most what is left.
 private struct Deadline {
