@@ -378,7 +378,8 @@ struct Runner: Sendable {
                 let digits = String(index)
                 return nickPrefix + String(repeating: "0", count: width - digits.count) + digits
             }
-            while next < min(settings.connectConcurrency, count) {
+            /// Starts connecting and registering the next client.
+            func startNext() {
                 let index = next
                 let name = nick(index)
                 group.addTask {
@@ -389,6 +390,7 @@ struct Runner: Sendable {
                 }
                 next += 1
             }
+            while next < min(settings.connectConcurrency, count) { startNext() }
             while let (index, client) = try await group.next() {
                 clients[index] = client
                 done += 1
@@ -401,17 +403,7 @@ struct Runner: Sendable {
                     throw BenchFailure("\(phase): only \(done)/\(count) registered within \(Int(settings.phaseTimeout)) s")
                 }
                 if !target.isAlive() { throw BenchFailure("\(target.label) exited while connecting \(phase)") }
-                if next < count {
-                    let index = next
-                    let name = nick(index)
-                    group.addTask {
-                        let client = try await factory.connect(nick: name)
-                        registry.add(client)
-                        try await client.registered.get()
-                        return (index, client)
-                    }
-                    next += 1
-                }
+                if next < count { startNext() }
             }
         }
         return clients.compactMap { $0 }
