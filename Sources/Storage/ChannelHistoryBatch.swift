@@ -4,7 +4,7 @@
 /// copied into one growing byte array (the record format of a stored chunk), so
 /// archiving a message costs a copy of its bytes and no allocation of its own,
 /// and the whole batch is handed to the database thread as one value.
-/// `ChannelHistoryStore.append(_:pruning:keep:)` groups the records by channel
+/// `ChannelHistoryStore.append(_:keep:)` groups the records by channel
 /// into chunks without decoding them.
 public struct ChannelHistoryBatch: Sendable {
     struct Entry: Sendable {
@@ -66,6 +66,15 @@ public struct ChannelHistoryBatch: Sendable {
         }
         entries.append(Entry(channel: channel, start: start, end: bytes.count, at: at,
                              msgidStart: msgidStart, msgidEnd: msgidEnd))
+    }
+
+    /// Adds a message in its stored form; `at` (milliseconds since 1970) replaces
+    /// the message's own time, for a caller that already has it exactly.
+    public mutating func append(_ message: ChannelMessage, at: Int64? = nil) {
+        append(
+            channel: message.channel, name: message.name, msgid: message.msgid,
+            at: at ?? HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
+            notice: message.command == "NOTICE", text: message.text, tags: message.tags)
     }
 
     /// Bytes of a field in a record: its LEB128 length, then its UTF-8 bytes.

@@ -72,17 +72,11 @@ public struct ChannelHistoryStore: Sendable {
     /// The most messages in one row.
     public static let chunkSize = 256
 
-    /// Stores `messages` in one transaction, in order, then keeps only the
-    /// newest `keep` messages of each channel in `prune`.
-    public func append(_ messages: [ChannelMessage], prune: [String] = [], keep: Int = Self.retention) throws {
+    /// Stores `messages` like `append(_:keep:)` stores a batch.
+    public func append(_ messages: [ChannelMessage], keep: Int = Self.retention) throws {
         var batch = ChannelHistoryBatch()
-        for message in messages {
-            batch.append(
-                channel: message.channel, name: message.name, msgid: message.msgid,
-                at: HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
-                notice: message.command == "NOTICE", text: message.text, tags: message.tags)
-        }
-        try write(batch, keep: keep, pruneAll: prune)
+        for message in messages { batch.append(message) }
+        try append(batch, keep: keep)
     }
 
     /// Stores the messages of `batch` in one transaction, in order, and keeps
@@ -91,11 +85,7 @@ public struct ChannelHistoryStore: Sendable {
     /// of each channel is read once per process and then counted as it is
     /// written, so a busy archive does not read its own rows back.
     public func append(_ batch: ChannelHistoryBatch, keep: Int = Self.retention) throws {
-        try write(batch, keep: keep, pruneAll: nil)
-    }
-
-    /// With `pruneAll`, prunes exactly those channels; without, prunes by count.
-    private func write(_ batch: ChannelHistoryBatch, keep: Int, pruneAll: [String]?) throws {
+        guard !batch.isEmpty else { return }
         // Each channel's messages in order, in chunks, the channels in order of first appearance.
         var order: [String] = []
         var byChannel: [String: [Int]] = [:]
@@ -105,8 +95,7 @@ public struct ChannelHistoryStore: Sendable {
                 byChannel[entry.channel] = [index]
             }
         }
-        guard !batch.isEmpty || pruneAll?.isEmpty == false else { return }
-        let known = pruneAll == nil ? counts.current(order) : [:]
+        let known = counts.current(order)
         do {
             let updated = try pool.write { db -> [String: Int] in
                 var updated: [String: Int] = [:]
@@ -118,16 +107,12 @@ public struct ChannelHistoryStore: Sendable {
                         try Self.insert(db, channel: channel, batch.chunk(list[start..<end]))
                         start = end
                     }
-                    guard pruneAll == nil else { continue }
                     var total = try known[channel].map { $0 + list.count } ?? Self.count(db, channel: channel)
                     if total > keep + Self.pruneSlack {
                         try Self.prune(db, channel: channel, keep: keep)
                         total = min(total, keep)
                     }
                     updated[channel] = total
-                }
-                for channel in pruneAll ?? [] {
-                    try Self.prune(db, channel: channel, keep: keep)
                 }
                 return updated
             }
@@ -260,11 +245,7 @@ public struct ChannelHistoryStore: Sendable {
         else { return }
         let kept = try ChannelHistoryCoding.decode(oldest["messages"], channel: channel).dropFirst(extra)
         var remaining = ChannelHistoryBatch()
-        for (at, message) in kept {
-            remaining.append(
-                channel: channel, name: message.name, msgid: message.msgid, at: at, source: message.source,
-                account: message.account, notice: message.command == "NOTICE", text: message.text, tags: message.tags)
-        }
+        for (at, message) in kept { remaining.append(message, at: at) }
         let chunk = remaining.chunk(0..<remaining.count)
         try db.execute(
             sql: "UPDATE channel_history SET min_at = ?, max_at = ?, count = ?, msgids = ?, messages = ? WHERE id = ?",

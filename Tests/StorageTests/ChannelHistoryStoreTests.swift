@@ -83,7 +83,8 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
             let store = database.channelHistory
             try store.append(messages(50))
             try store.append(messages(10, channel: "#other"))
-            try store.append(messages(5, from: 50), prune: ["#ops"], keep: 20)
+            try store.append(messages(5, from: 50))
+            try store.prune(channel: "#ops", keep: 20)
             #expect(try store.count(channel: "#ops") == 20)
             #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 100))) == (35..<55).map { "m\($0)" })
             // Other channels are untouched; a channel under the limit loses nothing.
@@ -102,13 +103,7 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
     @Test func batchesPruneByCountWithSlack() throws {
         func batch(_ list: [ChannelMessage]) -> ChannelHistoryBatch {
             var batch = ChannelHistoryBatch()
-            for message in list {
-                batch.append(
-                    channel: message.channel, name: message.name, msgid: message.msgid,
-                    at: Int64(message.at.timeIntervalSince1970 * 1000), source: message.source,
-                    account: message.account, notice: message.command == "NOTICE", text: message.text,
-                    tags: message.tags)
-            }
+            for message in list { batch.append(message) }
             return batch
         }
         let slack = ChannelHistoryStore.pruneSlack
