@@ -87,9 +87,10 @@ extension ServerState {
                 connection.reserveOutbox(fanoutScratch.readableBytes)
                 connection.outbox!.writeImmutableBuffer(fanoutScratch)
             } else {
-                if others[shape.bits] == nil { others[shape.bits] = Self.lineBuffer(shaped(message, shape)) }
-                connection.reserveOutbox(others[shape.bits]!.readableBytes)
-                connection.outbox!.writeImmutableBuffer(others[shape.bits]!)
+                let bytes = others[shape.bits] ?? Self.lineBuffer(shaped(message, shape))
+                others[shape.bits] = bytes
+                connection.reserveOutbox(bytes.readableBytes)
+                connection.outbox!.writeImmutableBuffer(bytes)
             }
             wrote(to: client, connection)
             deliveredMessages += 1
