@@ -32,8 +32,9 @@ final class ChatHistoryState {
 
 /// The archive of ordinary channel messages. Nothing is written on the fan-out
 /// path: a message is copied, in its stored form, into a buffer on the loop
-/// (`ChannelHistoryBatch`: one byte array, no allocation per message), and the
-/// buffer goes to the database in batches, one transaction each, on the thread
+/// (`ChannelHistoryBatch`: straight into the chunk its channel will store, no
+/// allocation per message), and the buffer goes to the database in batches, one
+/// transaction each, on the thread
 /// pool — every 200 ms, or at once past 20,000 messages, one batch at a time
 /// (what arrives meanwhile makes the next batch). Large batches matter when many
 /// channels are busy at once: the store writes one row per channel and batch, so
@@ -73,7 +74,7 @@ extension ServerState {
         history.buffer.append(
             channel: channel.folded, name: event.params[0], msgid: msgid, at: at ?? serverTime.nowMilliseconds(),
             source: source, account: account, notice: event.command == "NOTICE", text: event.params[1],
-            tags: Self.serializedTags(others))
+            tags: Self.serializedTags(others), slot: &channel.archiveSlot)
         history.archived &+= 1
         if history.buffer.count >= Self.archiveBatchSize {
             startArchiveWrite()

@@ -1,5 +1,6 @@
 import Foundation
 import IRCProtocol
+import Storage
 
 /// A channel's membership prefix modes.
 struct MemberModes: OptionSet, Sendable {
@@ -63,6 +64,9 @@ final class IRCChannel {
     var liveChat: IRCServerConfiguration.LiveChatChannel?
     /// Set on a conversation's channel (`#website-17`).
     weak var conversation: Conversation?
+    /// The channel's place in the archive's pending batch (a hint, see
+    /// `ChannelHistoryBatch.Slot`).
+    var archiveSlot: ChannelHistoryBatch.Slot = -1
 
     init(name: String, folded: String) {
         self.name = name

@@ -1,49 +1,107 @@
 /// Channel messages on their way to the archive, already in their stored form.
 ///
 /// The server appends each relayed message here as it goes out: its fields are
-/// copied into one growing byte array (the record format of a stored chunk), so
-/// archiving a message costs a copy of its bytes and no allocation of its own,
-/// and the whole batch is handed to the database thread as one value.
-/// `ChannelHistoryStore.append(_:keep:)` groups the records by channel
-/// into chunks without decoding them.
+/// copied straight into the chunk its channel will store (the blob of records
+/// and the msgid list of a `channel_history` row), so archiving a message costs
+/// one copy of its bytes and no allocation of its own, and the database thread
+/// only inserts ready rows. The whole batch is handed over as one value.
 public struct ChannelHistoryBatch: Sendable {
-    struct Entry: Sendable {
+    /// Where a channel's messages are in a batch. A caller that appends many
+    /// messages of the same channels keeps it per channel and passes it back, to
+    /// skip looking the channel up by name; any value is safe (it is checked).
+    public typealias Slot = Int
+
+    /// One channel's messages of the batch, as chunks ready to store.
+    struct Group: Sendable {
         /// Folded channel name.
         let channel: String
-        /// The record is `bytes[start..<end]`.
-        let start: Int
-        let end: Int
-        /// Milliseconds since 1970.
-        let at: Int64
-        /// The msgid is `bytes[msgidStart..<msgidEnd]`.
-        let msgidStart: Int
-        let msgidEnd: Int
+        /// Chunks already holding `ChannelHistoryStore.chunkSize` messages.
+        var full: [ChannelHistoryCoding.Chunk] = []
+        var current = ChunkBuilder()
+
+        init(channel: String) {
+            self.channel = channel
+        }
+
+        var chunks: [ChannelHistoryCoding.Chunk] {
+            current.count > 0 ? full + [current.chunk] : full
+        }
     }
 
-    private(set) var bytes: [UInt8] = []
-    private(set) var entries: [Entry] = []
+    private(set) var groups: [Group] = []
+    /// Folded channel name -> index in `groups`.
+    private var slots: [String: Int] = [:]
+    public private(set) var count = 0
 
     public init() {}
 
-    public var count: Int { entries.count }
-    public var isEmpty: Bool { entries.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     /// Adds one message. `channel` is the folded name that identifies the
     /// channel, `name` the name the message carried; `at` is in milliseconds
     /// since 1970; `tags` are the message's other tags as on the wire, without `@`.
+    /// `slot` is the channel's place in the batch the last time (see `Slot`);
+    /// it is updated.
     public mutating func append(
         channel: String, name: String, msgid: String, at: Int64, source: String, account: String?,
-        notice: Bool, text: String, tags: String?
+        notice: Bool, text: String, tags: String?, slot: inout Slot
     ) {
-        let account = account ?? ""
-        let tags = tags ?? ""
+        if !(groups.indices.contains(slot) && groups[slot].channel == channel) {
+            if let known = slots[channel] {
+                slot = known
+            } else {
+                slot = groups.count
+                slots[channel] = slot
+                groups.append(Group(channel: channel))
+            }
+        }
+        groups[slot].current.append(
+            name: name, msgid: msgid, at: at, source: source, account: account ?? "", notice: notice, text: text,
+            tags: tags ?? "")
+        if groups[slot].current.count == ChannelHistoryStore.chunkSize {
+            let chunk = groups[slot].current.chunk
+            groups[slot].full.append(chunk)
+            groups[slot].current = ChunkBuilder()
+        }
+        count += 1
+    }
+
+    /// Adds a message in its stored form; `at` (milliseconds since 1970) replaces
+    /// the message's own time, for a caller that already has it exactly.
+    public mutating func append(_ message: ChannelMessage, at: Int64? = nil) {
+        var slot = -1
+        append(
+            channel: message.channel, name: message.name, msgid: message.msgid,
+            at: at ?? HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
+            notice: message.command == "NOTICE", text: message.text, tags: message.tags, slot: &slot)
+    }
+}
+
+/// One chunk being filled: the records in stored form and the msgid list.
+struct ChunkBuilder: Sendable {
+    private var bytes: [UInt8] = []
+    private var msgids: [UInt8] = []
+    private var minAt = Int64.max
+    private var maxAt = Int64.min
+    private(set) var count = 0
+
+    /// A chunk's first size: a few records. It grows for busy channels.
+    private static let initialCapacity = 2048
+
+    mutating func append(
+        name: String, msgid: String, at: Int64, source: String, account: String, notice: Bool, text: String,
+        tags: String
+    ) {
+        if bytes.isEmpty {
+            bytes.reserveCapacity(Self.initialCapacity)
+            bytes.append(ChannelHistoryCoding.version)
+            msgids.reserveCapacity(Self.initialCapacity / 4)
+            msgids.append(UInt8(ascii: " "))
+        }
         // The record is assembled in a scratch buffer and appended in one go: one
         // capacity check instead of one per field and length byte.
         let size = 9 + Self.fieldSize(name) + Self.fieldSize(msgid) + Self.fieldSize(source)
             + Self.fieldSize(account) + Self.fieldSize(text) + Self.fieldSize(tags)
-        let start = bytes.count
-        var msgidStart = 0
-        var msgidEnd = 0
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { record in
             var offset = 0
             withUnsafeBytes(of: at.littleEndian) { value in
@@ -56,25 +114,27 @@ public struct ChannelHistoryBatch: Sendable {
             offset += 1
             Self.write(name, into: record, at: &offset)
             Self.write(msgid, into: record, at: &offset)
-            msgidEnd = start + offset
-            msgidStart = msgidEnd - msgid.utf8.count
             Self.write(source, into: record, at: &offset)
             Self.write(account, into: record, at: &offset)
             Self.write(text, into: record, at: &offset)
             Self.write(tags, into: record, at: &offset)
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: record[0..<offset]))
         }
-        entries.append(Entry(channel: channel, start: start, end: bytes.count, at: at,
-                             msgidStart: msgidStart, msgidEnd: msgidEnd))
+        var msgid = msgid
+        msgid.withUTF8 { msgids.append(contentsOf: $0) }
+        msgids.append(UInt8(ascii: " "))
+        minAt = min(minAt, at)
+        maxAt = max(maxAt, at)
+        count += 1
     }
 
-    /// Adds a message in its stored form; `at` (milliseconds since 1970) replaces
-    /// the message's own time, for a caller that already has it exactly.
-    public mutating func append(_ message: ChannelMessage, at: Int64? = nil) {
-        append(
-            channel: message.channel, name: message.name, msgid: message.msgid,
-            at: at ?? HistoryQuery.milliseconds(message.at), source: message.source, account: message.account,
-            notice: message.command == "NOTICE", text: message.text, tags: message.tags)
+    var chunk: ChannelHistoryCoding.Chunk {
+        guard count > 0 else {
+            return ChannelHistoryCoding.Chunk(
+                bytes: [ChannelHistoryCoding.version], msgids: " ", minAt: 0, maxAt: 0, count: 0)
+        }
+        return ChannelHistoryCoding.Chunk(
+            bytes: bytes, msgids: String(decoding: msgids, as: UTF8.self), minAt: minAt, maxAt: maxAt, count: count)
     }
 
     /// Bytes of a field in a record: its LEB128 length, then its UTF-8 bytes.
@@ -105,25 +165,5 @@ public struct ChannelHistoryBatch: Sendable {
             (record.baseAddress! + offset).update(from: source, count: utf8.count)
         }
         offset += text.utf8.count
-    }
-
-    /// The chunk of the records at `indices` (of `entries`), in that order.
-    func chunk(_ indices: some Collection<Int>) -> ChannelHistoryCoding.Chunk {
-        var blob: [UInt8] = [ChannelHistoryCoding.version]
-        var msgids: [UInt8] = [UInt8(ascii: " ")]
-        var minAt = Int64.max
-        var maxAt = Int64.min
-        for index in indices {
-            let entry = entries[index]
-            blob.append(contentsOf: bytes[entry.start..<entry.end])
-            msgids.append(contentsOf: bytes[entry.msgidStart..<entry.msgidEnd])
-            msgids.append(UInt8(ascii: " "))
-            minAt = min(minAt, entry.at)
-            maxAt = max(maxAt, entry.at)
-        }
-        if indices.isEmpty { (minAt, maxAt) = (0, 0) }
-        return ChannelHistoryCoding.Chunk(
-            bytes: blob, msgids: String(decoding: msgids, as: UTF8.self), minAt: minAt, maxAt: maxAt,
-            count: indices.count)
     }
 }

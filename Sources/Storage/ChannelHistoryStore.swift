@@ -86,33 +86,23 @@ public struct ChannelHistoryStore: Sendable {
     /// written, so a busy archive does not read its own rows back.
     public func append(_ batch: ChannelHistoryBatch, keep: Int = Self.retention) throws {
         guard !batch.isEmpty else { return }
-        // Each channel's messages in order, in chunks, the channels in order of first appearance.
-        var order: [String] = []
-        var byChannel: [String: [Int]] = [:]
-        for (index, entry) in batch.entries.enumerated() {
-            if byChannel[entry.channel]?.append(index) == nil {
-                order.append(entry.channel)
-                byChannel[entry.channel] = [index]
-            }
-        }
+        let order = batch.groups.map(\.channel)
         let known = counts.current(order)
         do {
             let updated = try pool.write { db -> [String: Int] in
                 var updated: [String: Int] = [:]
-                for channel in order {
-                    let list = byChannel[channel]!
-                    var start = 0
-                    while start < list.count {
-                        let end = min(start + Self.chunkSize, list.count)
-                        try Self.insert(db, channel: channel, batch.chunk(list[start..<end]))
-                        start = end
+                for group in batch.groups {
+                    var added = 0
+                    for chunk in group.chunks {
+                        try Self.insert(db, channel: group.channel, chunk)
+                        added += chunk.count
                     }
-                    var total = try known[channel].map { $0 + list.count } ?? Self.count(db, channel: channel)
+                    var total = try known[group.channel].map { $0 + added } ?? Self.count(db, channel: group.channel)
                     if total > keep + Self.pruneSlack {
-                        try Self.prune(db, channel: channel, keep: keep)
+                        try Self.prune(db, channel: group.channel, keep: keep)
                         total = min(total, keep)
                     }
-                    updated[channel] = total
+                    updated[group.channel] = total
                 }
                 return updated
             }
@@ -246,7 +236,11 @@ public struct ChannelHistoryStore: Sendable {
         let kept = try ChannelHistoryCoding.decode(oldest["messages"], channel: channel).dropFirst(extra)
         var remaining = ChannelHistoryBatch()
         for (at, message) in kept { remaining.append(message, at: at) }
-        let chunk = remaining.chunk(0..<remaining.count)
+        // Fewer than a chunk's worth: one chunk.
+        guard let chunk = remaining.groups.first?.chunks.first else {
+            try db.execute(sql: "DELETE FROM channel_history WHERE id = ?", arguments: [oldest["id"] as Int64])
+            return
+        }
         try db.execute(
             sql: "UPDATE channel_history SET min_at = ?, max_at = ?, count = ?, msgids = ?, messages = ? WHERE id = ?",
             arguments: [chunk.minAt, chunk.maxAt, chunk.count, chunk.msgids, Data(chunk.bytes), oldest["id"] as Int64])

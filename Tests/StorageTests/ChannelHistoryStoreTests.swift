@@ -184,6 +184,34 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
         }
     }
 
+    /// The server keeps each channel's slot between appends; a slot that points
+    /// at another channel (left from an earlier batch) must not misfile a message.
+    @Test func slotsGroupMessagesByChannel() throws {
+        try withDatabase { database, _ throws in
+            var batch = ChannelHistoryBatch()
+            var slots = ["#ops": -1, "#other": -1, "#third": 5]
+            let ops = messages(300), other = messages(300, channel: "#other"), third = messages(2, channel: "#third")
+            for index in 0..<300 {
+                for message in [ops[index], other[index]] + (index < 2 ? [third[index]] : []) {
+                    batch.append(
+                        channel: message.channel, name: message.name, msgid: message.msgid,
+                        at: Int64((message.at.timeIntervalSince1970 * 1000).rounded()), source: message.source, account: message.account,
+                        notice: message.command == "NOTICE", text: message.text, tags: message.tags,
+                        slot: &slots[message.channel]!)
+                }
+                if index == 150 { (slots["#ops"], slots["#other"]) = (slots["#other"], slots["#ops"]) }
+            }
+            #expect(batch.count == 602)
+            let store = database.channelHistory
+            try store.append(batch)
+            #expect(try store.count(channel: "#ops") == 300)
+            #expect(try store.count(channel: "#other") == 300)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 300))) == texts(ops))
+            #expect(texts(try store.messages(channel: "#other", .latest(after: nil, limit: 300))) == texts(other))
+            #expect(texts(try store.messages(channel: "#third", .latest(after: nil, limit: 5))) == texts(third))
+        }
+    }
+
     @Test func latestActivity() throws {
         try withDatabase { database, _ throws in
             let store = database.channelHistory
