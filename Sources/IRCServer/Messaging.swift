@@ -57,7 +57,10 @@ extension ServerState {
     }
 
     private func messageChannel(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
-        guard let channel = channel(named: target) else {
+        // Most messages go to a channel the sender is in, named as the server folds it:
+        // found among the sender's channels without folding the name first (a key
+        // there is folded, so a target equal to it folds to it).
+        guard let channel = client.channels[target] ?? channel(named: target) else {
             if !quiet { reply(client, .errNoSuchChannel, target, "No such channel") }
             return
         }

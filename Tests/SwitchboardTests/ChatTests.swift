@@ -31,6 +31,11 @@ struct ChatTests {
             }
             // Without echo-message the sender does not get its own message back.
             #expect(try await bob.expectNothing { $0.command == "PRIVMSG" } == nil)
+            // Any spelling of the name reaches the channel; it is relayed under the channel's own.
+            try await carol.send("PRIVMSG #TEAM :same channel")
+            for reader in [alice, bob] {
+                #expect(try await reader.expect("PRIVMSG").params == ["#team", "same channel"])
+            }
 
             try await carol.send("PRIVMSG alice :a private word")
             let direct = try await alice.expect("PRIVMSG")
