@@ -92,9 +92,11 @@ struct BenchCommand: AsyncParsableCommand {
     var quick: Bool = false
 
     // Pacing and limits.
-    @Flag(inversion: .prefixedNo,
-          help: "Re-arm TCP_QUICKACK after every read so that delayed ACKs do not stall servers that leave Nagle on.")
-    var quickAck: Bool = true
+    @Option(help: """
+        Re-arm TCP_QUICKACK after every read, so that delayed ACKs do not stall servers that leave Nagle on: \
+        on, off, or auto (on for every server but Switchboard, which sets TCP_NODELAY).
+        """)
+    var quickAck: QuickAck = .auto
 
     @Option(help: "Client event loop threads.")
     var threads: Int = 2
@@ -169,7 +171,8 @@ struct BenchCommand: AsyncParsableCommand {
         if let port {
             let pid = serverPid ?? pidListening(onPort: port)
             if pid == nil { log("warning: no pid for the server on port \(port); memory will not be measured (pass --server-pid)") }
-            let target = Target(label: label, host: host, port: port, password: pass, pid: pid, isAlive: {
+            let target = Target(label: label, host: host, port: port, password: pass, pid: pid,
+                                quickAck: settings.quickAck.enabled(forServer: label), isAlive: {
                 pid.map { (kill($0, 0) == 0 || errno == EPERM) && !isZombie($0) } ?? true
             })
             log("measuring \(label) at \(host):\(port)\(pid.map { " (pid \($0))" } ?? "")")
@@ -244,6 +247,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             log("\(server.name) running, pid \(server.pid), 127.0.0.1:\(server.port), log \(server.logPath)")
             let target = Target(label: server.name, port: server.port, password: password, pid: server.pid,
+                                quickAck: settings.quickAck.enabled(forServer: server.name),
                                 isAlive: { server.isRunning })
             let runner = Runner(settings: settings, target: target, group: group)
             var result = await runner.run()
@@ -295,4 +299,6 @@ private func startWatchdog(seconds: Double) {
         exit(124)
     }
 }
+
+extension QuickAck: ExpressibleByArgument {}
 #endif

@@ -37,6 +37,9 @@ enum Report {
             rows.append(["\(scenario.name) deliveries/s, every round", all])
         }
         rows.append(["server RSS at the end", format(kib: result.rssEndKiB)])
+        if let quickAck = result.quickAck {
+            rows.append(["clients re-arm TCP_QUICKACK", quickAck ? "yes" : "no"])
+        }
         if let before = result.loadBefore, let after = result.loadAfter {
             rows.append(["load average before / after", "\(before) / \(after)"])
         }

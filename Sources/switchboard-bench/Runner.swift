@@ -20,7 +20,26 @@ struct Settings: Sendable, Codable {
     var registrationTimeout: Double
     var phaseTimeout: Double
     var threads: Int
-    var quickAck: Bool
+    var quickAck: QuickAck
+}
+
+/// Whether clients acknowledge every read at once (`TCP_QUICKACK`).
+///
+/// A server that leaves Nagle's algorithm on (InspIRCd) holds its next small
+/// writes until the client's ACK, which Linux delays by up to 40 ms: quick ACKs
+/// keep it from stalling. A server that sets `TCP_NODELAY` never waits for an
+/// ACK, and quick ACKs only add packets for it to process: each server gets the
+/// client behaviour that suits it (docs/benchmarks.md has the figures).
+enum QuickAck: String, Sendable, Codable, CaseIterable {
+    case auto, on, off
+
+    func enabled(forServer label: String) -> Bool {
+        switch self {
+        case .on: return true
+        case .off: return false
+        case .auto: return label.lowercased() != "switchboard"
+        }
+    }
 }
 
 /// The server a runner talks to.
@@ -31,6 +50,8 @@ struct Target: Sendable {
     var port: Int
     var password: String?
     var pid: Int32?
+    /// Whether its clients re-arm TCP_QUICKACK after every read (see `QuickAck`).
+    var quickAck: Bool
     var isAlive: @Sendable () -> Bool
 }
 
@@ -60,6 +81,8 @@ struct ScenarioResult: Sendable, Codable {
 struct ServerResult: Sendable, Codable {
     var label: String
     var pid: Int32?
+    /// Whether the clients re-armed TCP_QUICKACK after every read.
+    var quickAck: Bool?
     var idleRequested: Int
     var idleRegistered: Int
     var idleSeconds: Double?
@@ -136,11 +159,12 @@ struct Runner: Sendable {
         let address = try! SocketAddress(ipAddress: target.host, port: target.port)
         return ClientFactory(group: group, address: address, password: target.password, tally: tally,
                              registrationTimeout: .milliseconds(Int64(settings.registrationTimeout * 1000)),
-                             quickAck: settings.quickAck)
+                             quickAck: target.quickAck)
     }
 
     func run() async -> ServerResult {
-        var result = ServerResult(label: target.label, pid: target.pid, idleRequested: settings.idle,
+        var result = ServerResult(label: target.label, pid: target.pid, quickAck: target.quickAck,
+                                  idleRequested: settings.idle,
                                   idleRegistered: 0, lostConnections: 0, errors: [])
         do {
             try await runPhases(into: &result)
