@@ -150,6 +150,7 @@ final class InboundQueue: @unchecked Sendable {
             let server = state.value
             server.startInput()
             for (connection, event) in batch { server.apply(event, from: connection) }
+            server.endInput()
         }
     }
 }

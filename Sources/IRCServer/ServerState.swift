@@ -184,10 +184,16 @@ final class ServerState {
     // MARK: Input
 
     /// Reads the clocks once for a batch of input: every line of it counts as
-    /// received (ping timeout) and as activity (idle time, inactivity) at this time.
+    /// received (ping timeout) and as activity (idle time, inactivity) at this
+    /// time, and what it relays carries this time (server-time, archive).
     func startInput() {
         inputTime = .now()
-        inputDate = Date()
+        inputDate = Date(timeIntervalSince1970: Double(serverTime.pin()) / 1000)
+    }
+
+    /// The end of a batch of input: later messages read the clock again.
+    func endInput() {
+        serverTime.unpin()
     }
 
     func received(_ line: InboundLine, from client: Client) {
@@ -240,8 +246,10 @@ final class ServerState {
         }
     }
 
+    /// Called while a batch of input is handled (or a paced client's wake-up,
+    /// which starts one): `inputTime` is now.
     private func refillTokens(_ client: Client) {
-        let now = NIODeadline.now()
+        let now = inputTime
         let elapsed = Double((now - client.lastRefill).nanoseconds) / 1e9
         client.lastRefill = now
         client.tokens = min(Double(config.floodBurst), client.tokens + elapsed * config.floodRate)
@@ -257,6 +265,7 @@ final class ServerState {
             client.wakeupScheduled = false
             state.startInput()
             state.processInbox(of: client)
+            state.endInput()
         }
     }
 

@@ -12,11 +12,30 @@ final class ServerTimeCache {
     private var milliseconds: Int64 = .min
     private var formatted = ""
 
-    /// Milliseconds since 1970, now.
+    /// While a batch of input is handled: its time, which every message relayed
+    /// for it carries, instead of a clock read per message.
+    private var pinned: Int64?
+
+    /// Milliseconds since 1970, now (or the pinned time of the batch being handled).
     func nowMilliseconds() -> Int64 {
+        if let pinned { return pinned }
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    /// Reads the clock once for a batch of input and returns the time; `now()`
+    /// gives it until `unpin()`.
+    @discardableResult
+    func pin() -> Int64 {
+        pinned = nil
+        let current = nowMilliseconds()
+        pinned = current
+        return current
+    }
+
+    func unpin() {
+        pinned = nil
     }
 
     /// The instant of a `time` tag value: without parsing when it is the one
