@@ -34,13 +34,13 @@ final class ChatHistoryState {
 /// path: a message is copied, in its stored form, into a buffer on the loop
 /// (`ChannelHistoryBatch`: straight into the chunk its channel will store, no
 /// allocation per message), and the buffer goes to the database in batches, one
-/// transaction each, on the thread
-/// pool — every 200 ms, or at once past 20,000 messages, one batch at a time
-/// (what arrives meanwhile makes the next batch). Large batches matter when many
-/// channels are busy at once: the store writes one row per channel and batch, so
-/// a batch that holds several messages of each channel costs a fraction of one
-/// row per message. Reads wait for what was buffered before them to be written,
-/// so history never misses a message that was already relayed.
+/// transaction each, on the thread pool — every 200 ms, or at once past 20,000
+/// messages, one batch at a time (what arrives meanwhile makes the next batch).
+/// Large batches matter when many channels are busy at once: the store writes
+/// one row per channel and batch, so a batch that holds several messages of each
+/// channel costs a fraction of one row per message. Reads wait for what was
+/// buffered before them to be written, so history never misses a message that
+/// was already relayed.
 extension ServerState {
     static let archiveBatchSize = 20_000
     static let archiveInterval = TimeAmount.milliseconds(200)

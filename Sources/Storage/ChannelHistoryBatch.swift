@@ -85,8 +85,9 @@ struct ChunkBuilder: Sendable {
     private var maxAt = Int64.min
     private(set) var count = 0
 
-    /// A chunk's first size: a few records. It grows for busy channels.
-    private static let initialCapacity = 2048
+    /// A chunk's first size: a few records. It grows for busy channels; a batch
+    /// that touches many quiet channels stays small.
+    private static let initialCapacity = 512
 
     mutating func append(
         name: String, msgid: String, at: Int64, source: String, account: String, notice: Bool, text: String,
@@ -95,7 +96,7 @@ struct ChunkBuilder: Sendable {
         if bytes.isEmpty {
             bytes.reserveCapacity(Self.initialCapacity)
             bytes.append(ChannelHistoryCoding.version)
-            msgids.reserveCapacity(Self.initialCapacity / 4)
+            msgids.reserveCapacity(Self.initialCapacity / 8)
             msgids.append(UInt8(ascii: " "))
         }
         // The record is assembled in a scratch buffer and appended in one go: one
