@@ -29,6 +29,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Servers to start and measure, comma-separated, in this order.")
     var servers: String = "switchboard,inspircd"
 
+    @Option(name: .customLong("repeat"), help: """
+        Measure the servers this many times, in alternating order (A B, B A, A B...), and compare them \
+        on all their rounds together: on a machine whose speed drifts, neither server gets the better minutes.
+        """)
+    var repetitions: Int = 1
+
     @Option(help: "The switchboard executable (default: next to this binary).")
     var switchboard: String?
 
@@ -131,8 +137,11 @@ struct BenchCommand: AsyncParsableCommand {
                               ("fanout-senders", fanoutSenders)] where value < 0 {
             throw ValidationError("--\(name) must not be negative")
         }
-        if threads < 1 || connectConcurrency < 1 || fanoutWindow < 1 || pairWindow < 1 || rounds < 1 {
-            throw ValidationError("--threads, --connect-concurrency, --rounds and the windows must be at least 1")
+        if threads < 1 || connectConcurrency < 1 || fanoutWindow < 1 || pairWindow < 1 || rounds < 1 || repetitions < 1 {
+            throw ValidationError("--threads, --connect-concurrency, --rounds, --repeat and the windows must be at least 1")
+        }
+        if port != nil && repetitions > 1 {
+            throw ValidationError("--repeat needs servers the bench starts itself (not --port)")
         }
         if members == 1 { throw ValidationError("--members must be 0 (skip) or at least 2") }
     }
@@ -214,9 +223,16 @@ struct BenchCommand: AsyncParsableCommand {
             folder = String(cString: made)
         }
         log("work folder: \(folder)")
-        let names = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let listed = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        // Each repetition in a folder of its own: a fresh database and config per start.
+        let runs = (0..<repetitions).flatMap { repetition in
+            (repetition % 2 == 0 ? listed : listed.reversed()).map { name in
+                (name, repetitions > 1 ? folder + "/run\(repetition + 1)" : folder)
+            }
+        }
         var results: [ServerResult] = []
-        for name in names {
+        for (name, folder) in runs {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let server: ManagedServer
             var password: String? = nil
             do {

@@ -13,9 +13,16 @@ enum Report {
         for result in results {
             out += "\n" + serverTable(result)
         }
-        if let switchboard = results.first(where: { $0.label == "Switchboard" }),
-           let inspircd = results.first(where: { $0.label == "InspIRCd" }) {
-            out += "\n" + comparison(switchboard, inspircd)
+        // Several runs of a server (--repeat): compared on all their rounds together.
+        let switchboardRuns = results.filter { $0.label == "Switchboard" }
+        let inspircdRuns = results.filter { $0.label == "InspIRCd" }
+        if let switchboard = ServerResult.pooled(switchboardRuns), let inspircd = ServerResult.pooled(inspircdRuns) {
+            out += "\n"
+            if switchboardRuns.count > 1 || inspircdRuns.count > 1 {
+                out += "(\(switchboardRuns.count) runs of Switchboard and \(inspircdRuns.count) of InspIRCd, in alternating order; "
+                    + "medians over all their rounds, median memory)\n"
+            }
+            out += comparison(switchboard, inspircd)
         }
         return out
     }

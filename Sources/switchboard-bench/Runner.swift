@@ -76,6 +76,35 @@ struct ScenarioResult: Sendable, Codable {
     var rounds: [RoundResult]
     /// The round with the median deliveries per second.
     var median: RoundResult
+
+    init(name: String, description: String, rounds: [RoundResult]) {
+        self.name = name
+        self.description = description
+        self.rounds = rounds
+        let sorted = rounds.sorted { $0.deliveriesPerSecond < $1.deliveriesPerSecond }
+        median = sorted[sorted.count / 2]
+    }
+}
+
+extension ServerResult {
+    /// Several runs of one server as one: every round of every run, the median
+    /// round among them, and the median memory figure (a run whose clients did
+    /// not all register counts as such).
+    static func pooled(_ runs: [ServerResult]) -> ServerResult? {
+        guard var pooled = runs.first else { return nil }
+        guard runs.count > 1 else { return pooled }
+        func scenario(_ pick: (ServerResult) -> ScenarioResult?) -> ScenarioResult? {
+            let all = runs.compactMap(pick)
+            guard let first = all.first, !all.flatMap(\.rounds).isEmpty else { return nil }
+            return ScenarioResult(name: first.name, description: first.description, rounds: all.flatMap(\.rounds))
+        }
+        pooled.fanout = scenario(\.fanout)
+        pooled.pairs = scenario(\.pairs)
+        let memory = runs.compactMap(\.kibPerIdleConnection).sorted()
+        pooled.kibPerIdleConnection = memory.isEmpty ? nil : memory[memory.count / 2]
+        pooled.idleRegistered = runs.map(\.idleRegistered).min() ?? 0
+        return pooled
+    }
 }
 
 struct ServerResult: Sendable, Codable {
@@ -309,8 +338,7 @@ struct Runner: Sendable {
             try checkAlive()
             if !round.complete { break }
         }
-        let sorted = rounds.sorted { $0.deliveriesPerSecond < $1.deliveriesPerSecond }
-        return ScenarioResult(name: name, description: description, rounds: rounds, median: sorted[sorted.count / 2])
+        return ScenarioResult(name: name, description: description, rounds: rounds)
     }
 
     private func runRound(_ setup: RoundSetup) async throws -> RoundResult {
