@@ -272,26 +272,6 @@ extension ServerState {
             }
             return
         }
-        let reference = messageIDs.batchReference()
-        var open = IRCMessage(source: config.serverName, command: "BATCH", params: ["+" + reference, type] + params)
-        if let label { open.tags = [IRCTag("label", label)] }
-        writeTagged(open, to: client)
-        for var line in lines {
-            line.tags.insert(IRCTag("batch", reference), at: 0)
-            writeTagged(line, to: client)
-        }
-        writeTagged(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)
-    }
-
-    /// Writes at once, with the tags the client negotiated, and the label
-    /// whatever its shape (labeled-response is negotiated on its own).
-    private func writeTagged(_ message: IRCMessage, to client: Client) {
-        guard !client.isClosing else { return }
-        var outgoing = message
-        let shape = client.tagShape
-        outgoing.tags.removeAll { $0.key != "label" && !shape.allows($0.key) }
-        var bytes: [UInt8] = []
-        outgoing.write(into: &bytes)
-        write(ByteBuffer(bytes: bytes), to: client)
+        writeBatch(to: client, type: type, params: params, label: label, lines: lines)
     }
 }

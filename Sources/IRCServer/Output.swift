@@ -216,17 +216,25 @@ extension ServerState {
             only.tags.insert(IRCTag("label", label), at: 0)
             writeLabeled(only, to: client)
         } else if client.has(.batch) {
-            let reference = messageIDs.batchReference()
-            writeLabeled(IRCMessage(tags: [IRCTag("label", label)], source: config.serverName,
-                                    command: "BATCH", params: ["+" + reference, "labeled-response"]), to: client)
-            for var reply in replies {
-                reply.tags.insert(IRCTag("batch", reference), at: 0)
-                writeLabeled(reply, to: client)
-            }
-            writeLabeled(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)
+            writeBatch(to: client, type: "labeled-response", label: label, lines: replies)
         } else {
             for reply in replies { send(reply, to: client) }
         }
+    }
+
+    /// Writes at once a batch of `type` (`BATCH +ref type params...`) with the label,
+    /// if any, on its opening line and each line tagged with its reference. For
+    /// clients that negotiated batch.
+    func writeBatch(to client: Client, type: String, params: [String] = [], label: String?, lines: [IRCMessage]) {
+        let reference = messageIDs.batchReference()
+        var open = IRCMessage(source: config.serverName, command: "BATCH", params: ["+" + reference, type] + params)
+        if let label { open.tags = [IRCTag("label", label)] }
+        writeLabeled(open, to: client)
+        for var line in lines {
+            line.tags.insert(IRCTag("batch", reference), at: 0)
+            writeLabeled(line, to: client)
+        }
+        writeLabeled(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)
     }
 
     /// Writes a message whose label/batch tags go to this client whatever its shape.
