@@ -106,10 +106,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "switchboard", dependencies: ["SwitchboardApp"], swiftSettings: strict),
+        // Starting other programs (servers, tools, browsers) for the benchmark and the tests.
+        .target(name: "ChildProcesses", swiftSettings: strict),
         // Load generator comparing Switchboard with another IRC server on loopback.
         .executableTarget(
             name: "switchboard-bench",
             dependencies: [
+                "ChildProcesses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -119,10 +122,11 @@ let package = Package(
         .testTarget(name: "IRCProtocolTests", dependencies: ["IRCProtocol"], swiftSettings: strict),
         .testTarget(name: "LiveChatTests", dependencies: ["LiveChat"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
+        .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"], swiftSettings: strict),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
-                "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage", "WebBridge", "LiveChat",
+                "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage", "WebBridge", "LiveChat", "ChildProcesses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

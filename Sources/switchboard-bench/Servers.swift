@@ -1,4 +1,5 @@
 #if os(Linux)
+import ChildProcesses
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -181,100 +182,6 @@ func raiseOpenFileLimit() -> Int {
     return Int(limit.rlim_cur)
 }
 
-/// A child process started with `posix_spawn`, with every signal unblocked
-/// and set back to its default action. (The threads of this process block
-/// most signals, and a child inherits the spawning thread's mask: a server
-/// started through Foundation's `Process` from here ignored SIGTERM.)
-final class ChildProcess: @unchecked Sendable {
-    let pid: Int32
-    private let lock = NSLock()
-    private var exitStatus: Int32?
-
-    private init(pid: Int32) { self.pid = pid }
-
-    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
-
-    /// glibc (2.29+) and macOS have it, but Swift's Glibc module does not export it.
-    private static let addChdir: AddChdir? = {
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
-        return unsafeBitCast(symbol, to: AddChdir.self)
-    }()
-
-    /// Starts `executable` in `directory`; stdin from `stdinPath` (or
-    /// /dev/null), stdout and stderr appended to `outputPath`.
-    static func spawn(_ executable: String, _ arguments: [String], directory: String,
-                      stdinPath: String?, outputPath: String) throws -> ChildProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        guard let addChdir = Self.addChdir else {
-            throw BenchFailure("posix_spawn_file_actions_addchdir_np is not available in this C library")
-        }
-        _ = addChdir(&actions, directory)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        sigdelset(&all, SIGKILL)
-        sigdelset(&all, SIGSTOP)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: Int32 = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard result == 0 else {
-            throw BenchFailure("cannot start \(executable): \(String(cString: strerror(result)))")
-        }
-        return ChildProcess(pid: pid)
-    }
-
-    /// Reaps the child if it has exited (never blocks).
-    var isRunning: Bool {
-        lock.lock(); defer { lock.unlock() }
-        if exitStatus != nil { return false }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid {
-            exitStatus = status
-            return false
-        }
-        return result == 0
-    }
-
-    /// The raw wait status once the child has exited.
-    var status: Int32? {
-        _ = isRunning
-        lock.lock(); defer { lock.unlock() }
-        return exitStatus
-    }
-
-    var statusDescription: String {
-        guard let status else { return "running" }
-        if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
-        return "killed by signal \(status & 0x7f)"
-    }
-
-    /// Polls until the child exits or `timeout` passes; true if it exited.
-    func wait(timeout: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while isRunning {
-            if Date() > deadline { return false }
-            usleep(20_000)
-        }
-        return true
-    }
-}
-
 /// A server this tool started: its process, ports and logs.
 final class ManagedServer: @unchecked Sendable {
     let name: String
@@ -323,7 +230,7 @@ final class ManagedServer: @unchecked Sendable {
     static func launch(name: String, executable: String, arguments: [String], directory: String,
                        port: Int, logPath: String, pidFile: String, startupTimeout: TimeInterval) throws -> ManagedServer {
         let process = try ChildProcess.spawn(executable, arguments, directory: directory,
-                                             stdinPath: nil, outputPath: logPath)
+                                             output: .file(logPath), errorsToOutput: true)
         let pid = process.pid
         ChildRegistry.shared.add(pid, pidFile: pidFile)
         try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
@@ -351,32 +258,12 @@ final class ManagedServer: @unchecked Sendable {
 /// on its standard input (through a file readable only by this user).
 func runCommand(_ executable: String, _ arguments: [String], directory: String, input: String?,
                 timeout: TimeInterval) throws -> (status: Int32, output: String) {
-    let token = UUID().uuidString
-    let outputPath = directory + "/command-\(token).log"
-    var inputPath: String? = nil
-    if let input {
-        let path = directory + "/command-\(token).in"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw BenchFailure("cannot write \(path): errno \(errno)") }
-        let bytes = Array(input.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        inputPath = path
-    }
-    defer {
-        unlink(outputPath)
-        if let inputPath { unlink(inputPath) }
-    }
-    let child = try ChildProcess.spawn(executable, arguments, directory: directory,
-                                       stdinPath: inputPath, outputPath: outputPath)
-    if !child.wait(timeout: timeout) {
-        kill(child.pid, SIGKILL)
-        _ = child.wait(timeout: 10)
+    let run = try ChildProcess.runBlocking(executable, arguments, directory: directory, input: input,
+                                           errorsToOutput: true, timeout: timeout)
+    if run.timedOut {
         throw BenchFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
     }
-    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    let status = child.status ?? -1
-    return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
+    return (run.exitCode ?? 128, run.output)
 }
 
 /// How to start each server under test.

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import IRCProtocol
 import Testing
@@ -201,10 +202,10 @@ private final class FAQBotProcess {
 
     static var pythonAvailable: Bool { TestTools.path(of: "python3") != nil }
 
-    let process: Process
+    let process: ChildProcess
     let logPath: String
 
-    private init(process: Process, logPath: String) {
+    private init(process: ChildProcess, logPath: String) {
         self.process = process
         self.logPath = logPath
     }
@@ -216,47 +217,22 @@ private final class FAQBotProcess {
     /// and always stops the bot with SIGTERM (which it must obey with exit status 0).
     static func run(against server: TestServer, _ body: (FAQBotProcess) async throws -> Void) async throws {
         let logPath = server.folder.appendingPathComponent("faqbot.log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // --exit-with-parent: if the test runner dies, the bot does not linger, reconnecting forever.
-        process.arguments = ["python3", script, "--host", "127.0.0.1", "--port", String(server.plainPort), "--no-tls",
-                             "--login", "faqbot", "--exit-with-parent", "--verbose"]
         var environment = ProcessInfo.processInfo.environment
         environment["FAQBOT_PASSWORD"] = TestServer.password
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardError = logFile
-        try process.run()
-        try? logFile.close()   // the child has its own copy
+        // --exit-with-parent: if the test runner dies, the bot does not linger, reconnecting forever.
+        let process = try ChildProcess.spawn(
+            "python3", [script, "--host", "127.0.0.1", "--port", String(server.plainPort), "--no-tls",
+                        "--login", "faqbot", "--exit-with-parent", "--verbose"],
+            environment: environment, errors: .file(logPath))
         let bot = FAQBotProcess(process: process, logPath: logPath)
         do {
             try await body(bot)
         } catch {
-            await bot.stop()
+            await process.stop()
             throw error
         }
-        let status = await bot.stop()
+        let status = await process.stop()
         #expect(status == 0, "faqbot did not exit cleanly on SIGTERM:\n\(bot.log)")
-    }
-
-    /// SIGTERM, then SIGKILL after 5 seconds; returns the exit status (nil when it had
-    /// to be killed or died of a signal).
-    @discardableResult
-    func stop() async -> Int32? {
-        guard process.isRunning else { return process.terminationReason == .exit ? process.terminationStatus : nil }
-        process.terminate()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline {
-            do { try await Task.sleep(for: .milliseconds(50)) } catch { break }   // cancelled (time limit): kill now
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return nil
-        }
-        return process.terminationReason == .exit ? process.terminationStatus : nil
     }
 }
 

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import IRCProtocol
 import Testing
@@ -44,6 +45,7 @@ struct BrowserTests {
         let screenshot = artifacts.appendingPathComponent("widget.png")
         let logURL = artifacts.appendingPathComponent("widget_test.log")
         try? FileManager.default.removeItem(at: screenshot)
+        try? FileManager.default.removeItem(at: logURL)
         try? FileManager.default.removeItem(at: artifacts.appendingPathComponent("widget-failed.png"))
         let deadline = ContinuousClock.now + .seconds(60)
 
@@ -52,24 +54,15 @@ struct BrowserTests {
             try await alice.send("JOIN #website")
             try await alice.expect("366")
 
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            let log = try FileHandle(forWritingTo: logURL)
-            defer { try? log.close() }
-            let browser = Process()
-            browser.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            browser.arguments = ["python3", script.path,
-                                 "--base", "http://127.0.0.1:\(server.webPort)",
-                                 "--screenshot", screenshot.path,
-                                 "--message", Self.visitorMessage, "--reply", Self.operatorReply,
-                                 "--timeout", "50"]
-            browser.currentDirectoryURL = root
-            browser.standardInput = FileHandle.nullDevice
-            browser.standardOutput = log
-            browser.standardError = log
-            try browser.run()
+            let browser = try ChildProcess.spawn(
+                "python3", [script.path,
+                            "--base", "http://127.0.0.1:\(server.webPort)",
+                            "--screenshot", screenshot.path,
+                            "--message", Self.visitorMessage, "--reply", Self.operatorReply,
+                            "--timeout", "50"],
+                directory: root.path, output: .file(logURL.path), errorsToOutput: true)
             let run = BrowserRun(process: browser, log: logURL)
-            defer { run.stop() }
-
+            var failure: (any Error)?
             do {
                 // The server joins alice to the new conversation's channel, then relays the visitor's message.
                 let join = try await run.expect(alice, "alice to be joined to #website-<n>", until: deadline) {
@@ -81,19 +74,20 @@ struct BrowserTests {
                 }
                 try await alice.send("PRIVMSG \(channel) :\(Self.operatorReply)")
                 let status = try await run.exitStatus(until: deadline)
-                #expect(status == 0, "widget_test.py exited with \(status):\n\(run.output)")
+                #expect(status == "exit status 0", "widget_test.py ended with \(status):\n\(run.output)")
                 #expect(FileManager.default.fileExists(atPath: screenshot.path), "no screenshot at \(screenshot.path):\n\(run.output)")
             } catch {
-                run.stop()
-                Issue.record("\(error)\nwidget_test.py said:\n\(run.output)")
+                failure = error
             }
+            await run.stop()
+            if let failure { Issue.record("\(failure)\nwidget_test.py said:\n\(run.output)") }
         }
     }
 }
 
 /// The Python script running the browser, watched while the test talks over IRC.
 private struct BrowserRun {
-    let process: Process
+    let process: ChildProcess
     let log: URL
 
     struct Failure: Error, CustomStringConvertible {
@@ -110,7 +104,7 @@ private struct BrowserRun {
                 where predicate: (IRCMessage) -> Bool) async throws -> IRCMessage {
         while true {
             if !process.isRunning {
-                throw Failure(description: "widget_test.py ended (status \(process.terminationStatus)) before \(what)")
+                throw Failure(description: "widget_test.py ended (\(process.statusDescription)) before \(what)")
             }
             let slice = min(Duration.seconds(1), deadline - ContinuousClock.now)
             if slice <= .zero { throw Failure(description: "timed out waiting for \(what)") }
@@ -122,21 +116,16 @@ private struct BrowserRun {
         }
     }
 
-    func exitStatus(until deadline: ContinuousClock.Instant) async throws -> Int32 {
-        while process.isRunning {
-            if ContinuousClock.now > deadline { throw Failure(description: "widget_test.py did not finish in time") }
-            try await Task.sleep(for: .milliseconds(100))
+    func exitStatus(until deadline: ContinuousClock.Instant) async throws -> String {
+        guard await process.exit(within: deadline - ContinuousClock.now) else {
+            throw Failure(description: "widget_test.py did not finish in time")
         }
-        return process.terminationStatus
+        return process.statusDescription
     }
 
     /// SIGTERM (the script then quits the browser), SIGKILL if it lingers.
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<50 where process.isRunning { usleep(100_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    func stop() async {
+        await process.stop(grace: .seconds(5))
     }
 }
 
@@ -152,18 +141,7 @@ private enum BrowserTools {
     }()
 
     private static func pythonHasSelenium() -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import selenium"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        guard let python = try? ChildProcess.spawn("python3", ["-c", "import selenium"]) else { return false }
+        return python.wait(timeout: 60) && python.exitCode == 0
     }
 }

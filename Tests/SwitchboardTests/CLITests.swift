@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,44 +39,9 @@ enum SwitchboardBinary {
 
     static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
         let path = try #require(Self.path, "the switchboard binary was not found next to the tests; build it first")
-        // Output goes to files, not pipes: a process another test spawns at the same
-        // moment can inherit a pipe's write end and keep it open, and reading a pipe
-        // to its end would then wait for that process instead of this one.
-        let folder = NSTemporaryDirectory() + "switchboard-run-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let outPath = folder + "/stdout"
-        let errPath = folder + "/stderr"
-        let inPath = folder + "/stdin"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        FileManager.default.createFile(atPath: inPath, contents: Data((stdin ?? "").utf8))
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-        defer {
-            try? output.close()
-            try? errors.close()
-            try? input.close()
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            Issue.record("switchboard \(arguments.joined(separator: " ")) did not finish within 60 s")
-        }
-        while process.isRunning { usleep(10_000) }
-        return Result(
-            status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        let run = try ChildProcess.runBlocking(path, arguments, input: stdin ?? "", timeout: 60)
+        if run.timedOut { Issue.record("switchboard \(arguments.joined(separator: " ")) did not finish within 60 s") }
+        return Result(status: run.exitCode ?? -1, stdout: run.output, stderr: run.errors)
     }
 }
 

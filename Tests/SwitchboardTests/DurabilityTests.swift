@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import IRCProtocol
 import Synchronization
@@ -15,14 +16,8 @@ struct DurabilityTests {
         var snapshot: [Int: Set<String>] { ids.withLock { $0 } }
     }
 
-    private static func launch(config: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(SwitchboardBinary.path))
-        process.arguments = ["serve", "--config", config]
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        return process
+    private static func launch(config: String) throws -> ChildProcess {
+        try ChildProcess.spawn(try #require(SwitchboardBinary.path), ["serve", "--config", config])
     }
 
     private static func waitForIRC(port: Int) async throws {
@@ -58,7 +53,7 @@ struct DurabilityTests {
         #expect(added.status == 0)
 
         var server = try Self.launch(config: config)
-        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        defer { server.killAndReap() }
         try await Self.waitForIRC(port: plain)
         let mitchell = try await TestIRCClient.connect(port: plain, tls: false)
         try await mitchell.register(nick: "mitchell", login: "mitchell", password: "pw-durable",
@@ -109,7 +104,7 @@ struct DurabilityTests {
         while acknowledged.snapshot.values.reduce(0, { $0 + $1.count }) < 40, ContinuousClock.now < waitDeadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        kill(server.processIdentifier, SIGKILL)
+        server.signal(SIGKILL)
         while server.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         for sender in senders { sender.cancel() }
         operatorSender.cancel()
@@ -148,9 +143,7 @@ struct DurabilityTests {
             let missing = (beforeKill[visitor.id] ?? []).subtracting(replayed[visitor.id] ?? [])
             #expect(missing.isEmpty, "operator did not get acknowledged messages \(missing.sorted()) of \(visitor.channel)")
         }
-        kill(server.processIdentifier, SIGTERM)
-        let exitDeadline = ContinuousClock.now + .seconds(15)
-        while server.isRunning, ContinuousClock.now < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!server.isRunning, "the server did not stop on SIGTERM")
+        server.signal(SIGTERM)
+        #expect(await server.exit(within: .seconds(15)), "the server did not stop on SIGTERM")
     }
 }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import IRCProtocol
 import Testing
@@ -177,9 +178,9 @@ private struct TerminalError: Error, CustomStringConvertible {
 
 private struct ToolFailed: Error, CustomStringConvertible {
     let command: [String]
-    let status: Int32
+    let status: String
     let output: String
-    var description: String { "`\(command.joined(separator: " "))` exited with \(status): \(output)" }
+    var description: String { "`\(command.joined(separator: " "))` ended with \(status): \(output)" }
 }
 
 /// Runs `body` with a private tmux server (its own socket and config in a
@@ -202,9 +203,7 @@ private func withTmux(tmux: String, _ body: (Tmux) async throws -> Void) async t
 
 /// A tmux server of our own, run in the foreground (`-D`) as our child process,
 /// holding one detached session with one program in a 200×50 terminal.
-/// Clients are run with `-N` so that none of them ever starts a daemon: the
-/// daemon would inherit the descriptor by which Foundation's `Process` sees a
-/// child exit, and waiting for that client would never end.
+/// Clients are run with `-N` so that none of them ever starts a server of its own.
 private final class Tmux: Sendable {
     let tmux: String
     /// A throwaway folder: the socket, the tmux config and the client's home live here.
@@ -213,7 +212,7 @@ private final class Tmux: Sendable {
     private let socket: String
     private let config: String
     private let environment: [String: String]
-    private let server = ProcessBox()
+    private let server: ChildProcess
 
     private init(tmux: String) throws {
         self.tmux = tmux
@@ -231,26 +230,24 @@ private final class Tmux: Sendable {
         environment["TMUX_PANE"] = nil
         environment["HOME"] = folder.path
         self.environment = environment
+        do {
+            server = try ChildProcess.spawn(tmux, ["-D", "-S", socket, "-f", config], environment: environment)
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
     }
 
     static func start(tmux: String) async throws -> Tmux {
         let term = try Tmux(tmux: tmux)
         do {
-            let process = term.server.process
-            process.executableURL = URL(fileURLWithPath: tmux)
-            process.arguments = ["-D", "-S", term.socket, "-f", term.config]
-            process.environment = term.environment
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try await launch(term.server)
             // Wait for the server to answer on its socket.
             let ready = ContinuousClock.now + .seconds(10)
             while true {
                 do {
                     try await term.run(["show-options", "-g"])
                     return term
-                } catch where ContinuousClock.now < ready && term.server.process.isRunning {
+                } catch where ContinuousClock.now < ready && term.server.isRunning {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
@@ -296,7 +293,7 @@ private final class Tmux: Sendable {
     /// "reload the config"), then the tmux server, then removes the folder.
     /// Safe to call in any state, and bounded in time.
     func stop() async {
-        if server.process.isRunning {
+        if server.isRunning {
             let panes = (try? await run(["list-panes", "-a", "-F", "#{pane_pid} #{pane_dead}"])) ?? ""
             let live = panes.split(separator: "\n").compactMap { line -> pid_t? in
                 let fields = line.split(separator: " ")
@@ -305,7 +302,7 @@ private final class Tmux: Sendable {
             }
             await Self.end(live)
             _ = try? await run(["kill-server"])
-            await Self.end(server.process.isRunning ? [server.process.processIdentifier] : [])
+            await server.stop(grace: .seconds(2))
         }
         try? FileManager.default.removeItem(at: folder)
     }
@@ -331,73 +328,11 @@ private final class Tmux: Sendable {
     @discardableResult
     private func run(_ arguments: [String]) async throws -> String {
         let all = ["-N", "-S", socket] + arguments
-        let result = try await runProcess(tmux, all, environment: environment, timeout: .seconds(10))
-        guard result.status == 0 else {
-            throw ToolFailed(command: ["tmux"] + arguments, status: result.status, output: result.error + result.output)
+        let result = try await ChildProcess.run(tmux, all, environment: environment, timeout: .seconds(10))
+        guard result.exitCode == 0 else {
+            throw ToolFailed(command: ["tmux"] + arguments, status: result.statusDescription,
+                             output: result.errors + result.output)
         }
         return result.output
     }
-}
-
-private final class ProcessBox: @unchecked Sendable {
-    let process = Process()
-}
-
-/// Starts the process from a fresh thread with no blocked signals. The threads
-/// of Swift concurrency block most signals and a child inherits its parent's
-/// mask: a tmux server started from them, and every program in its panes,
-/// would never see SIGTERM, SIGHUP or SIGCHLD.
-private func launch(_ box: ProcessBox) async throws {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        Thread.detachNewThread {
-            var none = sigset_t()
-            pthread_sigmask(SIG_SETMASK, &none, nil)
-            do {
-                try box.process.run()
-                continuation.resume()
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
-    }
-}
-
-/// Runs a program to completion without blocking a cooperative thread; kills it after `timeout`.
-private func runProcess(_ executable: String, _ arguments: [String], environment: [String: String],
-                        timeout: Duration) async throws -> (status: Int32, output: String, error: String) {
-    let box = ProcessBox()
-    let process = box.process
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    process.standardInput = FileHandle.nullDevice
-    // Files, not pipes: a process spawned by another test at the same moment may
-    // inherit a pipe's write end, and reading the pipe to its end would wait for it.
-    let folder = NSTemporaryDirectory() + "switchboard-tool-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    FileManager.default.createFile(atPath: folder + "/out", contents: nil)
-    FileManager.default.createFile(atPath: folder + "/err", contents: nil)
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/out"))
-    let error = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/err"))
-    defer {
-        try? output.close()
-        try? error.close()
-    }
-    process.standardOutput = output
-    process.standardError = error
-    // Bounded: a hung tool is killed, and the wait below then ends.
-    let watchdog = Task {
-        try await Task.sleep(for: timeout)
-        if box.process.isRunning { box.process.terminate() }
-    }
-    defer { watchdog.cancel() }
-    let exited = AsyncStream<Void> { continuation in
-        process.terminationHandler = { _ in continuation.finish() }
-    }
-    try await launch(box)
-    for await _ in exited {}
-    let out = (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? ""
-    let err = (try? String(contentsOfFile: folder + "/err", encoding: .utf8)) ?? ""
-    return (process.terminationStatus, out, err)
 }

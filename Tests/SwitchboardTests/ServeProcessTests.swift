@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -53,18 +54,9 @@ struct ServeProcessTests {
         #expect(added.status == 0, "\(added.stderr)")
 
         let path = try #require(SwitchboardBinary.path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["serve", "--config", config]
-        // stderr to a file, not a pipe (see SwitchboardBinary.run).
         let logPath = folder + "/serve.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? errors.close() }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try ChildProcess.spawn(path, ["serve", "--config", config], errors: .file(logPath))
+        defer { process.killAndReap() }
 
         var plainClient: TestIRCClient?
         let deadline = ContinuousClock.now + .seconds(30)
@@ -78,16 +70,14 @@ struct ServeProcessTests {
         try await viaTLS.register(nick: "mitchell_phone", login: "mitchell", password: "s3cret pass")
         #expect(FileManager.default.fileExists(atPath: folder + "/certs/server.crt"))
 
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         for client in [viaPass, viaTLS] {
             let error = try await client.expect("ERROR", timeout: .seconds(10))
             #expect(error.params == ["Server shutting down"])
             try await client.expectClosed()
         }
-        let exitDeadline = ContinuousClock.now + .seconds(15)
-        while process.isRunning, ContinuousClock.now < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning)
-        #expect(process.terminationStatus == 0)
+        #expect(await process.exit(within: .seconds(15)))
+        #expect(process.exitCode == 0, "switchboard serve ended with \(process.statusDescription)")
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("development certificate"))
         // A cleanly closed SQLite database leaves no write-ahead log behind.
