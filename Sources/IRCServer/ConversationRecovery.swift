@@ -1,13 +1,27 @@
 import Storage
 
+/// An open conversation as read back at start-up.
+struct RecoveredConversation: Sendable {
+    let record: ConversationRecord
+    /// Its latest messages, oldest first.
+    let history: [StoredMessage]
+    /// Who had the visitor's previous conversation of this channel.
+    let previousOperator: String?
+    /// Login -> the last message the account had seen.
+    let seen: [String: Int64]
+}
+
 /// Open conversations survive a restart: at start-up they are read back with
-/// their recent messages, before the listeners accept anyone.
+/// their recent messages and what each operator had seen of them, before the
+/// listeners accept anyone.
 enum ConversationRecovery {
-    static func load(from store: ConversationStore) throws -> [(ConversationRecord, [StoredMessage], String?)] {
+    static func load(from store: ConversationStore) throws -> [RecoveredConversation] {
         try store.open().map { record in
-            let history = try store.lastMessages(conversationID: record.id, limit: Conversation.historyLimit)
-            let previous = try record.visitorID.flatMap { try store.previousOperator(visitorID: $0, slug: record.slug) }
-            return (record, history, previous)
+            RecoveredConversation(
+                record: record,
+                history: try store.lastMessages(conversationID: record.id, limit: Conversation.historyLimit),
+                previousOperator: try record.visitorID.flatMap { try store.previousOperator(visitorID: $0, slug: record.slug) },
+                seen: try store.seen(conversationID: record.id))
         }
     }
 }

@@ -178,7 +178,31 @@ extension ServerState {
         logger.info("conversation assigned", metadata: ["conversation": "\(id)", "operator": "\(login)", "reason": "\(reason)"])
     }
 
-    /// Puts one connection in the conversation's channel and replays what it missed.
+    /// An open conversation read back at start-up, with what its operators had seen of it.
+    func reopenConversation(_ recovered: RecoveredConversation) {
+        guard openConversation(recovered.record, history: recovered.history,
+                               previousOperator: recovered.previousOperator) != nil else { return }
+        for (login, messageID) in recovered.seen {
+            operatorRecords[login.lowercased(), default: OperatorRecord()].seen[recovered.record.id] = messageID
+        }
+    }
+
+    typealias SeenMark = (conversationID: Int64, login: String, messageID: Int64)
+
+    /// How far `client`'s account has seen the conversations `client` is in: kept
+    /// in the database when the connection ends and at shutdown, so that after a
+    /// restart an operator is replayed only what they missed.
+    func seenMarks(of client: Client) -> [SeenMark] {
+        guard let login = client.account?.login else { return [] }
+        let key = login.lowercased()
+        return client.channels.values.compactMap { channel in
+            guard let conversation = channel.conversation,
+                  let messageID = operatorRecords[key]?.seen[conversation.id] else { return nil }
+            return (conversation.id, login, messageID)
+        }
+    }
+
+
     func joinConversation(_ client: Client, _ conversation: Conversation, after: Int64) {
         let channel = conversation.channel
         guard channel.members[client] == nil, !client.isVirtual else { return }

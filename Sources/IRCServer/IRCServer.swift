@@ -67,9 +67,7 @@ public final class IRCServer: Service, Sendable {
             let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
                                     metrics: metrics, logger: logger)
             for response in canned { state.cannedResponses[response.shortcut] = response }
-            for (record, history, previous) in recovered {
-                state.openConversation(record, history: history, previousOperator: previous)
-            }
+            for conversation in recovered { state.reopenConversation(conversation) }
             state.startTimers()
             return NIOLoopBound(state, eventLoop: loop)
         }.get()

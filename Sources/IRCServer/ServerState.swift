@@ -28,6 +28,8 @@ final class ServerState {
     var nicks: [String: Client] = [:]                // folded nick -> registered client
     var accountConnections: [String: [Client]] = [:] // lowercased login -> registered connections
     var operatorRecords: [String: OperatorRecord] = [:]  // lowercased login
+    /// Set by `shutdown`: connections are closing because the server stops.
+    var isShuttingDown = false
     var conversations: [Int64: Conversation] = [:]
     var waitingConversations: [Conversation] = []        // oldest first
     var cannedResponses: [String: CannedResponse] = [:]  // by shortcut
@@ -86,7 +88,8 @@ final class ServerState {
     /// Tells every client the server is going away and closes the connections.
     func shutdown() -> EventLoopFuture<Void> {
         stopTimers()
-        var closing: [EventLoopFuture<Void>] = []
+        isShuttingDown = true
+        var closing: [EventLoopFuture<Void>] = [saveSeenMarks()]
         for client in clients.values {
             guard let connection = client.connection else { continue }
             write(raw: "ERROR :Server shutting down", to: client)
@@ -98,6 +101,18 @@ final class ServerState {
         finishAllVisitorStreams()
         closing.append(flushChannelHistory())
         return EventLoopFuture.andAllComplete(closing, on: loop)
+    }
+
+    /// Every connected operator's marks, in one write (see `seenMarks`). Queued
+    /// even when there is nothing to write: once it has run, every write queued
+    /// before it (a mark of a connection that ended just before) has started,
+    /// and the pool's shutdown, which drops what is still queued, waits for it.
+    private func saveSeenMarks() -> EventLoopFuture<Void> {
+        let marks = clients.values.flatMap { seenMarks(of: $0) }
+        let store = conversationStore
+        let logger = self.logger
+        return authenticator.pool.runIfActive(eventLoop: loop) { try store.markSeen(marks) }
+            .recover { error in logger.error("could not store what operators have seen", metadata: ["error": "\(error)"]) }
     }
 
     // MARK: Connections
@@ -158,6 +173,10 @@ final class ServerState {
             if monitors[folded]?.isEmpty == true { monitors[folded] = nil }
         }
         guard client.isRegistered else { return }
+        if !isShuttingDown {
+            let marks = seenMarks(of: client)
+            if !marks.isEmpty { persist("what an operator has seen") { try $0.markSeen(marks) } }
+        }
         let quit = event(from: client, command: "QUIT", params: [quitMessage])
         deliver(quit, to: commonChannelPeers(of: client))
         for channel in client.channels.values {

@@ -5,7 +5,8 @@ import LiveChat
 
 /// Live chat conversations, their messages and the pages their visitors
 /// visited, in the `conversation`, `conversation_operator`, `message` and
-/// `conversation_page` tables (see the "v2-conversations" migration).
+/// `conversation_page` tables (see the "v2-conversations" migration), and
+/// what each operator has seen of them (`conversation_seen`, ConversationSeen.swift).
 ///
 /// Every method is synchronous, thread-safe, and may block (a write waits for
 /// the disk and for other writers): call them off event loops. Each writing
@@ -288,6 +289,7 @@ public struct ConversationStore: Sendable {
             try db.execute(
                 sql: "UPDATE conversation SET status = 'closed', closed_at = ?, close_reason = ? WHERE id = ?",
                 arguments: [Self.milliseconds(at), reason, id])
+            try db.execute(sql: "DELETE FROM conversation_seen WHERE conversation_id = ?", arguments: [id])
             return true
         }
     }

@@ -135,6 +135,7 @@ enum Migrations {
         }
 
         CannedResponseStore.registerMigration(in: &migrator)
+        ConversationStore.registerSeenMigration(in: &migrator)
         return migrator
     }
 }

@@ -498,4 +498,24 @@ private func isClose(_ date: Date?, _ expected: Date) -> Bool {
         #expect(inA.map(\.id) == inA.map(\.id).sorted())
         #expect(Set(inA.dropFirst() + inB.dropFirst()) == Set(stored))
     }
+
+    @Test func seenMarksMoveForwardAndEndWithTheConversation() throws {
+        try withDatabase { database, _ in
+            let store = database.conversations
+            let (open, _, _) = try makeConversation(store)
+            let (other, _, _) = try makeConversation(store, visitor: "v-2")
+            try store.markSeen([(open.id, "alice", 10), (open.id, "Bob", 7), (other.id, "alice", 3)])
+            #expect(try store.seen(conversationID: open.id) == ["alice": 10, "Bob": 7])
+            // Forward only, whatever the case of the login; an older mark changes nothing.
+            try store.markSeen([(open.id, "ALICE", 12), (open.id, "bob", 5)])
+            #expect(try store.seen(conversationID: open.id) == ["alice": 12, "Bob": 7])
+
+            // Closing the conversation drops its marks, and later ones are ignored, as are unknown conversations.
+            try store.close(id: open.id, reason: nil, at: t0)
+            try store.markSeen([(open.id, "alice", 20), (999_999, "alice", 1)])
+            #expect(try store.seen(conversationID: open.id).isEmpty)
+            #expect(try store.seen(conversationID: 999_999).isEmpty)
+            #expect(try store.seen(conversationID: other.id) == ["alice": 3])
+        }
+    }
 }

@@ -244,34 +244,71 @@ struct ConversationTests {
         }
     }
 
-    @Test("open conversations survive a restart; the operator is rejoined on reconnect with what was missed")
+    @Test("open conversations survive a restart; the operator is rejoined on reconnect with only what was missed")
     func restart() async throws {
-        var server = try await TestServer.start()
-        do {
-            let alice = try await operatorInWebsite(server, "alice")
-            let web = WebTestClient(port: server.webPort)
-            let visitor = try await TestVisitor.start(web, name: "Anna")
-            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+        try await withRestartableServer { server in
+            let (alice, visitor) = try await aliceWithAnna(server)
             _ = try await visitor.say("before the restart")
             try await alice.expect("PRIVMSG")
             await alice.close()
             server = try await server.restarted()
-            let web2 = WebTestClient(port: server.webPort)
-            let resumed = TestVisitor(web: web2, id: visitor.id, token: visitor.token, created: visitor.created)
+            let resumed = visitor.resumed(on: server)
             #expect(try await resumed.say("after the restart").status == 201)
             let back = try await server.client("alice")
             try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
-            // The server's memory of what alice saw went with the restart: she gets the whole conversation.
-            let first = try await back.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
-            #expect(first.params[1].hasSuffix("before the restart"))
+            // What alice had seen was stored when she disconnected: only the message after it comes again.
             let missed = try await back.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
             #expect(missed.params[1].hasSuffix("after the restart"))
             let all = try await resumed.messages().messages.compactMap { $0["text"] as? String }
             #expect(all == ["How may I help you?", "before the restart", "after the restart"])
-        } catch {
-            await server.stop()
-            throw error
         }
+    }
+
+    @Test("an operator still connected when the server stops gets, after the restart, only what came later")
+    func stopWhileConnected() async throws {
+        try await withRestartableServer { server in
+            let (alice, visitor) = try await aliceWithAnna(server)
+            for text in ["first", "second"] {
+                _ = try await visitor.say(text)
+                try await alice.expect("PRIVMSG \(text)") { $0.command == "PRIVMSG" && $0.params.last?.hasSuffix(text) == true }
+            }
+            server = try await server.restarted()   // alice is connected when it stops
+            await alice.close()
+            #expect(try await visitor.resumed(on: server).say("third").status == 201)
+            let back = try await server.client("alice")
+            try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            try await back.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await back.send("PING :replay-done")
+            let lines = try await back.collect(until: "PONG")
+            let replayed = lines.filter { $0.command == "PRIVMSG" && $0.params.first == visitor.channel }.map { $0.params[1] }
+            #expect(replayed.count == 1 && replayed[0].hasSuffix("third"), "replayed: \(replayed)")
+        }
+    }
+}
+
+/// alice, joined to #website, with visitor Anna's new conversation assigned to her.
+private func aliceWithAnna(_ server: TestServer) async throws -> (TestIRCClient, TestVisitor) {
+    let alice = try await operatorInWebsite(server, "alice")
+    let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna")
+    try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+    return (alice, visitor)
+}
+
+/// Runs `body` with a server it may replace (`restarted()`); the last one is always stopped.
+private func withRestartableServer(_ body: (inout TestServer) async throws -> Void) async throws {
+    var server = try await TestServer.start()
+    do {
+        try await body(&server)
+    } catch {
         await server.stop()
+        throw error
+    }
+    await server.stop()
+}
+
+private extension TestVisitor {
+    /// The same visitor (id and token) talking to another server, e.g. after a restart.
+    func resumed(on server: TestServer) -> TestVisitor {
+        TestVisitor(web: WebTestClient(port: server.webPort), id: id, token: token, created: created)
     }
 }
