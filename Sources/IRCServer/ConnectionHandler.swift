@@ -90,6 +90,19 @@ final class IRCConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Appends serialised lines to the outbox. A plain copy of the bytes: on the
+    /// fan-out path this runs once per recipient, and `ByteBuffer.writeBuffer`
+    /// (not inlined here) pays SwiftNIO's run-time exclusivity checks on each call.
+    func appendToOutbox(_ lines: ByteBuffer) {
+        lines.withUnsafeReadableBytes { source in
+            reserveOutbox(source.count)
+            outbox!.writeWithUnsafeMutableBytes(minimumWritableBytes: source.count) { target in
+                UnsafeMutableRawBufferPointer(rebasing: target[..<source.count]).copyMemory(from: source)
+                return source.count
+            }
+        }
+    }
+
     /// The bytes written since the last hand-over, if any; the outbox is empty after.
     func takeOutbox() -> ByteBuffer? {
         guard let buffer = outbox else { return nil }

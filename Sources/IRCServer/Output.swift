@@ -84,13 +84,11 @@ extension ServerState {
                 serialize(message, shape: shape, into: &fanoutScratch)
             }
             if scratchShape == shape.bits {
-                connection.reserveOutbox(fanoutScratch.readableBytes)
-                connection.outbox!.writeImmutableBuffer(fanoutScratch)
+                connection.appendToOutbox(fanoutScratch)
             } else {
                 let bytes = others[shape.bits] ?? Self.lineBuffer(shaped(message, shape))
                 others[shape.bits] = bytes
-                connection.reserveOutbox(bytes.readableBytes)
-                connection.outbox!.writeImmutableBuffer(bytes)
+                connection.appendToOutbox(bytes)
             }
             wrote(to: client, connection)
             deliveredMessages += 1
@@ -142,8 +140,7 @@ extension ServerState {
     /// Appends bytes already serialised to the client's outbox.
     func write(_ bytes: ByteBuffer, to client: Client) {
         guard !client.isClosing, let connection = client.connection else { return }
-        connection.reserveOutbox(bytes.readableBytes)
-        connection.outbox!.writeImmutableBuffer(bytes)
+        connection.appendToOutbox(bytes)
         wrote(to: client, connection)
     }
 
