@@ -202,7 +202,7 @@ extension ServerState {
         }
     }
 
-
+    /// Puts one connection in the conversation's channel and replays what it missed.
     func joinConversation(_ client: Client, _ conversation: Conversation, after: Int64) {
         let channel = conversation.channel
         guard channel.members[client] == nil, !client.isVirtual else { return }
