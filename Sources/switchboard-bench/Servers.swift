@@ -210,14 +210,13 @@ final class ManagedServer: @unchecked Sendable {
     func stop(grace: TimeInterval = 10) {
         if process.isRunning {
             let started = Date()
-            kill(pid, SIGTERM)
+            process.signal(SIGTERM)
             let deadline = started.addingTimeInterval(grace)
             if process.wait(timeout: max(0, deadline.timeIntervalSinceNow)) {
                 log("\(name) stopped \(String(format: "%.1f", Date().timeIntervalSince(started))) s after SIGTERM (\(process.statusDescription))")
             } else {
                 log("\(name) still running \(Int(grace)) s after SIGTERM: SIGKILL")
-                kill(pid, SIGKILL)
-                _ = process.wait(timeout: 10)
+                process.killAndReap()
             }
         }
         ChildRegistry.shared.remove(pid)
