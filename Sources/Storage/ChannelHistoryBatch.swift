@@ -77,13 +77,26 @@ public struct ChannelHistoryBatch: Sendable {
     }
 }
 
-/// One chunk being filled: the records in stored form and the msgid list.
+/// One chunk being filled: the records in stored form (see
+/// `ChannelHistoryCoding`) and the msgid list.
 struct ChunkBuilder: Sendable {
     private var bytes: [UInt8] = []
     private var msgids: [UInt8] = []
     private var minAt = Int64.max
     private var maxAt = Int64.min
+    /// The previous record's time, which the next one is stored relative to.
+    private var lastAt: Int64 = 0
+    /// The chunk's authors (name, source, account) in the order they were
+    /// first stored; a record names one by its index.
+    private var authors: [Author] = []
+    private var lastAuthor = 0
     private(set) var count = 0
+
+    private struct Author: Sendable {
+        let name: String
+        let source: String
+        let account: String
+    }
 
     /// A chunk's first size: a few records. It grows for busy channels; a batch
     /// that touches many quiet channels stays small.
@@ -99,34 +112,63 @@ struct ChunkBuilder: Sendable {
             msgids.reserveCapacity(Self.initialCapacity / 8)
             msgids.append(UInt8(ascii: " "))
         }
+        let known = authorIndex(name: name, source: source, account: account)
+        var flags: UInt8 = notice ? ChannelHistoryCoding.Flag.notice : 0
+        if known == nil { flags |= ChannelHistoryCoding.Flag.newAuthor }
+        if !tags.isEmpty { flags |= ChannelHistoryCoding.Flag.tags }
+        let delta = ChannelHistoryCoding.zigzag(at &- lastAt)
         // The record is assembled in a scratch buffer and appended in one go: one
         // capacity check instead of one per field and length byte.
-        let size = 9 + Self.fieldSize(name) + Self.fieldSize(msgid) + Self.fieldSize(source)
-            + Self.fieldSize(account) + Self.fieldSize(text) + Self.fieldSize(tags)
+        var size = 1 + ChannelHistoryCoding.varintSize(delta) + Self.fieldSize(text)
+        if let known {
+            size += ChannelHistoryCoding.varintSize(UInt64(known))
+        } else {
+            size += Self.fieldSize(name) + Self.fieldSize(source) + Self.fieldSize(account)
+        }
+        if !tags.isEmpty { size += Self.fieldSize(tags) }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { record in
             var offset = 0
-            withUnsafeBytes(of: at.littleEndian) { value in
-                for byte in value {
-                    record[offset] = byte
-                    offset += 1
-                }
-            }
-            record[offset] = notice ? 1 : 0
+            record[offset] = flags
             offset += 1
-            Self.write(name, into: record, at: &offset)
-            Self.write(msgid, into: record, at: &offset)
-            Self.write(source, into: record, at: &offset)
-            Self.write(account, into: record, at: &offset)
+            if let known {
+                Self.write(UInt64(known), into: record, at: &offset)
+            }
+            Self.write(delta, into: record, at: &offset)
+            if known == nil {
+                Self.write(name, into: record, at: &offset)
+                Self.write(source, into: record, at: &offset)
+                Self.write(account, into: record, at: &offset)
+            }
             Self.write(text, into: record, at: &offset)
-            Self.write(tags, into: record, at: &offset)
+            if !tags.isEmpty { Self.write(tags, into: record, at: &offset) }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: record[0..<offset]))
         }
-        var msgid = msgid
+        if known == nil {
+            lastAuthor = authors.count
+            authors.append(Author(name: name, source: source, account: account))
+        }
+        // A record's msgid is its word in the list: one that is empty or has a
+        // space (the server makes neither) is stored with "_" for the spaces.
+        var msgid = msgid.isEmpty ? "_" : msgid
+        if msgid.utf8.contains(UInt8(ascii: " ")) { msgid = String(msgid.map { $0 == " " ? "_" : $0 }) }
         msgid.withUTF8 { msgids.append(contentsOf: $0) }
         msgids.append(UInt8(ascii: " "))
+        lastAt = at
         minAt = min(minAt, at)
         maxAt = max(maxAt, at)
         count += 1
+    }
+
+    /// The index of a stored author, trying the previous record's first: most
+    /// records are by someone who spoke in the chunk already, often just before.
+    private mutating func authorIndex(name: String, source: String, account: String) -> Int? {
+        func matches(_ author: Author) -> Bool {
+            author.source == source && author.name == name && author.account == account
+        }
+        if authors.indices.contains(lastAuthor), matches(authors[lastAuthor]) { return lastAuthor }
+        guard let index = authors.lastIndex(where: matches) else { return nil }
+        lastAuthor = index
+        return index
     }
 
     var chunk: ChannelHistoryCoding.Chunk {
@@ -138,33 +180,33 @@ struct ChunkBuilder: Sendable {
             bytes: bytes, msgids: String(decoding: msgids, as: UTF8.self), minAt: minAt, maxAt: maxAt, count: count)
     }
 
-    /// Bytes of a field in a record: its LEB128 length, then its UTF-8 bytes.
+    /// Bytes of a field in a record: its varint length, then its UTF-8 bytes.
     private static func fieldSize(_ text: String) -> Int {
         let count = text.utf8.count
-        var size = 1 + count
-        var rest = count >> 7
-        while rest > 0 {
-            size += 1
-            rest >>= 7
-        }
-        return size
+        return ChannelHistoryCoding.varintSize(UInt64(count)) + count
     }
 
-    /// Writes a length (LEB128) and the UTF-8 bytes at `offset`, moving it past them.
-    private static func write(_ text: String, into record: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int) {
-        var length = text.utf8.count
-        while length >= 0x80 {
-            record[offset] = UInt8(truncatingIfNeeded: length) | 0x80
+    /// Writes a varint (LEB128) at `offset`, moving it past it.
+    private static func write(_ value: UInt64, into record: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int) {
+        var rest = value
+        while rest >= 0x80 {
+            record[offset] = UInt8(truncatingIfNeeded: rest) | 0x80
             offset += 1
-            length >>= 7
+            rest >>= 7
         }
-        record[offset] = UInt8(length)
+        record[offset] = UInt8(rest)
         offset += 1
+    }
+
+    /// Writes a length (varint) and the UTF-8 bytes at `offset`, moving it past them.
+    private static func write(_ text: String, into record: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int) {
+        let count = text.utf8.count
+        write(UInt64(count), into: record, at: &offset)
         var copy = text
         copy.withUTF8 { utf8 in
             guard let source = utf8.baseAddress, !utf8.isEmpty else { return }
             (record.baseAddress! + offset).update(from: source, count: utf8.count)
         }
-        offset += text.utf8.count
+        offset += count
     }
 }
