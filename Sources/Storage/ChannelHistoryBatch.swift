@@ -149,9 +149,15 @@ struct ChunkBuilder: Sendable {
         }
         // A record's msgid is its word in the list: one that is empty or has a
         // space (the server makes neither) is stored with "_" for the spaces.
-        var msgid = msgid.isEmpty ? "_" : msgid
-        if msgid.utf8.contains(UInt8(ascii: " ")) { msgid = String(msgid.map { $0 == " " ? "_" : $0 }) }
-        msgid.withUTF8 { msgids.append(contentsOf: $0) }
+        var msgid = msgid
+        let listed = msgid.withUTF8 { utf8 in
+            guard !utf8.isEmpty, !utf8.contains(UInt8(ascii: " ")) else { return false }
+            msgids.append(contentsOf: utf8)
+            return true
+        }
+        if !listed {
+            msgids.append(contentsOf: msgid.isEmpty ? Array("_".utf8) : msgid.utf8.map { $0 == UInt8(ascii: " ") ? UInt8(ascii: "_") : $0 })
+        }
         msgids.append(UInt8(ascii: " "))
         lastAt = at
         minAt = min(minAt, at)

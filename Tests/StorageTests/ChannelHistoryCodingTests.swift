@@ -97,6 +97,22 @@ import Testing
         }
     }
 
+    /// The msgid list is split on spaces: a msgid that is empty or has one (the
+    /// server makes neither) must not shift the others onto the wrong records.
+    @Test func oddMsgidsKeepTheListAligned() throws {
+        try withDatabase { database, _ throws in
+            var written = (0..<3).map { Self.message($0, at: Self.base + Int64($0), source: "alice!a@host", account: nil) }
+            written[0].msgid = "a b"
+            written[1].msgid = ""
+            let store = database.channelHistory
+            try store.append(written)
+            let stored = try store.messages(channel: "#ops", .latest(after: nil, limit: 5))
+            #expect(stored.map(\.msgid) == ["a_b", "_", "id-2"])
+            #expect(stored.map(\.text) == written.map(\.text))
+            #expect(try store.messages(channel: "#ops", .before(.msgid("id-2"), limit: 5)).count == 2)
+        }
+    }
+
     /// The first version's blob, written here as that version did.
     private static func firstVersion(_ messages: [ChannelMessage]) -> [UInt8] {
         var bytes: [UInt8] = [1]
