@@ -165,14 +165,20 @@ struct ChunkBuilder: Sendable {
         count += 1
     }
 
+    /// How many of the chunk's latest authors a record's author is looked up
+    /// among. A busy channel with many speakers may store one twice (the
+    /// decoder does not mind); the lookup stays a few comparisons a message.
+    private static let authorsSearched = 16
+
     /// The index of a stored author, trying the previous record's first: most
-    /// records are by someone who spoke in the chunk already, often just before.
+    /// records are by someone who spoke in the chunk just before.
     private mutating func authorIndex(name: String, source: String, account: String) -> Int? {
         func matches(_ author: Author) -> Bool {
             author.source == source && author.name == name && author.account == account
         }
         if authors.indices.contains(lastAuthor), matches(authors[lastAuthor]) { return lastAuthor }
-        guard let index = authors.lastIndex(where: matches) else { return nil }
+        let searched = max(0, authors.count - Self.authorsSearched)..<authors.count
+        guard let index = authors[searched].lastIndex(where: matches) else { return nil }
         lastAuthor = index
         return index
     }
