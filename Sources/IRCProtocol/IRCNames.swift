@@ -1,5 +1,13 @@
 /// Validation of nicknames, channel names and usernames.
 public enum IRCNames {
+    /// Whether a message or command target names a channel: it starts with the
+    /// one channel type, `#` (CHANTYPES). A byte test, as on the wire: Unicode
+    /// rules would not see `#` as a prefix when a combining mark follows it.
+    @inlinable
+    public static func isChannelTarget(_ target: String) -> Bool {
+        target.utf8.first == UInt8(ascii: "#")
+    }
+
     /// Nick: 1...maxLength chars; ASCII letters, digits and the specials []\`_^{|}- ;
     /// must not start with a digit or '-'.
     public static func isValidNick(_ nick: String, maxLength: Int) -> Bool {

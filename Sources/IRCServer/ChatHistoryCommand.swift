@@ -206,7 +206,7 @@ extension ServerState {
     /// What `name` refers to for this client, or nil when it may not read it
     /// (or it does not exist: the two look the same).
     private func historyTarget(_ name: String, for client: Client) -> HistoryTarget? {
-        if name.hasPrefix("#") {
+        if IRCNames.isChannelTarget(name) {
             guard let channel = channel(named: name) else { return nil }
             if let conversation = channel.conversation {
                 return mayRead(conversation, client) ? .conversation(conversation) : nil

@@ -10,7 +10,7 @@ import Storage
 extension ServerState {
     /// `#website-17` or `17`.
     func findConversation(_ reference: String) -> Conversation? {
-        if reference.hasPrefix("#") { return channel(named: reference)?.conversation }
+        if IRCNames.isChannelTarget(reference) { return channel(named: reference)?.conversation }
         return Int64(reference).flatMap { conversations[$0] }
     }
 
@@ -250,7 +250,7 @@ extension ServerState {
         }
         let target = arguments[1]
         let name = conversation.channel.name
-        if target.hasPrefix("#") {
+        if IRCNames.isChannelTarget(target) {
             guard let live = channel(named: target), let settings = live.liveChat else {
                 serviceFail(client, code: "NO_SUCH_CHANNEL", "\(target) is not a live chat channel.")
                 return

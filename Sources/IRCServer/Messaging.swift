@@ -49,7 +49,7 @@ extension ServerState {
     }
 
     private func relay(_ client: Client, command: String, target: String, params: [String], clientTags: [IRCTag], quiet: Bool) {
-        if target.hasPrefix("#") {
+        if IRCNames.isChannelTarget(target) {
             messageChannel(client, command: command, target: target, params: params, clientTags: clientTags, quiet: quiet)
         } else {
             messageUser(client, command: command, target: target, params: params, clientTags: clientTags, quiet: quiet)

@@ -5,7 +5,7 @@ import IRCProtocol
 extension ServerState {
     func handleMode(_ client: Client, _ message: IRCMessage) {
         let target = message.params[0]
-        if target.hasPrefix("#") {
+        if IRCNames.isChannelTarget(target) {
             channelMode(client, target: target, arguments: Array(message.params.dropFirst()))
         } else {
             userMode(client, target: target, arguments: Array(message.params.dropFirst()))

@@ -13,7 +13,7 @@ extension ServerState {
             let parts = spec.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
             whox = (Set(parts[0]), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
         }
-        if mask.hasPrefix("#") {
+        if IRCNames.isChannelTarget(mask) {
             if let channel = channel(named: mask) {
                 let isMember = channel.members[client] != nil
                 if isMember || !channel.modes.secret {

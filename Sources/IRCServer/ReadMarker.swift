@@ -20,7 +20,7 @@ extension ServerState {
             sendFail(client, command: "MARKREAD", code: "NEED_MORE_PARAMS", description: "Missing parameters", always: true)
             return
         }
-        let isChannel = target.hasPrefix("#")
+        let isChannel = IRCNames.isChannelTarget(target)
         let valid = isChannel
             ? IRCNames.isValidChannel(target, maxLength: ISupport.channelLength)
             : IRCNames.isValidNick(target, maxLength: ISupport.nickLength)

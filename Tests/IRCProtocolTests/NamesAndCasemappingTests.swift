@@ -98,6 +98,14 @@ struct NameValidationTests {
         #expect(!IRCNames.isValidChannel(name, maxLength: 50))
     }
 
+    /// The first byte decides, as on the wire: `#` and a combining mark is one
+    /// Unicode character, but still a channel.
+    @Test func channelTargets() {
+        for target in ["#ops", "#", "##x", "#\u{301}x", "#日本語"] { #expect(IRCNames.isChannelTarget(target)) }
+        for target in ["", "ops", "&ops", "+x", "LiveChat", " #ops"] { #expect(!IRCNames.isChannelTarget(target)) }
+        #expect(IRCNames.isValidChannel("#\u{301}x", maxLength: 50))
+    }
+
     @Test func channelLengthIsInBytes() {
         #expect(IRCNames.isValidChannel("#" + String(repeating: "x", count: 49), maxLength: 50))
         #expect(IRCNames.isValidChannel("#éé", maxLength: 5))

@@ -55,6 +55,25 @@ struct ChatTests {
         }
     }
 
+    @Test("a channel whose name starts with '#' and a combining mark is a channel everywhere")
+    func combiningMarkChannel() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            let name = "#\u{301}accent"
+            for member in [alice, bob] {
+                try await member.send("JOIN \(name)")
+                try await member.expect("366")
+            }
+            try await alice.send("PRIVMSG \(name) :hi")
+            #expect(try await bob.expect("PRIVMSG").params == [name, "hi"])
+            try await alice.send("MODE \(name)")
+            #expect(try await alice.expect("324").params.dropFirst().first == name)
+            try await alice.send("WHO \(name)")
+            #expect(try await alice.expect("315").params.dropFirst().first == name)
+        }
+    }
+
     @Test("error numerics for messages, joins and parts")
     func errors() async throws {
         try await withServer { server in
