@@ -1,5 +1,6 @@
 #if os(Linux)
 import ArgumentParser
+import ChildProcesses
 import Foundation
 import NIOCore
 import NIOPosix
@@ -182,7 +183,7 @@ struct BenchCommand: AsyncParsableCommand {
             if pid == nil { log("warning: no pid for the server on port \(port); memory will not be measured (pass --server-pid)") }
             let target = Target(label: label, host: host, port: port, password: pass, pid: pid,
                                 quickAck: settings.quickAck.enabled(forServer: label), isAlive: {
-                pid.map { (kill($0, 0) == 0 || errno == EPERM) && !isZombie($0) } ?? true
+                pid.map(isProcessRunning) ?? true
             })
             log("measuring \(label) at \(host):\(port)\(pid.map { " (pid \($0))" } ?? "")")
             let runner = Runner(settings: settings, target: target, group: group)

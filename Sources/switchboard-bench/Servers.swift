@@ -63,7 +63,7 @@ final class ChildRegistry: @unchecked Sendable {
         lock.unlock()
         for pid in all.keys { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(3)
-        while Date() < deadline, all.keys.contains(where: { kill($0, 0) == 0 && !isZombie($0) }) {
+        while Date() < deadline, all.keys.contains(where: isProcessRunning) {
             usleep(50_000)
         }
         for (pid, pidFile) in all {
@@ -71,13 +71,6 @@ final class ChildRegistry: @unchecked Sendable {
             unlink(pidFile)
         }
     }
-}
-
-func isZombie(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    let after = stat[stat.index(after: close)...].drop(while: { $0 == " " })
-    return after.first == "Z"
 }
 
 /// Resident set size of a process in KiB, from `/proc/<pid>/status` (VmRSS).

@@ -74,6 +74,25 @@ struct ChildProcessTests {
         #expect(await child.stop() == nil)
     }
 
+    /// An exited child is a zombie until it is reaped, and `kill(pid, 0)` still
+    /// succeeds for it: it must not count as running.
+    @Test("a process counts as running until it exits, reaped or not")
+    func liveness() async throws {
+        #expect(isProcessRunning(getpid()))
+        #expect(!isProcessRunning(0))
+        let child = try ChildProcess.spawn("sleep", ["30"])
+        #expect(isProcessRunning(child.pid))
+        kill(child.pid, SIGKILL)
+        var reported = false
+        for _ in 0..<200 where !reported {
+            reported = !isProcessRunning(child.pid)
+            if !reported { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(reported)
+        #expect(child.isRunning == false)  // reaped only now
+        #expect(!isProcessRunning(child.pid))
+    }
+
     /// Descriptors of the parent (sockets, pipes) must not leak into children:
     /// a leaked write end keeps a pipe open, a leaked listener keeps a port busy.
     @Test("only standard input, output and error are inherited")

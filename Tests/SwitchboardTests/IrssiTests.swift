@@ -311,17 +311,10 @@ private final class Tmux: Sendable {
     private static func end(_ pids: [pid_t]) async {
         guard !pids.isEmpty else { return }
         for pid in pids { kill(pid, SIGTERM) }
-        for _ in 0..<40 where pids.contains(where: { kill($0, 0) == 0 && !isZombie($0) }) {
+        for _ in 0..<40 where pids.contains(where: isProcessRunning) {
             try? await Task.sleep(for: .milliseconds(50))
         }
         for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-    }
-
-    /// An exited child not yet reaped by its parent still answers `kill(pid, 0)`.
-    private static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     /// Runs one tmux command against this private server; returns its standard output.
