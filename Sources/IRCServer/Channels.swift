@@ -227,31 +227,16 @@ extension ServerState {
     // MARK: LIST
 
     func handleList(_ client: Client, _ message: IRCMessage) {
-        var selected: [IRCChannel]
-        if let filter = message.params.first, !filter.isEmpty {
-            let patterns = filter.split(separator: ",").map { IRCMask(String($0), casemapping: casemapping) }
-            let exact = filter.split(separator: ",").map { casemapping.fold(String($0)) }
-            selected = channels.values.filter { channel in
-                exact.contains(channel.folded) || patterns.contains { rawGlob($0.pattern, matches: channel.folded) }
-            }
-        } else {
-            selected = Array(channels.values)
-        }
-        selected.sort { $0.folded < $1.folded }
+        let filter = ListFilter(message.params.first ?? "", casemapping: casemapping)
         reply(client, .rplListStart, "Channel", "Users  Name")
-        for channel in selected where !channel.modes.secret || channel.members[client] != nil {
+        for channel in channels.values.sorted(by: { $0.folded < $1.folded })
+        where !channel.modes.secret || channel.members[client] != nil {
             let visible = channel.members.keys.filter { !$0.invisible || channel.members[client] != nil }.count
+            guard filter.accepts(channel, users: visible) else { continue }
             let (modes, _) = channel.modes.modeString(showKey: false)
             reply(client, .rplList, channel.name, String(visible), "[\(modes)] \(channel.topic ?? "")")
         }
         reply(client, .rplListEnd, "End of /LIST")
-    }
-
-    /// LIST patterns are plain globs on channel names, not nick!user@host masks.
-    private func rawGlob(_ pattern: String, matches name: String) -> Bool {
-        let bare = pattern.hasSuffix("!*@*") ? String(pattern.dropLast(4)) : pattern
-        guard bare.contains("*") || bare.contains("?") else { return false }
-        return IRCMask(bare + "!*@*", casemapping: casemapping).matches(name + "!*@*")
     }
 
     // MARK: KICK

@@ -24,6 +24,7 @@ enum ISupport {
             "CHANNELLEN=\(channelLength)",
             "CHANTYPES=#",
             "CHATHISTORY=\(ServerState.chatHistoryLimit)",
+            "ELIST=MNU",
             "HOSTLEN=\(hostLength)",
             "KICKLEN=\(kickLength)",
             "MAXLIST=b:\(maxBans)",

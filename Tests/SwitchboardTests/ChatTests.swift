@@ -74,6 +74,44 @@ struct ChatTests {
         }
     }
 
+    @Test("LIST filters by name, glob, negated glob and user count (ELIST=MNU)")
+    func listFilters() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            try await alice.send("JOIN #web-one,#web-two,#help,#a.b")
+            for _ in 0..<4 { try await alice.expect("366") }
+            try await bob.send("JOIN #web-one,#help")
+            for _ in 0..<2 { try await bob.expect("366") }
+            try await alice.send("MODE #help +s")
+            try await alice.expect("MODE")
+
+            func list(_ filter: String, as client: TestIRCClient) async throws -> [String: String] {
+                try await client.send(filter.isEmpty ? "LIST" : "LIST \(filter)")
+                try await client.expect("321")
+                var listed: [String: String] = [:]
+                while true {
+                    let line = try await client.expect("322 or 323") { $0.command == "322" || $0.command == "323" }
+                    if line.command == "323" { return listed }
+                    listed[line.params[1]] = line.params[2]
+                }
+            }
+            // The live chat channel #website is there too, empty.
+            #expect(try await list("", as: alice) == ["#web-one": "2", "#web-two": "1", "#help": "2", "#a.b": "1", "#website": "0"])
+            #expect(try await list("#WEB-*", as: alice).keys.sorted() == ["#web-one", "#web-two"])
+            #expect(try await list("#a.*", as: alice).keys.sorted() == ["#a.b"])
+            #expect(try await list(">1", as: alice).keys.sorted() == ["#help", "#web-one"])
+            #expect(try await list("<2", as: alice).keys.sorted() == ["#a.b", "#web-two", "#website"])
+            #expect(try await list("#web*,>1", as: alice).keys.sorted() == ["#web-one"])
+            #expect(try await list("!#web*", as: alice).keys.sorted() == ["#a.b", "#help"])
+            #expect(try await list("#help,#a.b,!#help", as: alice).keys.sorted() == ["#a.b"])
+            #expect(try await list(">9", as: alice).isEmpty)
+            // A secret channel stays hidden from non-members, whatever the filter.
+            let carol = try await server.client("carol")
+            #expect(try await list(">1", as: carol).keys.sorted() == ["#web-one"])
+        }
+    }
+
     @Test("error numerics for messages, joins and parts")
     func errors() async throws {
         try await withServer { server in
