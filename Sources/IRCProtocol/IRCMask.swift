@@ -7,8 +7,8 @@ public struct IRCMask: Sendable, Hashable {
     public let pattern: String
     /// The casemapping used to compare.
     public let casemapping: Casemapping
-    /// The normalised pattern folded with the casemapping, as bytes.
-    private let folded: [UInt8]
+    /// The normalised pattern as a glob.
+    private let glob: IRCGlob
 
     /// Normalises the pattern: "nick" -> "nick!*@*", "user@host" -> "*!user@host", "nick!user" -> "nick!user@*",
     /// a pattern containing '.' but no '!' or '@' (a host) -> "*!*@host". Full masks are kept as they are.
@@ -25,74 +25,19 @@ public struct IRCMask: Sendable, Hashable {
         }
         self.pattern = normalised
         self.casemapping = casemapping
-        self.folded = normalised.utf8.map { casemapping.fold($0) }
+        self.glob = IRCGlob(normalised, casemapping: casemapping)
     }
 
     /// Whether a full "nick!user@host" matches the mask.
     public func matches(_ candidate: String) -> Bool {
-        var candidate = candidate
-        return candidate.withUTF8 { c in
-            folded.withUnsafeBufferPointer { p in
-                IRCMask.globMatch(pattern: p, candidate: c, casemapping: casemapping)
-            }
-        }
+        glob.matches(candidate)
     }
 
     public static func == (lhs: IRCMask, rhs: IRCMask) -> Bool {
-        lhs.casemapping == rhs.casemapping && lhs.folded == rhs.folded
+        lhs.glob == rhs.glob
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(casemapping)
-        hasher.combine(folded)
-    }
-
-    /// Iterative glob matching with single-star backtracking: O(pattern × candidate) worst case, never
-    /// exponential. `pattern` is already folded; candidate bytes are folded on the fly. '?' consumes one
-    /// UTF-8 encoded character.
-    static func globMatch(
-        pattern p: UnsafeBufferPointer<UInt8>, candidate c: UnsafeBufferPointer<UInt8>, casemapping: Casemapping
-    ) -> Bool {
-        let star = UInt8(ascii: "*")
-        let question = UInt8(ascii: "?")
-        var pi = 0
-        var ci = 0
-        var starPattern = -1
-        var starCandidate = 0
-        while ci < c.count {
-            if pi < p.count {
-                let pc = p[pi]
-                if pc == star {
-                    starPattern = pi
-                    starCandidate = ci
-                    pi += 1
-                    continue
-                }
-                if pc == question {
-                    ci += characterLength(c, at: ci)
-                    pi += 1
-                    continue
-                }
-                if pc == casemapping.fold(c[ci]) {
-                    pi += 1
-                    ci += 1
-                    continue
-                }
-            }
-            guard starPattern >= 0 else { return false }
-            // Let the last '*' swallow one more character and retry after it.
-            starCandidate += characterLength(c, at: starCandidate)
-            ci = starCandidate
-            pi = starPattern + 1
-        }
-        while pi < p.count && p[pi] == star { pi += 1 }
-        return pi == p.count
-    }
-
-    @inline(__always)
-    private static func characterLength(_ c: UnsafeBufferPointer<UInt8>, at i: Int) -> Int {
-        let lead = c[i]
-        let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-        return min(length, c.count - i)
+        hasher.combine(glob)
     }
 }

@@ -7,29 +7,12 @@ import IRCProtocol
 /// asks for, matches one of the names or globs if there are any, and none of
 /// the negated ones. An empty list lists every channel.
 struct ListFilter {
-    private var included: [Pattern] = []
-    private var excluded: [Pattern] = []
+    /// Names and globs on the channel name; a name without '*' or '?' is a glob
+    /// that matches just that name.
+    private var included: [IRCGlob] = []
+    private var excluded: [IRCGlob] = []
     private var moreThan: Int?
     private var fewerThan: Int?
-
-    /// A channel name or a glob, compared with the folded channel name.
-    private struct Pattern {
-        let folded: String
-        let glob: IRCMask?
-
-        init(_ text: Substring, casemapping: Casemapping) {
-            folded = casemapping.fold(String(text))
-            // A glob matches channel names, which hold no '!' or '@': give it the
-            // shape of a mask that matches any user and host.
-            glob = text.contains(where: { $0 == "*" || $0 == "?" })
-                ? IRCMask(String(text) + "!*@*", casemapping: casemapping) : nil
-        }
-
-        func matches(_ channel: IRCChannel) -> Bool {
-            if let glob { return glob.matches(channel.folded + "!*@*") }
-            return folded == channel.folded
-        }
-    }
 
     init(_ list: String, casemapping: Casemapping) {
         for item in list.split(separator: ",") {
@@ -38,9 +21,9 @@ struct ListFilter {
             } else if let count = Self.count(after: "<", in: item) {
                 fewerThan = min(fewerThan ?? count, count)
             } else if item.first == "!", item.count > 1 {
-                excluded.append(Pattern(item.dropFirst(), casemapping: casemapping))
+                excluded.append(IRCGlob(String(item.dropFirst()), casemapping: casemapping))
             } else {
-                included.append(Pattern(item, casemapping: casemapping))
+                included.append(IRCGlob(String(item), casemapping: casemapping))
             }
         }
     }
@@ -48,8 +31,8 @@ struct ListFilter {
     func accepts(_ channel: IRCChannel, users: Int) -> Bool {
         if let moreThan, users <= moreThan { return false }
         if let fewerThan, users >= fewerThan { return false }
-        if !included.isEmpty, !included.contains(where: { $0.matches(channel) }) { return false }
-        return !excluded.contains { $0.matches(channel) }
+        if !included.isEmpty, !included.contains(where: { $0.matches(channel.name) }) { return false }
+        return !excluded.contains { $0.matches(channel.name) }
     }
 
     /// The number in `>5` or `<20`; nil for anything else (which is then a name).

@@ -80,6 +80,17 @@ struct MaskTests {
         #expect(IRCMask(c.mask, casemapping: .rfc1459).matches(c.candidate) == c.matches || c.mask.contains("["))
     }
 
+    /// A plain glob is not normalised into a mask: a '.' does not make it a host.
+    @Test func plainGlobs() {
+        #expect(IRCGlob("127.0.0.*").matches("127.0.0.1"))
+        #expect(IRCGlob("#Web-*").matches("#web-one"))
+        #expect(IRCGlob("#a.b").matches("#A.B"))
+        #expect(!IRCGlob("#a.b").matches("#a.bc"))
+        #expect(IRCGlob("?é").matches("xé"))
+        #expect(IRCGlob("[x]", casemapping: .rfc1459).matches("{X}"))
+        #expect(!IRCMask("127.0.0.*").matches("127.0.0.1"))
+    }
+
     @Test func rfc1459Folding() {
         let mask = IRCMask("[Away]", casemapping: .rfc1459)
         #expect(mask.matches("{away}!u@h"))
