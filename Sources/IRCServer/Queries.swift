@@ -24,13 +24,16 @@ extension ServerState {
                 }
             }
         } else {
-            let pattern = IRCMask(mask.contains("!") || mask.contains("@") ? mask : mask + "!*@*", casemapping: casemapping)
-            let bareGlob = IRCMask(mask, casemapping: casemapping)
+            // A full mask matches nick!user@host; anything else is a glob on the nick,
+            // the host or the real name.
+            let fullMask = mask.contains("!") || mask.contains("@") ? IRCMask(mask, casemapping: casemapping) : nil
+            let glob = IRCGlob(mask, casemapping: casemapping)
             for member in nicks.values.sorted(by: { $0.nick < $1.nick }) {
                 let visible = member === client || !member.invisible || sharesChannel(client, member)
                 guard visible else { continue }
-                let matches = mask == "*" || mask == "0" || pattern.matches(member.hostmask)
-                    || bareGlob.matches(member.host + "!*@*") || bareGlob.matches(member.realname + "!*@*")
+                let matches = mask == "*" || mask == "0"
+                    || (fullMask.map { $0.matches(member.hostmask) }
+                        ?? (glob.matches(member.nick) || glob.matches(member.host) || glob.matches(member.realname)))
                 guard matches else { continue }
                 let shared = member.channels.values.first { $0.members[client] != nil }
                 sendWhoEntry(client, member: member, channel: shared, modes: shared?.members[member], whox: whox)

@@ -230,6 +230,24 @@ struct ChatTests {
         }
     }
 
+    @Test("WHO with a mask: nick, host (dots and all) and real name globs, full masks")
+    func whoMasks() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            _ = try await server.client("bob")
+            func who(_ mask: String) async throws -> [String] {
+                try await alice.send("WHO \(mask)")
+                return try await alice.collect(until: "315").filter { $0.command == "352" }.map { $0.params[5] }.sorted()
+            }
+            #expect(try await who("b*") == ["bob"])
+            #expect(try await who("127.0.0.*") == ["alice", "bob"])
+            #expect(try await who("127.0.0.1") == ["alice", "bob"])
+            #expect(try await who("bob?real*") == ["bob"])
+            #expect(try await who("*!alice@127.0.0.*") == ["alice"])
+            #expect(try await who("10.*").isEmpty)
+        }
+    }
+
     @Test("user modes, AWAY, ISON, USERHOST, WHOIS, WHO, WHOWAS, LIST, NAMES")
     func queries() async throws {
         try await withServer { server in
