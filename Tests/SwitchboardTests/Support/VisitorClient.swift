@@ -31,11 +31,24 @@ struct WebTestClient: Sendable {
             request.httpBody = rawBody
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        var headers: [String: String] = [:]
-        for (key, value) in http.allHeaderFields { headers[String(describing: key).lowercased()] = String(describing: value) }
-        return HTTPReply(status: http.statusCode, headers: headers, body: data)
+        // Not URLSession's async `data(for:)`: on Linux, cancelling the calling task while its
+        // request fails (a test stops its senders as it kills the server) can deadlock
+        // swift-corelibs-foundation: the cancellation handler waits for the session's queue, which
+        // waits for the task's lock to resume it. Here a request is never cancelled; it ends on its
+        // own, by its answer, its error or its time limit.
+        return try await withCheckedThrowingContinuation { continuation in
+            URLSession.shared.dataTask(with: request) { data, response, error in
+                guard error == nil, let http = response as? HTTPURLResponse else {
+                    continuation.resume(throwing: error ?? URLError(.badServerResponse))
+                    return
+                }
+                var headers: [String: String] = [:]
+                for (key, value) in http.allHeaderFields {
+                    headers[String(describing: key).lowercased()] = String(describing: value)
+                }
+                continuation.resume(returning: HTTPReply(status: http.statusCode, headers: headers, body: data ?? Data()))
+            }.resume()
+        }
     }
 }
 
