@@ -79,8 +79,11 @@ enum IRCLineParser {
             if i == n { throw .malformed("source with no command") }
         }
 
-        // 5. Command (upper-cased ASCII letters).
+        // 5. Command (upper-cased ASCII letters). One that starts with '@' could not be
+        // written back (the line would read as tags), so it is refused like any other
+        // malformed line.
         let commandStart = i
+        if b[i] == WireByte.at { throw .malformed("a command cannot start with '@'") }
         while i < n && b[i] != WireByte.space { i += 1 }
         let command = upperCasedString(b, commandStart, i)
 

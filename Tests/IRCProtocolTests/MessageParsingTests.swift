@@ -109,6 +109,8 @@ struct MessageParsingTests {
         "PRIVMSG #c :a\nb",  // LF
         "PRIVMSG #c :a\u{0}b", // NUL
         "@a=\r PING",
+        "@ @x PING",         // a command starting with '@' (it would be written back as tags)
+        ":n!u@h @x",
     ]
 
     @Test(arguments: malformedLines)
@@ -130,6 +132,7 @@ struct MessageParsingTests {
         #expect(throws: IRCParseError.malformed("tags with no command")) { try IRCMessage.parse("@a") }
         #expect(throws: IRCParseError.malformed("source with no command")) { try IRCMessage.parse(":nick!u@h") }
         #expect(throws: IRCParseError.malformed("empty source")) { try IRCMessage.parse(": CMD") }
+        #expect(throws: IRCParseError.malformed("a command cannot start with '@'")) { try IRCMessage.parse("@   @x") }
     }
 
     @Test func emptyTagSectionBeforeCommandIsAccepted() throws {
