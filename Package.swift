@@ -119,7 +119,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "IRCProtocolTests", dependencies: ["IRCProtocol"], swiftSettings: strict),
+        // What several test targets share (a seeded random generator for the fuzz tests).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "IRCProtocolTests", dependencies: ["IRCProtocol", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LiveChatTests", dependencies: ["LiveChat"], swiftSettings: strict),
         .testTarget(
             name: "StorageTests",
@@ -130,6 +132,7 @@ let package = Package(
             name: "SwitchboardTests",
             dependencies: [
                 "SwitchboardApp", "IRCServer", "IRCProtocol", "Storage", "WebBridge", "LiveChat", "ChildProcesses",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -78,6 +78,11 @@ struct TagShape: Hashable {
     static let accountTag: UInt8 = 4
     static let batch: UInt8 = 8
 
+    /// Every tag: for lines already shaped for their recipient.
+    static let all = TagShape(bits: .max)
+
+    private init(bits: UInt8) { self.bits = bits }
+
     init(_ caps: CapabilitySet) {
         var bits: UInt8 = 0
         if caps.contains(.messageTags) { bits |= TagShape.messageTags }

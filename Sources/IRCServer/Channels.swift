@@ -153,7 +153,7 @@ extension ServerState {
             reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
             return
         }
-        let text = truncated(message.params[1], bytes: ISupport.topicLength)
+        let text = IRCText.truncated(message.params[1], bytes: ISupport.topicLength)
         channel.topic = text.isEmpty ? nil : text
         channel.topicSetBy = client.hostmask
         channel.topicSetAt = Date()
@@ -247,7 +247,7 @@ extension ServerState {
             reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
             return
         }
-        let reason = truncated(message.params.count > 2 ? message.params[2] : client.nick, bytes: ISupport.kickLength)
+        let reason = IRCText.truncated(message.params.count > 2 ? message.params[2] : client.nick, bytes: ISupport.kickLength)
         for nick in message.params[1].split(separator: ",").map(String.init) {
             guard let target = self.client(named: nick), channel.members[target] != nil else {
                 reply(client, .errUserNotInChannel, nick, channel.name, "They aren't on that channel")
@@ -302,18 +302,4 @@ extension ServerState {
         deliver(invite, to: channel.members.keys.lazy.filter { $0 !== client && $0.has(.inviteNotify) })
         if let away = target.awayMessage { reply(client, .rplAway, target.nick, away) }
     }
-}
-
-/// Cuts a string to at most `bytes` UTF-8 bytes without splitting a character.
-func truncated(_ text: String, bytes: Int) -> String {
-    guard text.utf8.count > bytes else { return text }
-    var result = ""
-    var used = 0
-    for character in text {
-        let size = character.utf8.count
-        if used + size > bytes { break }
-        result.append(character)
-        used += size
-    }
-    return result
 }

@@ -86,7 +86,7 @@ extension ServerState {
             if scratchShape == shape.bits {
                 connection.appendToOutbox(fanoutScratch)
             } else {
-                let bytes = others[shape.bits] ?? Self.lineBuffer(shaped(message, shape))
+                let bytes = others[shape.bits] ?? Self.lineBuffer(Self.shaped(message, shape))
                 others[shape.bits] = bytes
                 connection.appendToOutbox(bytes)
             }
@@ -96,7 +96,7 @@ extension ServerState {
     }
 
     /// The message with only the tags a client of this shape receives.
-    func shaped(_ message: IRCMessage, _ shape: TagShape) -> IRCMessage {
+    static func shaped(_ message: IRCMessage, _ shape: TagShape) -> IRCMessage {
         var outgoing = message
         if !outgoing.tags.isEmpty {
             if shape.bits == 0 {
@@ -108,8 +108,21 @@ extension ServerState {
         return outgoing
     }
 
-    /// Appends the message, with the tags a client of `shape` takes, and CR LF to `buffer`.
+    /// Appends the message, with the tags a client of `shape` takes, and CR LF to `buffer`;
+    /// as several lines when it does not fit one (see `IRCMessage.fittedToLineLimit`).
     func serialize(_ message: IRCMessage, shape: TagShape, into buffer: inout ByteBuffer) {
+        Self.appendLines(message, shape: shape, to: &buffer)
+    }
+
+    static func appendLines(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer) {
+        if message.exceedsLineLimit {
+            for line in message.fittedToLineLimit() { appendLine(line, shape: shape, to: &buffer) }
+        } else {
+            appendLine(message, shape: shape, to: &buffer)
+        }
+    }
+
+    private static func appendLine(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer) {
         if message.tags.isEmpty || shape.bits == 0 {
             // No tags to write: the message as it is, tags left out (no copy to strip them).
             let count = message.lineByteCount(includingTags: false)
@@ -121,11 +134,10 @@ extension ServerState {
         }
     }
 
-    /// The message and CR LF, serialised straight into a buffer of the exact size.
+    /// The message (all its tags) and CR LF, serialised into a buffer of its own.
     static func lineBuffer(_ message: IRCMessage) -> ByteBuffer {
-        let count = message.lineByteCount
-        var buffer = ByteBufferAllocator().buffer(capacity: count)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0) }
+        var buffer = ByteBufferAllocator().buffer(capacity: message.lineByteCount)
+        appendLines(message, shape: .all, to: &buffer)
         return buffer
     }
 
@@ -204,8 +216,10 @@ extension ServerState {
     /// labeled-response: no reply becomes an ACK, one reply carries the label, several
     /// are wrapped in a labeled-response batch (or sent plain to clients without batch).
     func finishLabeledResponse(_ client: Client, label: String) {
-        guard let replies = client.capturedReplies else { return }
+        guard let captured = client.capturedReplies else { return }
         client.capturedReplies = nil
+        // Counted as the lines they go out as: a reply split in two is a batch, not two labels.
+        let replies = captured.flatMap { $0.fittedToLineLimit() }
         if replies.isEmpty {
             send(IRCMessage(tags: [IRCTag("label", label)], source: config.serverName, command: "ACK"), to: client)
         } else if replies.count == 1 {

@@ -6,7 +6,7 @@ extension ServerState {
     // MARK: AWAY
 
     func handleAway(_ client: Client, _ message: IRCMessage) {
-        let text = message.params.first.map { truncated($0, bytes: ISupport.awayLength) } ?? ""
+        let text = message.params.first.map { IRCText.truncated($0, bytes: ISupport.awayLength) } ?? ""
         let wasAway = client.awayMessage != nil
         if text.isEmpty {
             client.awayMessage = nil

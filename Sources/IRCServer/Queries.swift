@@ -116,7 +116,7 @@ extension ServerState {
                 "page: \(record.currentPage ?? "unknown")",
                 "user agent: \(record.userAgent ?? "unknown")",
             ]
-            for line in details { reply(client, .rplWhoisSpecial, member.nick, truncated(line, bytes: 400)) }
+            for line in details { reply(client, .rplWhoisSpecial, member.nick, IRCText.truncated(line, bytes: 400)) }
         }
         if let away = member.awayMessage { reply(client, .rplAway, member.nick, away) }
         if member.isTLS { reply(client, .rplWhoisSecure, member.nick, "is using a secure connection") }

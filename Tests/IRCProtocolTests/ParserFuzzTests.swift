@@ -1,21 +1,6 @@
 import Testing
 import IRCProtocol
-
-/// A small seeded generator, so a fuzz failure names a seed that reproduces it.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        // SplitMix64.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 /// Random input for the parser: lines built from the bytes and words that matter
 /// to it (separators, escapes, multi-byte and broken UTF-8, NUL, CR, LF), at

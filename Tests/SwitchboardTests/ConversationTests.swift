@@ -55,6 +55,32 @@ struct ConversationTests {
         }
     }
 
+    @Test("a long visitor message with line breaks reaches IRC whole, as lines that each fit 512 bytes")
+    func longVisitorMessage() async throws {
+        try await withServer { server in
+            let (alice, visitor) = try await aliceWithAnna(server)
+            try await alice.send("CAP REQ message-tags")
+            try await alice.expect("CAP")
+            let paragraph = (1...120).map { "mot\($0)" }.joined(separator: " ")
+            let text = "Bonjour,\n\n" + paragraph + "\r\nMerci !"
+            let posted = try await visitor.say(text)
+            #expect(posted.status == 201)
+            let messageID = try #require(posted.json["id"] as? Int)
+            var lines: [IRCMessage] = []
+            while lines.last?.params.last != "Merci !" {
+                lines.append(try await alice.expect("PRIVMSG"))
+            }
+            #expect(lines.map { $0.params.last! }.first == "Bonjour,")
+            #expect(lines.dropFirst().dropLast().map { $0.params.last! }.joined(separator: " ") == paragraph)
+            #expect(lines.count == 4)
+            #expect(lines.allSatisfy { $0.params[0] == visitor.channel && $0.source == lines[0].source })
+            #expect(lines.map { $0.tag("msgid") } == (1...4).map { $0 == 1 ? "\(messageID)" : "\(messageID)-\($0)" })
+            SocketFuzzTests.checkWire(alice.history, of: "alice")
+            // Stored whole: the visitor's own view is unchanged.
+            #expect(try await visitor.messages().messages.contains { $0["text"] as? String == text })
+        }
+    }
+
     @Test("WHOIS on the visitor shows name, languages, page and user agent; typing goes both ways; events reach the visitor")
     func visitorDetailsTypingAndEvents() async throws {
         try await withServer { server in

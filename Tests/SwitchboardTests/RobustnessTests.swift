@@ -27,6 +27,34 @@ struct RobustnessTests {
         }
     }
 
+    @Test("a 510-byte message, too long once the sender's prefix is added, arrives whole in two lines")
+    func relayOverTheLimit() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["echo-message"])
+            let bob = try await server.client("bob")
+            for client in [alice, bob] {
+                try await client.send("JOIN #long")
+                try await client.expect("366")
+            }
+            let head = "PRIVMSG #long :"
+            let words = (0..<100).map { String(format: "w%03d", $0) }.joined(separator: " ")
+            let text = String(words.prefix(510 - head.utf8.count))
+            try await alice.send(head + text)
+            for client in [bob, alice] {
+                let first = try await client.expect("PRIVMSG")
+                let second = try await client.expect("PRIVMSG")
+                #expect(first.params[1] + " " + second.params[1] == text)
+                SocketFuzzTests.checkWire(client.history, of: "a member")
+            }
+            // A numeric that repeats a long parameter is shortened to fit.
+            let nick = String(repeating: "n", count: 480)
+            try await bob.send("WHOIS \(nick)")
+            let reply = try await bob.expect("401")
+            #expect(nick.hasPrefix(reply.params[1]) && reply.params[1].count > 400)
+            SocketFuzzTests.checkWire(bob.history, of: "bob")
+        }
+    }
+
     @Test("malformed input does not break the connection")
     func malformed() async throws {
         try await withServer { server in
