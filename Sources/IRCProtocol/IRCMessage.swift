@@ -94,6 +94,14 @@ extension IRCMessage {
     /// With `includingTags: false` the tags are left out (for a recipient that takes none),
     /// without making a copy of the message to remove them.
     public func writeLine(to destination: UnsafeMutableRawBufferPointer, includingTags: Bool = true) -> Int {
+        var lineBreak = false
+        return writeLine(to: destination, includingTags: includingTags, foundLineBreak: &lineBreak)
+    }
+
+    /// `writeLine(to:includingTags:)`, also telling whether a parameter held a CR or LF
+    /// (written as a space): found while writing, at no cost when there is none, so a
+    /// caller can write the message again as several lines (`fittedToLineLimit`).
+    public func writeLine(to destination: UnsafeMutableRawBufferPointer, includingTags: Bool, foundLineBreak: inout Bool) -> Int {
         let lastIsTrailing = lastParamNeedsTrailing
         var counter = SerialCounter()
         emit(into: &counter, lastIsTrailing: lastIsTrailing, includingTags: includingTags)
@@ -103,6 +111,7 @@ extension IRCMessage {
         emit(into: &writer, lastIsTrailing: lastIsTrailing, includingTags: includingTags)
         writer.put(WireByte.cr)
         writer.put(WireByte.lf)
+        foundLineBreak = writer.replacedLineBreak
         return writer.offset
     }
 
@@ -215,6 +224,8 @@ struct SerialCounter: SerialSink {
 struct SerialWriter: SerialSink {
     let base: UnsafeMutablePointer<UInt8>
     var offset = 0
+    /// A CR or LF outside tag values was written as a space.
+    var replacedLineBreak = false
 
     init(base: UnsafeMutablePointer<UInt8>) { self.base = base }
 
@@ -224,17 +235,20 @@ struct SerialWriter: SerialSink {
     }
 
     @inline(__always) mutating func putRaw(_ string: String) {
+        var lineBreak = false
         offset = withUTF8Bytes(string) { [base, offset] bytes in
             guard let source = bytes.baseAddress, bytes.count > 0 else { return offset }
             let destination = base + offset
             destination.update(from: source, count: bytes.count)
             if ByteScan.containsLineBreakOrNUL(bytes) {
                 for i in 0..<bytes.count where destination[i] == 0 || destination[i] == WireByte.cr || destination[i] == WireByte.lf {
+                    if destination[i] != 0 { lineBreak = true }
                     destination[i] = WireByte.space
                 }
             }
             return offset + bytes.count
         }
+        if lineBreak { replacedLineBreak = true }
     }
 
     @inline(__always) mutating func putEscapedTagValue(_ string: String) {

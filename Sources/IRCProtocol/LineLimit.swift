@@ -2,14 +2,17 @@
 /// aside. Clients and bots with strict parsers drop longer lines, and a text that
 /// holds line breaks (a website visitor's message) cannot go out as one line.
 extension IRCMessage {
-    /// Whether the message cannot go on the wire as it is: its line, tags aside, is
-    /// over `IRCLimits.maxLineBytes`, or its last parameter holds a CR or LF.
+    /// Whether the message's line, tags aside, is over `IRCLimits.maxLineBytes`.
     public var exceedsLineLimit: Bool {
         // A bound from the strings' sizes first (no scan): the exact count only near the limit.
         var bound = command.utf8.count + 2
         if let source { bound += source.utf8.count + 2 }
         for param in params { bound += param.utf8.count + 2 }
-        if bound > IRCLimits.maxLineBytes, lineByteCount(includingTags: false) > IRCLimits.maxLineBytes { return true }
+        return bound > IRCLimits.maxLineBytes && lineByteCount(includingTags: false) > IRCLimits.maxLineBytes
+    }
+
+    /// Whether the last parameter holds a CR or LF, which cannot go out in one line.
+    public var lastParamHasLineBreak: Bool {
         guard let last = params.last else { return false }
         return withUTF8Bytes(last) { ByteScan.containsAny($0, WireByte.cr, WireByte.lf, WireByte.cr, WireByte.lf, WireByte.cr, WireByte.lf) }
     }
@@ -24,7 +27,7 @@ extension IRCMessage {
     /// parameter first, then the others from the end (a middle one keeps at least one
     /// character), never inside a character.
     public func fittedToLineLimit() -> [IRCMessage] {
-        guard exceedsLineLimit else { return [self] }
+        guard exceedsLineLimit || lastParamHasLineBreak else { return [self] }
         if (command == "PRIVMSG" || command == "NOTICE"), params.count >= 2, let pieces = splitText() {
             return pieces
         }

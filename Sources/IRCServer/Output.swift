@@ -115,23 +115,37 @@ extension ServerState {
     }
 
     static func appendLines(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer) {
-        if message.exceedsLineLimit {
-            for line in message.fittedToLineLimit() { appendLine(line, shape: shape, to: &buffer) }
-        } else {
-            appendLine(message, shape: shape, to: &buffer)
+        if message.exceedsLineLimit || !appendLine(message, shape: shape, to: &buffer, unlessLineBreak: true) {
+            for line in message.fittedToLineLimit() { appendLine(line, shape: shape, to: &buffer, unlessLineBreak: false) }
         }
     }
 
-    private static func appendLine(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer) {
+    /// Appends one line. With `unlessLineBreak`, returns false and appends nothing when
+    /// a parameter held a line break (found while writing, so the usual message pays no
+    /// scan of its own); otherwise line breaks are written as spaces.
+    @discardableResult
+    private static func appendLine(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer,
+                                   unlessLineBreak: Bool) -> Bool {
+        let start = buffer.writerIndex
+        var lineBreak = false
         if message.tags.isEmpty || shape.bits == 0 {
             // No tags to write: the message as it is, tags left out (no copy to strip them).
             let count = message.lineByteCount(includingTags: false)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { message.writeLine(to: $0, includingTags: false) }
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) {
+                message.writeLine(to: $0, includingTags: false, foundLineBreak: &lineBreak)
+            }
         } else {
             let outgoing = shaped(message, shape)
             let count = outgoing.lineByteCount
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { outgoing.writeLine(to: $0) }
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) {
+                outgoing.writeLine(to: $0, includingTags: true, foundLineBreak: &lineBreak)
+            }
         }
+        if lineBreak && unlessLineBreak {
+            buffer.moveWriterIndex(to: start)
+            return false
+        }
+        return true
     }
 
     /// The message (all its tags) and CR LF, serialised into a buffer of its own.

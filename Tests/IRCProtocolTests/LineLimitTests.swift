@@ -8,6 +8,7 @@ struct LineLimitTests {
     @Test func messagesThatFitAreLeftAlone() {
         let message = IRCMessage(tags: [IRCTag("msgid", "m1")], source: "n!u@h", command: "PRIVMSG", params: ["#c", "hello"])
         #expect(!message.exceedsLineLimit)
+        #expect(!message.lastParamHasLineBreak)
         #expect(message.fittedToLineLimit() == [message])
         let exact = IRCMessage(command: "PRIVMSG", params: ["#c", "a " + String(repeating: "x", count: 510 - "PRIVMSG #c :a ".utf8.count)])
         #expect(Self.bodyBytes(exact) == 512)
@@ -38,7 +39,7 @@ struct LineLimitTests {
 
     @Test func lineBreaksStartNewLinesAndBlankLinesAreLeftOut() {
         let message = IRCMessage(source: "v!w@h", command: "NOTICE", params: ["op", "first\r\nsecond\n\n\nthird\rfourth\n"])
-        #expect(message.exceedsLineLimit)
+        #expect(!message.exceedsLineLimit && message.lastParamHasLineBreak)
         #expect(message.fittedToLineLimit().map { $0.params[1] } == ["first", "second", "third", "fourth"])
         let blank = IRCMessage(command: "PRIVMSG", params: ["#c", "\n\r\n"])
         #expect(blank.fittedToLineLimit().map { $0.params[1] } == [""])
@@ -80,6 +81,24 @@ struct LineLimitTests {
         #expect(cut.params.count == 3 && cut.params[2].isEmpty && !cut.params[1].isEmpty)
         #expect(long.hasPrefix(cut.params[1]))
         #expect(try IRCMessage.parse(cut.serialized()) == cut)
+    }
+
+    @Test func writingReportsLineBreaks() {
+        let cases: [(IRCMessage, Bool)] = [
+            (IRCMessage(command: "NOTICE", params: ["a\nb", "text"]), true),
+            (IRCMessage(command: "NOTICE", params: ["x", "a\r\nb"]), true),
+            (IRCMessage(command: "NOTICE", params: ["x", "a\u{0}b c"]), false),   // NUL: a space, not a line break
+            (IRCMessage(tags: [IRCTag("k", "a\nb")], command: "NOTICE", params: ["x", "y"]), false),   // escaped in tags
+            (IRCMessage(command: "NOTICE", params: ["x", "plain text"]), false),
+        ]
+        for (message, lineBreak) in cases {
+            var bytes = [UInt8](repeating: 0, count: message.lineByteCount)
+            var found = !lineBreak
+            let written = bytes.withUnsafeMutableBytes { message.writeLine(to: $0, includingTags: true, foundLineBreak: &found) }
+            #expect(found == lineBreak, "\(message)")
+            #expect(written == bytes.count)
+            #expect(!bytes.dropLast(2).contains(0x0A) && !bytes.dropLast(2).contains(0x0D) && !bytes.contains(0))
+        }
     }
 
     @Test func splittingText() {
