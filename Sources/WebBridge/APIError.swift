@@ -32,6 +32,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unknownChannel = Code(rawValue: "unknown_channel")
         /// 409: the conversation is closed; nothing more can be said in it.
         public static let conversationClosed = Code(rawValue: "conversation_closed")
+        /// 408: a new connection sent no complete request in time (then it is closed).
+        public static let requestTimeout = Code(rawValue: "request_timeout")
         /// 413: the body is larger than `web.max_body_bytes`.
         public static let bodyTooLarge = Code(rawValue: "body_too_large")
         /// 426: the events route only speaks WebSocket.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import LiveChat
 import Logging
@@ -64,6 +65,11 @@ public struct WebService: Service {
         }
     }
 
+    /// A new connection must send its first request head within this time.
+    static let firstRequestTimeout = TimeAmount.seconds(10)
+    /// A keep-alive connection with no request in progress is closed after this time.
+    static let idleTimeout = TimeAmount.seconds(60)
+
     private let configuration: Configuration
     private let gateway: any VisitorGateway
     private let registry: PrometheusCollectorRegistry
@@ -118,14 +124,21 @@ public struct WebService: Service {
         api.addEventsRoute(to: webSocketRouter, socket: EventSocket(
             gateway: gateway, poster: api.poster, metrics: metrics, logger: logger, maxFrameBytes: maxFrameBytes))
 
+        let webSocketResponder = webSocketRouter.buildResponder()
         let onRunning = self.onRunning
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
-                configuration: .init(
-                    http1: .init(additionalChannelHandlers: [UpgradeRefusalWriter(refusals: refusals)]),
-                    ws: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))),
+            server: HTTPServerBuilder { responder in
+                GuardedWebChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder,
+                        webSocketResponder: webSocketResponder,
+                        configuration: .init(
+                            http1: .init(additionalChannelHandlers: [UpgradeRefusalWriter(refusals: refusals)],
+                                         idleTimeout: Self.idleTimeout),
+                            ws: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))),
+                    firstRequestTimeout: Self.firstRequestTimeout)
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Switchboard"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -1,0 +1,125 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The web bridge's HTTP/1 connections: HummingbirdWebSocket's channel (HTTP with
+/// the events WebSocket upgrade), plus a `FirstRequestGuard` for what it leaves
+/// open during a connection's first request: a request it could not parse got no
+/// answer and the connection stayed open, and so did a connection that never sent
+/// a request. After the first request, Hummingbird answers parse errors itself and
+/// its idle timeout closes quiet connections.
+struct GuardedWebChannel: ServerChildChannel {
+    typealias Value = HTTP1WebSocketUpgradeChannel.Value
+
+    let inner: HTTP1WebSocketUpgradeChannel
+    let firstRequestTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Sits right after the HTTP request decoder for a connection's first request:
+///
+/// - a parse error in it, before any answer: a JSON `400 bad_request`, then the
+///   connection is closed;
+/// - the whole request not in within `timeout` (a silent or trickling client): a
+///   JSON `408 request_timeout` and a close, or only the close when an answer has
+///   started.
+///
+/// It removes itself once the request's end has passed, before anything else can
+/// come through this spot (after a WebSocket upgrade the pipeline carries frames).
+final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// The request's end went through, or the connection was given up on.
+    private var finished = false
+    /// Something was written back: an answer has started.
+    private var answered = false
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            guard !handler.finished else { return }
+            if handler.answered {
+                handler.finished = true
+                context.close(promise: nil)
+            } else {
+                let seconds = handler.timeout.nanoseconds / 1_000_000_000
+                handler.reject(context, APIError(.requestTimeout, .requestTimeout, "The request did not arrive within \(seconds) seconds."))
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let isEnd: Bool
+        if case .end = unwrapInboundIn(data) { isEnd = true } else { isEnd = false }
+        context.fireChannelRead(data)
+        if isEnd && !finished {
+            finished = true
+            timer?.cancel()
+            timer = nil
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        answered = true
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !finished, !answered, error is HTTPParserError {
+            reject(context, APIError.badRequest("The request could not be read as HTTP/1.1."))
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    private func reject(_ context: ChannelHandlerContext, _ error: APIError) {
+        finished = true
+        answered = true
+        timer?.cancel()
+        timer = nil
+        let body = error.body
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: JSON.contentType)
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: error.status.code), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
+            channel.close(promise: nil)
+        }
+    }
+}
