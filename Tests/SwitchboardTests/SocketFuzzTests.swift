@@ -58,6 +58,55 @@ struct SocketFuzzTests {
         }
     }
 
+    /// Lines a client sends before it is registered, right and wrong.
+    static func registrationLine(_ random: inout SeededGenerator) -> [UInt8] {
+        let payloads = ["\0alice\0wrong", "alice\0alice\0nope", "\0\0", "\0" + String(repeating: "x", count: 300) + "\0y", "bob"]
+        let line: String
+        switch Int.random(in: 0..<12, using: &random) {
+        case 0: line = "CAP LS " + ["302", "301", "", "x"].randomElement(using: &random)!
+        case 1: line = "CAP REQ :" + ["sasl", "message-tags batch", "-sasl", "nope", "sasl sasl", ""].randomElement(using: &random)!
+        case 2: line = "CAP " + ["END", "LIST", "ACK", "NAK x"].randomElement(using: &random)!
+        case 3: line = "AUTHENTICATE " + ["PLAIN", "EXTERNAL", "SCRAM-SHA-256", "*", "+", "=", "!!!!"].randomElement(using: &random)!
+        case 4: line = "AUTHENTICATE " + Data(payloads.randomElement(using: &random)!.utf8).base64EncodedString()
+        case 5: line = "AUTHENTICATE " + String(repeating: "QUFB", count: 100)
+        case 6: line = "PASS " + ["alice:wrong", "alice", ":", "nobody:x", "alice:" + String(repeating: "p", count: 300)].randomElement(using: &random)!
+        case 7: line = "NICK " + ["alice", "bob", "fuzz\(Int.random(in: 0...9, using: &random))", "#bad", "", "a b"].randomElement(using: &random)!
+        case 8: line = "USER " + ["u 0 * :Real", "u", "", "u 0 * :" + String(repeating: "r", count: 400)].randomElement(using: &random)!
+        default: return randomLine(&random)
+        }
+        return Array((line + "\r\n").utf8)
+    }
+
+    @Test("random registration attempts never register, break nothing, and a real operator still gets in",
+          arguments: [UInt64(301), 302])
+    func randomRegistration(seed: UInt64) async throws {
+        try await withServer { server in
+            var random = SeededGenerator(seed: seed)
+            // Several at once, over TLS and plaintext, so their steps interleave on the server.
+            var clients: [TestIRCClient] = []
+            for index in 0..<4 { clients.append(try await server.connect(tls: index % 2 == 0)) }
+            for _ in 0..<30 {
+                for client in clients where !client.isClosed {
+                    var chunk: [UInt8] = []
+                    for _ in 0..<8 { chunk += Self.registrationLine(&random) }
+                    try? await client.sendBytes(chunk)
+                }
+            }
+            for client in clients where !client.isClosed {
+                try? await client.send("PING :end")
+                _ = try? await client.expect("PONG or the end", timeout: .seconds(10)) { $0.command == "PONG" || $0.command == "ERROR" }
+            }
+            for (index, client) in clients.enumerated() {
+                #expect(!client.history.contains { (try? IRCMessage.parse($0))?.command == "001" }, "fuzz client \(index) registered")
+                Self.checkWire(client.history, of: "fuzz client \(index)")
+                await client.close()
+            }
+            let alice = try await server.client("alice")
+            try await alice.send("PING :in")
+            #expect(try await alice.expect("PONG").params.last == "in")
+        }
+    }
+
     @Test("random input from a registered operator leaves the server, the others and the database intact",
           arguments: [UInt64(101), 102])
     func randomInput(seed: UInt64) async throws {
