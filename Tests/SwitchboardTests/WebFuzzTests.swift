@@ -115,6 +115,42 @@ struct WebFuzzTests {
         }
     }
 
+    @Test("random frames on the events WebSocket get acks or errors; the socket stays open and in step",
+          arguments: [UInt64(401), 402])
+    func randomSocketFrames(seed: UInt64) async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            var random = SeededGenerator(seed: seed)
+            for _ in 0..<200 {
+                if Int.random(in: 0..<5, using: &random) == 0 {
+                    try await socket.sendText(["[", "null", "\"x\"", "{}", "{\"type\":", "🙂", String(repeating: "{", count: 3_000)].randomElement(using: &random)!)
+                    continue
+                }
+                var frame: [String: Any] = [:]
+                if let type = ["message", "message", "typing", "page", "", "ack"].randomElement(using: &random), Bool.random(using: &random) || type == "message" {
+                    frame["type"] = type
+                } else {
+                    frame["type"] = Self.randomJSON(&random)
+                }
+                if Bool.random(using: &random) { frame["text"] = Self.randomJSON(&random) }
+                if Bool.random(using: &random) { frame["client_id"] = Self.randomJSON(&random) }
+                try await socket.send(frame)
+            }
+            try await socket.send(["type": "message", "text": "after the fuzz", "client_id": "last"])
+            let ack = try await socket.next(timeout: .seconds(10)) { $0["type"] as? String == "ack" && $0["client_id"] as? String == "last" }
+            #expect(ack["id"] is Int)
+
+            let stored = try await visitor.messages().messages
+            let ids = stored.compactMap { $0["id"] as? Int }
+            #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+            #expect(stored.allSatisfy { ($0["text"] as? String).map { !$0.isEmpty && $0.unicodeScalars.count <= 4000 } ?? false })
+            #expect(stored.last?["text"] as? String == "after the fuzz")
+            await socket.close()
+        }
+    }
+
     @Test("malformed HTTP gets a 4xx or a closed connection; a silent connection a 408; the server carries on")
     func malformedHTTP() async throws {
         try await withServer { server in
