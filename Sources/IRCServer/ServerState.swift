@@ -146,6 +146,10 @@ final class ServerState {
     func connectionClosed(_ client: Client, reason: String) {
         guard clients[client.id] != nil else { return }
         removeClient(client, quitMessage: reason)
+        // What is still running for it (a password check, a history read) must find it
+        // gone: a check that succeeds later would otherwise register a client with no
+        // connection, holding its nick for good.
+        client.isClosing = true
     }
 
     /// Sends an ERROR, closes the connection and tells the client's channels.

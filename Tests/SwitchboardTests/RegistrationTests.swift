@@ -94,6 +94,28 @@ struct RegistrationTests {
         }
     }
 
+    @Test("a client that leaves while its password is checked leaves no registered ghost behind")
+    func leavesDuringPasswordCheck() async throws {
+        try await withServer { server in
+            // A slow hash, so the check is still running when the connection is gone.
+            _ = try server.server.database.operators.add(
+                login: "slow", displayName: "Slow", chatName: nil, languages: ["en"],
+                isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 12)
+            for _ in 0..<2 {
+                let leaving = try await server.connect(tls: false)
+                try await leaving.send("PASS slow:\(TestServer.password)\r\nNICK ghost\r\nUSER g 0 * :Ghost")
+                await leaving.close()
+            }
+            try await Task.sleep(for: .seconds(2))
+            let alice = try await server.connect()
+            let welcome = try await alice.register(nick: "ghost", login: "alice", password: TestServer.password)
+            #expect(welcome.contains { $0.command == "001" && $0.params.first == "ghost" })
+            try await alice.send("WHOIS ghost")
+            let whois = try await alice.expect("311")
+            #expect(whois.params[1] == "ghost" && whois.params[2] != "g")
+        }
+    }
+
     @Test("plaintext from loopback accepts SASL and PASS")
     func plaintextLoopback() async throws {
         try await withServer { server in
