@@ -136,9 +136,11 @@ public final class IRCServer: Service, Sendable {
         for channel in current.listeners { try? await channel.close() }
         let loop = current.state.eventLoop
         try? await loop.flatSubmit { current.state.value.shutdown() }.get()
+        // The pool first: a task still running there (a password check) completes on the
+        // state loop, whose answer may go to a connection's loop.
+        try? await pool.shutdownGracefully()
         try? await ioGroup.shutdownGracefully()
         try? await group.shutdownGracefully()
-        try? await pool.shutdownGracefully()
         logger.info("IRC server stopped")
     }
 
