@@ -191,11 +191,27 @@ struct RatingRequest: Decodable {
 enum Validate {
     /// A message's text: present, not blank, at most `APILimits.maxTextLength` scalars.
     static func messageText(_ text: String?) throws(APIError) -> String {
-        guard let text, !text.allSatisfy({ $0.isWhitespace }) else {
+        guard let text = try freeText(text, what: "message") else {
             throw APIError(.badRequest, .textRequired, "The message has no text.")
         }
+        return text
+    }
+
+    /// What a visitor writes (a message, a rating comment): nil when missing or
+    /// blank (only spaces, line breaks and invisible characters such as U+200B or
+    /// U+FEFF); at most `APILimits.maxTextLength` scalars; line breaks and tabs
+    /// allowed, no other control character. NUL would cut the stored text short,
+    /// and escape sequences would reach the operators' terminals.
+    static func freeText(_ text: String?, what: String) throws(APIError) -> String? {
+        guard let text, !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }) else {
+            return nil
+        }
         guard text.unicodeScalars.count <= APILimits.maxTextLength else {
-            throw APIError(.badRequest, .textTooLong, "The message is longer than \(APILimits.maxTextLength) characters.")
+            throw APIError(.badRequest, .textTooLong, "The \(what) is longer than \(APILimits.maxTextLength) characters.")
+        }
+        let allowed: Set<Unicode.Scalar> = ["\t", "\n", "\r"]
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
+            throw .badRequest("The \(what) contains control characters.")
         }
         return text
     }

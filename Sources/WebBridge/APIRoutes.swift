@@ -102,13 +102,7 @@ struct VisitorAPI: Sendable {
             guard let rating = input.rating, [1, 3, 5].contains(rating) else {
                 throw APIError(.badRequest, .invalidRating, "\"rating\" must be 1, 3 or 5.")
             }
-            var comment: String?
-            if let text = input.comment, !text.allSatisfy(\.isWhitespace) {
-                guard text.unicodeScalars.count <= APILimits.maxTextLength else {
-                    throw APIError(.badRequest, .textTooLong, "The comment is longer than \(APILimits.maxTextLength) characters.")
-                }
-                comment = text
-            }
+            let comment = try Validate.freeText(input.comment, what: "comment")
             do {
                 try await gateway.rate(conversation: id, rating: rating, comment: comment)
             } catch let error as GatewayError {

@@ -179,7 +179,14 @@ struct WebAPITests {
                 ("/messages", Data("{\"text\": 42}".utf8), "bad_request"),
                 ("/messages", Data("{}".utf8), "text_required"),
                 ("/messages", Data("{\"text\": \"  \\n \"}".utf8), "text_required"),
+                ("/messages", Data("{\"text\": \"\\u200b\\ufeff \"}".utf8), "text_required"),
                 ("/messages", try JSONSerialization.data(withJSONObject: ["text": String(repeating: "é", count: 4001)]), "text_too_long"),
+                // NUL would cut the stored text short; escape sequences would reach operators' terminals.
+                ("/messages", Data("{\"text\": \"\\u0000\"}".utf8), "bad_request"),
+                ("/messages", Data("{\"text\": \"a\\u0000b\"}".utf8), "bad_request"),
+                ("/messages", Data("{\"text\": \"\\u001b[31mred\"}".utf8), "bad_request"),
+                ("/rating", Data("{\"rating\": 5, \"comment\": \"bell\\u0007\"}".utf8), "bad_request"),
+                ("/rating", Data("{\"rating\": 5, \"comment\": \"\\u0000\"}".utf8), "bad_request"),
                 ("/rating", Data("{\"rating\": 4}".utf8), "invalid_rating"),
                 ("/rating", Data("{\"rating\": \"5\"}".utf8), "invalid_rating"),
                 ("/rating", Data("{}".utf8), "invalid_rating"),
@@ -197,8 +204,10 @@ struct WebAPITests {
             #expect(badCreate.status == 400)
             #expect(badCreate.json["error"] as? String == "bad_request")
 
-            // Exactly 4000 characters is fine.
+            // Exactly 4000 characters is fine, and so are line breaks and tabs, stored as sent.
             #expect(try await visitor.say(String(repeating: "é", count: 4000)).status == 201)
+            #expect(try await visitor.say("two\r\nlines\tand a tab").status == 201)
+            #expect(try await visitor.messages().messages.last?["text"] as? String == "two\r\nlines\tand a tab")
         }
     }
 
