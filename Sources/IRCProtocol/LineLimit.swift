@@ -67,11 +67,8 @@ extension IRCMessage {
     }
 
     private func shortened() -> IRCMessage {
+        // Line breaks are left to the serialiser, which writes them as spaces.
         var result = self
-        // Line breaks cannot be sent; elsewhere the serialiser would write them as spaces.
-        if let last = result.params.indices.last {
-            result.params[last] = String(result.params[last].map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
-        }
         var index = result.params.count - 1
         while index >= 0 {
             let excess = result.lineByteCount(includingTags: false) - IRCLimits.maxLineBytes

@@ -61,7 +61,7 @@ extension ServerState {
         }
         guard let connection = client.connection else { return }
         connection.reserveOutbox(0)
-        serialize(message, shape: client.tagShape, into: &connection.outbox!)
+        Self.appendLines(message, shape: client.tagShape, to: &connection.outbox!)
         wrote(to: client, connection)
     }
 
@@ -81,7 +81,7 @@ extension ServerState {
             if scratchShape == nil {
                 scratchShape = shape.bits
                 fanoutScratch.clear()
-                serialize(message, shape: shape, into: &fanoutScratch)
+                Self.appendLines(message, shape: shape, to: &fanoutScratch)
             }
             if scratchShape == shape.bits {
                 connection.appendToOutbox(fanoutScratch)
@@ -110,10 +110,6 @@ extension ServerState {
 
     /// Appends the message, with the tags a client of `shape` takes, and CR LF to `buffer`;
     /// as several lines when it does not fit one (see `IRCMessage.fittedToLineLimit`).
-    func serialize(_ message: IRCMessage, shape: TagShape, into buffer: inout ByteBuffer) {
-        Self.appendLines(message, shape: shape, to: &buffer)
-    }
-
     static func appendLines(_ message: IRCMessage, shape: TagShape, to buffer: inout ByteBuffer) {
         if message.exceedsLineLimit || !appendLine(message, shape: shape, to: &buffer, unlessLineBreak: true) {
             for line in message.fittedToLineLimit() { appendLine(line, shape: shape, to: &buffer, unlessLineBreak: false) }
