@@ -209,8 +209,7 @@ enum Validate {
         guard text.unicodeScalars.count <= APILimits.maxTextLength else {
             throw APIError(.badRequest, .textTooLong, "The \(what) is longer than \(APILimits.maxTextLength) characters.")
         }
-        let allowed: Set<Unicode.Scalar> = ["\t", "\n", "\r"]
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
+        guard !hasControlCharacters(text, besides: ["\t", "\n", "\r"]) else {
             throw .badRequest("The \(what) contains control characters.")
         }
         return text
@@ -224,10 +223,14 @@ enum Validate {
         guard trimmed.unicodeScalars.count <= limit else {
             throw .badRequest("The field \"\(field)\" is longer than \(limit) characters.")
         }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" }) else {
+        guard !hasControlCharacters(trimmed, besides: ["\t"]) else {
             throw .badRequest("The field \"\(field)\" contains control characters.")
         }
         return trimmed
+    }
+
+    private static func hasControlCharacters(_ text: String, besides allowed: Set<Unicode.Scalar>) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control && !allowed.contains($0) }
     }
 
     /// A conversation id from the path; anything else is answered like a wrong token.
