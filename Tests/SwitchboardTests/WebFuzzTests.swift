@@ -47,6 +47,13 @@ struct WebFuzzTests {
         }
     }
 
+    /// Stored messages as a visitor reads them: ids increasing without repeats, every text present and within the limit.
+    static func expectWellFormed(_ messages: [[String: Any]]) {
+        let ids = messages.compactMap { $0["id"] as? Int }
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+        #expect(messages.allSatisfy { ($0["text"] as? String).map { !$0.isEmpty && $0.unicodeScalars.count <= 4000 } ?? false })
+    }
+
     static let allowedStatuses: Set<Int> = [200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 426, 429]
 
     @Test("random API requests get a clear answer, never a server error, and stored messages stay as they were",
@@ -107,9 +114,7 @@ struct WebFuzzTests {
             for (old, new) in zip(before, after) {
                 #expect(old["id"] as? Int == new["id"] as? Int && old["text"] as? String == new["text"] as? String)
             }
-            let ids_ = after.compactMap { $0["id"] as? Int }
-            #expect(ids_ == ids_.sorted() && Set(ids_).count == ids_.count)
-            #expect(after.allSatisfy { ($0["text"] as? String).map { !$0.isEmpty && $0.unicodeScalars.count <= 4000 } ?? false })
+            Self.expectWellFormed(after)
             // The server still starts conversations.
             #expect(try await TestVisitor.start(web, name: "Bruno").status != nil)
         }
@@ -143,9 +148,7 @@ struct WebFuzzTests {
             #expect(ack["id"] is Int)
 
             let stored = try await visitor.messages().messages
-            let ids = stored.compactMap { $0["id"] as? Int }
-            #expect(ids == ids.sorted() && Set(ids).count == ids.count)
-            #expect(stored.allSatisfy { ($0["text"] as? String).map { !$0.isEmpty && $0.unicodeScalars.count <= 4000 } ?? false })
+            Self.expectWellFormed(stored)
             #expect(stored.last?["text"] as? String == "after the fuzz")
             await socket.close()
         }
