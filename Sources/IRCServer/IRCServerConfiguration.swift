@@ -85,6 +85,10 @@ public struct IRCServerConfiguration: Sendable {
     /// Addresses the per-IP limits (connections, flood control) do not apply to.
     public var exempt: [AddressRange]
     public var connectionsPerIP: Int
+    /// Failed logins one address may make within `loginFailureWindow` before its
+    /// logins are refused for the rest of that window; 0 means no limit.
+    public var loginFailuresPerIP: Int
+    public var loginFailureWindow: TimeInterval
     public var registrationTimeout: TimeInterval
     public var pingInterval: TimeInterval
     public var pingTimeout: TimeInterval
@@ -103,6 +107,8 @@ public struct IRCServerConfiguration: Sendable {
         tls: TLSConfiguration? = nil,
         exempt: [AddressRange] = AddressRange.loopback,
         connectionsPerIP: Int = 10,
+        loginFailuresPerIP: Int = 10,
+        loginFailureWindow: TimeInterval = 600,
         registrationTimeout: TimeInterval = 30,
         pingInterval: TimeInterval = 90,
         pingTimeout: TimeInterval = 60,
@@ -119,6 +125,8 @@ public struct IRCServerConfiguration: Sendable {
         self.tls = tls
         self.exempt = exempt
         self.connectionsPerIP = connectionsPerIP
+        self.loginFailuresPerIP = loginFailuresPerIP
+        self.loginFailureWindow = loginFailureWindow
         self.registrationTimeout = registrationTimeout
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout

@@ -182,6 +182,11 @@ extension ServerState {
                 return
             }
             client.pendingPass = nil
+            if let refusal = loginRefusal(for: client) {
+                reply(client, .errPasswdMismatch, refusal)
+                disconnect(client, reason: "Too many failed logins")
+                return
+            }
             let login = pass.login.isEmpty ? user : pass.login
             client.authenticating = true
             let bound = NIOLoopBound((self, client), eventLoop: loop)
@@ -193,6 +198,7 @@ extension ServerState {
                     client.account = state.shared(account)
                     state.tryCompleteRegistration(client)
                 } else {
+                    if case .success(nil) = result { state.recordLoginFailure(of: client) }
                     state.reply(client, .errPasswdMismatch, "Invalid login or password")
                     state.disconnect(client, reason: "Invalid credentials")
                 }

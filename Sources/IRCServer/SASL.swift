@@ -67,6 +67,10 @@ extension ServerState {
             saslFailed(client)
             return
         }
+        if let refusal = loginRefusal(for: client) {
+            saslFailed(client, reason: refusal)
+            return
+        }
         client.sasl = .verifying
         client.authenticating = true
         let bound = NIOLoopBound((self, client), eventLoop: loop)
@@ -81,15 +85,16 @@ extension ServerState {
                 state.reply(client, .rplSaslSuccess, "SASL authentication successful")
                 state.tryCompleteRegistration(client)
             } else {
+                if case .success(nil) = result { state.recordLoginFailure(of: client) }
                 state.saslFailed(client)
             }
         }
     }
 
-    private func saslFailed(_ client: Client) {
+    private func saslFailed(_ client: Client, reason: String = "SASL authentication failed") {
         client.sasl = .idle
         client.saslFailures += 1
-        reply(client, .errSaslFail, "SASL authentication failed")
+        reply(client, .errSaslFail, reason)
         if client.saslFailures >= Self.saslMaximumFailures {
             disconnect(client, reason: "Too many failed login attempts")
         }

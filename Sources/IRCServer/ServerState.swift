@@ -35,6 +35,7 @@ final class ServerState {
     var cannedResponses: [String: CannedResponse] = [:]  // by shortcut
     var channels: [String: IRCChannel] = [:]         // folded name -> channel
     var connectionsByIP: [String: Int] = [:]
+    var loginThrottle: LoginThrottle
     var monitors: [String: Set<Client>] = [:]       // folded nick -> watchers
     var whowas = WhowasHistory(capacity: 1000)
     var nextClientID = 1
@@ -65,6 +66,8 @@ final class ServerState {
         self.loop = loop
         self.authenticator = authenticator
         self.logger = logger
+        self.loginThrottle = LoginThrottle(
+            limit: config.loginFailuresPerIP, window: .nanoseconds(Int64(config.loginFailureWindow * 1e9)))
         self.isupport = ISupport.tokens(config: config)
         self.handlers = CommandTable.build()
         self.reservedNicks = [casemapping.fold(LiveChatService.nick)]
@@ -386,6 +389,7 @@ final class ServerState {
         publishMetrics()
         let now = NIODeadline.now()
         checkAccountsIfDue(now: now)
+        if loginThrottle.trackedAddresses > 0 { loginThrottle.prune(now: now) }
         removeInactiveOperators(now: Date())
         assignWaiting()
         let registrationDeadline = TimeAmount.nanoseconds(Int64(config.registrationTimeout * 1e9))

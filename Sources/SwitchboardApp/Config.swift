@@ -53,6 +53,10 @@ public struct SwitchboardConfig: Sendable, Equatable {
     public var exempt: [String]
     /// Connections at once from one IP address; 0 means no limit.
     public var connectionsPerIP: Int
+    /// Failed IRC logins one IP address may make within `loginFailureWindow`;
+    /// beyond that its logins are refused until the window has passed. 0 means no limit.
+    public var loginFailuresPerIP: Int
+    public var loginFailureWindow: TimeInterval
     /// Seconds a new connection has to complete registration.
     public var registrationTimeout: TimeInterval
     /// Seconds of silence from a client after which the server sends a PING.
@@ -84,7 +88,8 @@ public struct SwitchboardConfig: Sendable, Equatable {
         storagePath: String, exempt: [String], connectionsPerIP: Int, registrationTimeout: TimeInterval,
         pingInterval: TimeInterval, pingTimeout: TimeInterval, sendQueue: Int, floodBurst: Int, floodRate: Double,
         languages: [String], inactivityTimeout: TimeInterval, maxSessions: Int, channels: [LiveChatChannel],
-        webMaxBodyBytes: Int = 16_384, webConversationsPerMinute: Int = 6, webMessagesPerMinute: Int = 60
+        webMaxBodyBytes: Int = 16_384, webConversationsPerMinute: Int = 6, webMessagesPerMinute: Int = 60,
+        loginFailuresPerIP: Int = 10, loginFailureWindow: TimeInterval = 600
     ) {
         self.serverName = serverName
         self.network = network
@@ -111,6 +116,8 @@ public struct SwitchboardConfig: Sendable, Equatable {
         self.webMaxBodyBytes = webMaxBodyBytes
         self.webConversationsPerMinute = webConversationsPerMinute
         self.webMessagesPerMinute = webMessagesPerMinute
+        self.loginFailuresPerIP = loginFailuresPerIP
+        self.loginFailureWindow = loginFailureWindow
     }
 
     /// `"host:port"` of the web listener, with brackets around an IPv6 host.
@@ -170,7 +177,9 @@ public struct SwitchboardConfig: Sendable, Equatable {
         ],
         webMaxBodyBytes: 16_384,
         webConversationsPerMinute: 6,
-        webMessagesPerMinute: 60
+        webMessagesPerMinute: 60,
+        loginFailuresPerIP: 10,
+        loginFailureWindow: 600
     )
 
     /// Reads and checks the configuration file at `path`.

@@ -153,7 +153,7 @@ struct ConfigReader {
     private func readLimits(_ limits: TOMLTable, into config: inout SwitchboardConfig) throws(ConfigError) {
         let path = "limits"
         try checkKeys(limits, path: path, allowed: [
-            "exempt", "connections_per_ip", "registration_timeout", "ping_interval", "ping_timeout",
+            "exempt", "connections_per_ip", "login_failures_per_ip", "login_failure_window", "registration_timeout", "ping_interval", "ping_timeout",
             "send_queue", "flood_burst", "flood_rate", "web_conversations_per_minute", "web_messages_per_minute",
         ])
         if let exempt = try stringArray(limits, "exempt", path: path) {
@@ -167,6 +167,13 @@ struct ConfigReader {
         if let value = try int(limits, "connections_per_ip", path: path) {
             try check(value >= 0, "limits.connections_per_ip", "must be 0 (no limit) or more, not \(value)")
             config.connectionsPerIP = value
+        }
+        if let value = try int(limits, "login_failures_per_ip", path: path) {
+            try check(value >= 0, "limits.login_failures_per_ip", "must be 0 (no limit) or more, not \(value)")
+            config.loginFailuresPerIP = value
+        }
+        if let value = try duration(limits, "login_failure_window", path: path) {
+            config.loginFailureWindow = value
         }
         if let value = try duration(limits, "registration_timeout", path: path) {
             config.registrationTimeout = value

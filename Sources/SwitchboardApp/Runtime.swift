@@ -54,6 +54,8 @@ public final class SwitchboardServer: Sendable {
             tls: tls,
             exempt: config.exempt.compactMap(AddressRange.init),
             connectionsPerIP: config.connectionsPerIP,
+            loginFailuresPerIP: config.loginFailuresPerIP,
+            loginFailureWindow: config.loginFailureWindow,
             registrationTimeout: config.registrationTimeout,
             pingInterval: config.pingInterval,
             pingTimeout: config.pingTimeout,

@@ -46,6 +46,7 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         ])
         #expect(d.connectionsPerIP == 10 && d.registrationTimeout == 30 && d.pingInterval == 90 && d.pingTimeout == 60)
         #expect(d.sendQueue == 1_048_576 && d.floodBurst == 10 && d.floodRate == 2)
+        #expect(d.loginFailuresPerIP == 10 && d.loginFailureWindow == 600)
         #expect(!d.motd.isEmpty)
     }
 
@@ -104,6 +105,8 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
             [limits]
             exempt = []
             connections_per_ip = 3
+            login_failures_per_ip = 4
+            login_failure_window = "1h"
             registration_timeout = "10s"
             ping_interval = "2m"
             ping_timeout = "1m30s"
@@ -141,6 +144,7 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         #expect(config.storagePath == "/var/lib/switchboard/db.sqlite")
         #expect(config.exempt.isEmpty)
         #expect(config.connectionsPerIP == 3)
+        #expect(config.loginFailuresPerIP == 4 && config.loginFailureWindow == 3600)
         #expect(config.registrationTimeout == 10 && config.pingInterval == 120 && config.pingTimeout == 90)
         #expect(config.sendQueue == 65536 && config.floodBurst == 5 && config.floodRate == 0.5)
         #expect(config.languages == ["en", "pt-BR", "zh-Hant-TW"])
@@ -211,6 +215,8 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         ("[limits]\nexempt = [\"127.0.0.0/8\", \"::1/129\"]\n", "limits.exempt[1]", 2, "prefix length"),
         ("[limits]\nexempt = [\"localhost\"]\n", "limits.exempt[0]", 2, "invalid address or CIDR"),
         ("[limits]\nflood_rate = 0\n", "limits.flood_rate", 2, "positive"),
+        ("[limits]\nlogin_failures_per_ip = -1\n", "limits.login_failures_per_ip", 2, "0 (no limit) or more"),
+        ("[limits]\nlogin_failure_window = 600\n", "limits.login_failure_window", 2, "expected a duration string"),
         ("[limits]\nsend_queue = 100\n", "limits.send_queue", 2, "at least"),
         ("[server]\nname = \"not a name\"\n", "server.name", 2, "invalid server name"),
         ("[server]\nname = 42\n", "server.name", 2, "expected a string, found integer"),

@@ -179,6 +179,54 @@ struct RegistrationTests {
         }
     }
 
+    @Test("an address that failed too many logins is refused, even with the right password, until the window passes")
+    func loginThrottle() async throws {
+        try await withServer(configure: { $0.exempt = []; $0.loginFailuresPerIP = 2; $0.loginFailureWindow = 3 }) { server in
+            let wrong = try await server.connect()
+            try await wrong.send("PASS alice:wrong\r\nNICK w1\r\nUSER w 0 * :W")
+            #expect(try await wrong.expect("464").params.last == "Invalid login or password")
+            try await wrong.expectClosed()
+            // A second failure, by SASL, with a login that does not exist.
+            let guessing = try await server.connect()
+            try await guessing.send("CAP REQ :sasl\r\nAUTHENTICATE PLAIN")
+            try await guessing.expect("AUTHENTICATE")
+            try await guessing.send("AUTHENTICATE " + Data("\0nobody\0guess".utf8).base64EncodedString())
+            #expect(try await guessing.expect("904").params.last == "SASL authentication failed")
+
+            // The address is throttled now: the right password is refused without a check, over SASL ...
+            try await guessing.send("AUTHENTICATE PLAIN")
+            try await guessing.expect("AUTHENTICATE")
+            try await guessing.send("AUTHENTICATE " + Data("\0alice\0\(TestServer.password)".utf8).base64EncodedString())
+            let throttled = try await guessing.expect("904").params.last!
+            #expect(throttled.hasPrefix("Too many failed logins from your address; try again in "))
+            // ... and with PASS.
+            let refused = try await server.connect()
+            try await refused.send("PASS alice:\(TestServer.password)\r\nNICK r1\r\nUSER r 0 * :R")
+            #expect(try await refused.expect("464").params.last!.hasPrefix("Too many failed logins"))
+            try await refused.expectClosed()
+
+            // Once the oldest failure is older than the window, logins are checked again.
+            try await Task.sleep(for: .seconds(3.2))
+            let alice = try await server.connect()
+            let welcome = try await alice.register(nick: "alice", login: "alice", password: TestServer.password)
+            #expect(welcome.contains { $0.command == "001" })
+        }
+    }
+
+    @Test("failed logins from exempt addresses are not throttled")
+    func loginThrottleExempt() async throws {
+        try await withServer(configure: { $0.loginFailuresPerIP = 1 }) { server in
+            for attempt in 0..<3 {
+                let wrong = try await server.connect()
+                try await wrong.send("PASS alice:wrong\r\nNICK w\(attempt)\r\nUSER w 0 * :W")
+                #expect(try await wrong.expect("464").params.last == "Invalid login or password")
+            }
+            let alice = try await server.connect()
+            let welcome = try await alice.register(nick: "alice", login: "alice", password: TestServer.password)
+            #expect(welcome.contains { $0.command == "001" })
+        }
+    }
+
     @Test("the server pings an idle client and drops it when no PONG comes")
     func pingTimeout() async throws {
         try await withServer(configure: { $0.pingInterval = 1; $0.pingTimeout = 1 }) { server in
