@@ -3,6 +3,7 @@ import Hummingbird
 import LiveChat
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// An error answer of the web bridge: `{"error": "<code>", "message": "..."}`
 /// with a fitting status. The codes are part of the API (see docs/web-api.md);
@@ -66,6 +67,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(status.code) \(code): \(message)" }
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, .badRequest, message) }
+    static let unreadableRequest = badRequest("The request could not be read as HTTP/1.1.")
     static let unauthorized = APIError(.unauthorized, .unauthorized, "Missing or invalid token for this conversation.",
                                        headers: [.wwwAuthenticate: "Bearer"])
     static let notFound = APIError(.notFound, .notFound, "There is nothing here.")
@@ -132,6 +134,12 @@ extension APIError {
             return APIError(httpStatus: error.status, message: error.body)
         case let error as any HTTPResponseError:
             return APIError(httpStatus: error.status, message: nil)
+        case is HTTPParserError, is ChannelError, is IOError:
+            // The client's request broke off or could not be read (a body cut short by a
+            // closed connection, say): its problem, not the server's, and it may not
+            // even get this answer.
+            logger.debug("web request could not be read", metadata: ["error": "\(error)"])
+            return .unreadableRequest
         default:
             logger.error("web request failed", metadata: ["error": "\(String(reflecting: error))"])
             return APIError(.internalServerError, .internalError, "Something went wrong on the server.")

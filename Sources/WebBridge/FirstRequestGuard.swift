@@ -14,7 +14,12 @@ import NIOHTTP1
 /// a request. After the first request, Hummingbird answers parse errors itself and
 /// its idle timeout closes quiet connections.
 struct GuardedWebChannel: ServerChildChannel {
-    typealias Value = HTTP1WebSocketUpgradeChannel.Value
+    struct Value: ServerChildChannelValue {
+        let inner: HTTP1WebSocketUpgradeChannel.Value
+        /// Succeeds when the first request's head has come through.
+        let firstRequest: EventLoopFuture<Void>
+        var channel: any Channel { inner.channel }
+    }
 
     let inner: HTTP1WebSocketUpgradeChannel
     let firstRequestTimeout: TimeAmount
@@ -23,13 +28,25 @@ struct GuardedWebChannel: ServerChildChannel {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout), position: .after(decoder))
-            return value
+            let firstRequest = channel.eventLoop.makePromise(of: Void.self)
+            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout, headSeen: firstRequest),
+                                    position: .after(decoder))
+            return Value(inner: value, firstRequest: firstRequest.futureResult)
         }
     }
 
     func handle(value: Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
+        // Without a first request (refused by the guard, or the client left) there is
+        // nothing to serve; HummingbirdWebSocket would log its failed negotiation as an
+        // error, once per connection, which every scanner on a public port triggers.
+        do {
+            try await value.firstRequest.get()
+        } catch {
+            logger.debug("web connection ended before its first request", metadata: ["error": "\(error)"])
+            value.channel.close(promise: nil)
+            return
+        }
+        await inner.handle(value: value.inner, logger: logger)
     }
 }
 
@@ -50,14 +67,17 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let timeout: TimeAmount
+    /// Completed when the first request's head goes through, failed if it never does.
+    private let headSeen: EventLoopPromise<Void>
     private var timer: Scheduled<Void>?
     /// The request's end went through, or the connection was given up on.
     private var finished = false
     /// Something was written back: an answer has started.
     private var answered = false
 
-    init(timeout: TimeAmount) {
+    init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>) {
         self.timeout = timeout
+        self.headSeen = headSeen
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -78,11 +98,20 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        headSeen.fail(ChannelError.inputClosed)   // no effect once the head was seen
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let isEnd: Bool
-        if case .end = unwrapInboundIn(data) { isEnd = true } else { isEnd = false }
+        switch unwrapInboundIn(data) {
+        case .head:
+            isEnd = false
+            headSeen.succeed()
+        case .body:
+            isEnd = false
+        case .end:
+            isEnd = true
+        }
         context.fireChannelRead(data)
         if isEnd && !finished {
             finished = true
@@ -99,7 +128,7 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !finished, !answered, error is HTTPParserError {
-            reject(context, APIError.badRequest("The request could not be read as HTTP/1.1."))
+            reject(context, .unreadableRequest)
             return
         }
         context.fireErrorCaught(error)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Storage
+import Synchronization
 @testable import SwitchboardApp
 
 /// A whole Switchboard started in-process on ephemeral loopback ports, with its
@@ -25,7 +26,8 @@ final class TestServer: Sendable {
     }
 
     /// Starts a server with operators `alice`, `bob` and `carol` (password `TestServer.password`).
-    static func start(operators: [String] = ["alice", "bob", "carol"],
+    /// With `logs`, everything the server logs at debug level and above is kept there.
+    static func start(operators: [String] = ["alice", "bob", "carol"], logs: CapturedLogs? = nil,
                       configure: (inout SwitchboardConfig) -> Void = { _ in }) async throws -> TestServer {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -43,6 +45,10 @@ final class TestServer: Sendable {
         configure(&config)
         var logger = Logger(label: "switchboard-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"] == nil ? .critical : .debug
+        if let logs {
+            logger = Logger(label: "switchboard-test") { _ in logs }
+            logger.logLevel = .debug
+        }
         let server = try SwitchboardServer(config: config, logger: logger)
         do {
             try addOperators(operators, to: server)
@@ -97,10 +103,10 @@ final class TestServer: Sendable {
 }
 
 /// Runs `body` against a fresh server and always stops it.
-func withServer(operators: [String] = ["alice", "bob", "carol"],
+func withServer(operators: [String] = ["alice", "bob", "carol"], logs: CapturedLogs? = nil,
                 configure: (inout SwitchboardConfig) -> Void = { _ in },
                 _ body: (TestServer) async throws -> Void) async throws {
-    let server = try await TestServer.start(operators: operators, configure: configure)
+    let server = try await TestServer.start(operators: operators, logs: logs, configure: configure)
     do {
         try await body(server)
     } catch {
@@ -108,4 +114,35 @@ func withServer(operators: [String] = ["alice", "bob", "carol"],
         throw error
     }
     await server.stop()
+}
+
+/// A log handler that keeps what it is given, for tests of what the server logs.
+struct CapturedLogs: LogHandler {
+    struct Entry: Sendable {
+        let level: Logger.Level
+        let message: String
+    }
+
+    private final class Box: Sendable {
+        let entries = Mutex<[Entry]>([])
+    }
+
+    private let box = Box()
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let message = event.metadata.map { "\(event.message) \($0)" } ?? "\(event.message)"
+        box.entries.withLock { $0.append(Entry(level: event.level, message: message)) }
+    }
+
+    /// What was logged at `level` or above.
+    func entries(atLeast level: Logger.Level) -> [Entry] {
+        box.entries.withLock { $0.filter { $0.level >= level } }
+    }
 }
