@@ -13,6 +13,14 @@ extension IRCMessage {
         return try copy.withUnsafeBufferPointer { IRCLineParser.parseResult($0) }.get()
     }
 
+    /// The tags of a line that `parse` refused (too long, not UTF-8, malformed),
+    /// when its tag section on its own is within the limit and well formed: a
+    /// labeled-response error reply still carries the line's `label`. Empty otherwise.
+    public static func tags(ofRefusedLine line: some Collection<UInt8>) -> [IRCTag] {
+        let bytes = Array(line)
+        return bytes.withUnsafeBufferPointer { IRCLineParser.tagsOnly($0) } ?? []
+    }
+
     /// Parses one line given as a String (convenience for tests and tools).
     public static func parse(_ line: String) throws(IRCParseError) -> IRCMessage {
         var line = line
@@ -107,6 +115,27 @@ enum IRCLineParser {
     }
 
     // MARK: Tags
+
+    /// The tag section alone, as `parse` would read it; nil when there is none or it is invalid.
+    static func tagsOnly(_ b: UnsafeBufferPointer<UInt8>) -> [IRCTag]? {
+        var start = 0
+        while start < b.count && b[start] == WireByte.space { start += 1 }
+        guard start < b.count, b[start] == WireByte.at else { return nil }
+        start += 1
+        let limit = min(b.count, start + IRCLimits.maxClientTagBytes + 1)
+        var end = start
+        while end < limit && b[end] != WireByte.space { end += 1 }
+        guard end > start, end - start <= IRCLimits.maxClientTagBytes else { return nil }
+        let section = UnsafeBufferPointer(rebasing: b[start..<end])
+        do throws(IRCParseError) {
+            try UTF8Check.validate(section)
+            var tags: [IRCTag] = []
+            try parseTags(section, from: 0, to: section.count, into: &tags)
+            return tags
+        } catch {
+            return nil
+        }
+    }
 
     private static func parseTags(
         _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, into tags: inout [IRCTag]

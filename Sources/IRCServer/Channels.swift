@@ -69,21 +69,22 @@ extension ServerState {
         joinedLiveChat(client, channel: channel)
     }
 
-    /// One JOIN per member: extended-join clients get the account and realname.
-    func announceJoin(_ client: Client, to channel: IRCChannel) {
+    /// One JOIN per member (those `including` accepts): extended-join clients get the
+    /// account and realname.
+    func announceJoin(_ client: Client, to channel: IRCChannel, including: (Client) -> Bool = { _ in true }) {
         let plain = event(from: client, command: "JOIN", params: [channel.name])
         var extended = plain
         extended.params = [channel.name, client.accountName ?? "*", client.realname]
         var plainRecipients: [Client] = []
         var extendedRecipients: [Client] = []
-        for member in channel.members.keys {
+        for member in channel.members.keys where including(member) {
             if member.has(.extendedJoin) { extendedRecipients.append(member) } else { plainRecipients.append(member) }
         }
         deliver(plain, to: plainRecipients)
         deliver(extended, to: extendedRecipients)
         if let away = client.awayMessage {
             let awayEvent = event(from: client, command: "AWAY", params: [away])
-            deliver(awayEvent, to: channel.members.keys.lazy.filter { $0 !== client && $0.has(.awayNotify) })
+            deliver(awayEvent, to: (plainRecipients + extendedRecipients).lazy.filter { $0 !== client && $0.has(.awayNotify) })
         }
     }
 

@@ -21,6 +21,9 @@ extension ServerState {
             text = message.params[1]
         }
         let clientTags = client.has(.messageTags) && !message.tags.isEmpty ? message.tags.filter { $0.key.hasPrefix("+") } : []
+        // A TAGMSG is its tags: without any (or from a client that did not negotiate
+        // message-tags) it would reach others as an empty line.
+        if isTagmsg && clientTags.isEmpty { return }
         if !Self.containsComma(targetList) {
             // One target, the usual case: the parameters as received go on as they are.
             relayedMessages += 1
@@ -28,7 +31,12 @@ extension ServerState {
             relay(client, command: command, target: targetList, params: params, clientTags: clientTags, quiet: isNotice)
             return
         }
-        let targets = targetList.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+        var targets: [String] = []
+        var seen: Set<String> = []
+        for target in targetList.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+        where seen.insert(casemapping.fold(target)).inserted {
+            targets.append(target)   // a target named twice gets the message once
+        }
         if targets.count > ISupport.maxTargets {
             if !isNotice { reply(client, .errTooManyTargets, targetList, "Too many targets") }
             return
@@ -85,6 +93,8 @@ extension ServerState {
         deliver(event, to: channel.members.keys.lazy.filter { member in
             (member !== client || echo) && (!tagsOnly || member.has(.messageTags))
         })
+        // A sender outside the channel (-n) gets its echo too.
+        if echo, channel.members[client] == nil { send(event, to: client) }
     }
 
     /// Why `client` may not speak in `channel`, or nil when it may.

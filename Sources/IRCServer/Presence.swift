@@ -53,9 +53,12 @@ extension ServerState {
         case "+":
             var online: [String] = []
             var offline: [String] = []
+            var answered: Set<String> = []
             for (index, nick) in targets.enumerated() {
                 guard IRCNames.isValidNick(nick, maxLength: ISupport.nickLength) else { continue }
                 let folded = casemapping.fold(nick)
+                // "bob,BOB" names one nick: one answer.
+                guard answered.insert(folded).inserted else { continue }
                 if !client.monitoring.contains(folded) {
                     guard client.monitoring.count < ISupport.monitorLimit else {
                         reply(client, .errMonListFull, String(ISupport.monitorLimit),
@@ -141,8 +144,18 @@ extension ServerState {
         target.user = newUser
         target.host = newHost
         for channel in target.channels.values {
-            let join = event(from: target, command: "JOIN", params: [channel.name])
-            deliver(join, to: channel.members.keys.lazy.filter { $0 !== target && !$0.has(.chghost) })
+            let rejoining: (Client) -> Bool = { $0 !== target && !$0.has(.chghost) }
+            announceJoin(target, to: channel, including: rejoining)
+            // The rejoin lost the member's status in those clients: the server gives it back.
+            let modes = channel.members[target] ?? []
+            let letters = (modes.contains(.op) ? "o" : "") + (modes.contains(.voice) ? "v" : "")
+            if !letters.isEmpty {
+                let restore = IRCMessage(
+                    tags: [IRCTag("time", serverTime.now()), IRCTag("msgid", messageIDs.next())],
+                    source: config.serverName, command: "MODE",
+                    params: [channel.name, "+" + letters] + letters.map { _ in target.nick })
+                deliver(restore, to: channel.members.keys.lazy.filter(rejoining))
+            }
         }
         serverMessage(client, "NOTICE", [client.nick, "Changed the host of \(target.nick) to \(newUser)@\(newHost)"])
     }

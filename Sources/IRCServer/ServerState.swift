@@ -300,16 +300,22 @@ final class ServerState {
         do {
             message = try IRCMessage.parse(line.readableBytesView)
         } catch {
-            switch error {
-            case .empty:
-                return
-            case .invalidUTF8:
-                sendFail(client, command: "*", code: "INVALID_UTF8",
-                         description: "Message rejected: this server only accepts UTF-8", always: true)
-            case .tagsTooLong, .lineTooLong:
-                reply(client, .errInputTooLong, "Input line was too long")
-            case .malformed(let reason):
-                reply(client, .errUnknownError, "*", "Malformed message: \(reason)")
+            if case .empty = error { return }
+            // The refusal still answers the line's label, when its tags can be read.
+            let label = client.has(.labeledResponse)
+                ? IRCMessage.tags(ofRefusedLine: line.readableBytesView).first { $0.key == "label" }?.value : nil
+            answering(client, label: label) {
+                switch error {
+                case .empty:
+                    break
+                case .invalidUTF8:
+                    sendFail(client, command: "*", code: "INVALID_UTF8",
+                             description: "Message rejected: this server only accepts UTF-8", always: true)
+                case .tagsTooLong, .lineTooLong:
+                    reply(client, .errInputTooLong, "Input line was too long")
+                case .malformed(let reason):
+                    reply(client, .errUnknownError, "*", "Malformed message: \(reason)")
+                }
             }
             flushSoon(client)
             return
@@ -318,6 +324,13 @@ final class ServerState {
         if command != "PING" && command != "PONG" && command != "CAP" {
             client.lastActivityDate = inputDate
         }
+        let label = client.has(.labeledResponse) ? message.tag("label") : nil
+        answering(client, label: label) { dispatch(message, from: client) }
+    }
+
+    /// Runs the command's handler, or answers why it cannot run.
+    private func dispatch(_ message: IRCMessage, from client: Client) {
+        let command = message.command
         guard let handler = handler(for: command) else {
             if client.isRegistered {
                 reply(client, .errUnknownCommand, command, "Unknown command")
@@ -334,23 +347,30 @@ final class ServerState {
             reply(client, .errNeedMoreParams, command, "Not enough parameters")
             return
         }
-        let label = client.has(.labeledResponse) ? message.tag("label") : nil
-        if label != nil { client.capturedReplies = [] }
-        client.currentLabel = label
         handler.run(self, client, message)
+    }
+
+    /// Runs `body`, which answers a line of the client; with a label (labeled-response),
+    /// what it sends the client is the labeled response.
+    private func answering(_ client: Client, label: String?, _ body: () -> Void) {
+        guard let label else {
+            body()
+            return
+        }
+        client.capturedReplies = []
+        client.currentLabel = label
+        body()
         client.currentLabel = nil
-        if let label {
-            if client.labelDeferred {
-                // The command answers later (after a database write): the label goes with that answer.
-                client.labelDeferred = false
-                if let early = client.capturedReplies, !early.isEmpty {
-                    client.capturedReplies = nil
-                    for reply in early { send(reply, to: client) }
-                }
+        if client.labelDeferred {
+            // The command answers later (after a database write): the label goes with that answer.
+            client.labelDeferred = false
+            if let early = client.capturedReplies, !early.isEmpty {
                 client.capturedReplies = nil
-            } else {
-                finishLabeledResponse(client, label: label)
+                for reply in early { send(reply, to: client) }
             }
+            client.capturedReplies = nil
+        } else {
+            finishLabeledResponse(client, label: label)
         }
     }
 

@@ -79,6 +79,63 @@ struct CapabilityTests {
         }
     }
 
+    @Test("labeled-response: refusals before a command runs carry the label too")
+    func labeledRefusals() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["labeled-response", "batch", "message-tags"])
+            try await alice.send("@label=u1 BOGUS x")
+            #expect(try await alice.expect("421").tag("label") == "u1")
+            try await alice.send("@label=u2 JOIN")
+            #expect(try await alice.expect("461").tag("label") == "u2")
+            try await alice.sendBytes(Array("@label=u3 PRIVMSG #u :bad ".utf8) + [0xc3] + Array(" here\r\n".utf8))
+            let fail = try await alice.expect("FAIL")
+            #expect(fail.params[1] == "INVALID_UTF8" && fail.tag("label") == "u3")
+            try await alice.send("@label=u4 PRIVMSG #u :" + String(repeating: "x", count: 600))
+            #expect(try await alice.expect("417").tag("label") == "u4")
+            // The connection carries on, labels and all.
+            try await alice.send("@label=u5 PING :y")
+            #expect(try await alice.expect("PONG").tag("label") == "u5")
+        }
+    }
+
+    @Test("echo-message: a sender outside a -n channel gets its echo")
+    func echoFromOutside() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("JOIN #open")
+            try await alice.expect("366")
+            try await alice.send("MODE #open -n")
+            try await alice.expect("MODE")
+            let bob = try await server.client("bob", caps: ["echo-message"])
+            try await bob.send("PRIVMSG #open :from outside")
+            let delivered = try await alice.expect("PRIVMSG")
+            let echo = try await bob.expect("PRIVMSG")
+            #expect(echo.params == ["#open", "from outside"])
+            #expect(echo.source?.hasPrefix("bob!") == true && delivered.params == echo.params)
+        }
+    }
+
+    @Test("chghost fallback: clients without the cap see the rejoin as a join, with extended-join and the member's modes")
+    func chghostFallbackKeepsModes() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")   // the admin, op of #hosts
+            try await alice.send("JOIN #hosts")
+            try await alice.expect("366")
+            let carol = try await server.client("carol", caps: ["extended-join"])
+            try await carol.send("JOIN #hosts")
+            try await carol.expect("366")
+            try await alice.send("CHGHOST alice staff helpdesk.example")
+            try await carol.expect("QUIT")
+            let rejoin = try await carol.expect("JOIN")
+            #expect(rejoin.source == "alice!staff@helpdesk.example")
+            #expect(rejoin.params == ["#hosts", "alice", "alice realname"])
+            let mode = try await carol.expect("MODE")
+            #expect(mode.params == ["#hosts", "+o", "alice"])
+            try await carol.send("NAMES #hosts")
+            #expect(try await carol.expect("353").params.last?.split(separator: " ").contains("@alice") == true)
+        }
+    }
+
     @Test("away-notify, extended-join, multi-prefix, userhost-in-names, invite-notify, setname")
     func presenceCaps() async throws {
         try await withServer { server in

@@ -325,6 +325,26 @@ struct ChatTests {
         }
     }
 
+    @Test("a target named twice gets the message once; a TAGMSG without tags goes nowhere")
+    func duplicateTargetsAndEmptyTagmsg() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob", caps: ["message-tags"])
+            try await bob.send("JOIN #t")
+            try await bob.expect("366")
+            try await alice.send("JOIN #t")
+            try await alice.expect("366")
+            try await alice.send("PRIVMSG bob,BOB,#t,#T :once")
+            #expect(try await bob.expect("PRIVMSG").params == ["bob", "once"])
+            #expect(try await bob.expect("PRIVMSG").params == ["#t", "once"])
+            #expect(try await bob.expectNothing { $0.command == "PRIVMSG" } == nil)
+            // alice did not negotiate message-tags: her tags are dropped, and so is the empty TAGMSG.
+            try await alice.send("@+typing=active TAGMSG #t")
+            try await alice.send("@+typing=active TAGMSG bob")
+            #expect(try await bob.expectNothing { $0.command == "TAGMSG" } == nil)
+        }
+    }
+
     @Test("MONITOR reports nicks coming and going")
     func monitor() async throws {
         try await withServer { server in
@@ -332,6 +352,10 @@ struct ChatTests {
             try await alice.send("MONITOR + bob,carol")
             let offline = try await alice.expect("731")
             #expect(offline.params[1] == "bob,carol")
+            // One nick in two spellings is one entry and one answer.
+            try await alice.send("MONITOR + dave,DAVE")
+            #expect(try await alice.expect("731").params[1] == "dave")
+            try await alice.send("MONITOR - dave")
             let bob = try await server.client("bob")
             let online = try await alice.expect("730")
             #expect(online.params[1].hasPrefix("bob!bob@"))
