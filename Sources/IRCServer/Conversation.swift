@@ -23,6 +23,13 @@ final class Conversation {
     var previousOperator: String?
     /// Set once the conversation has ended; nothing more is accepted.
     var isClosed = false
+    /// Messages waiting to be stored, the first one being stored (see `storingMessage`).
+    var messageWrites: [MessageWrite] = []
+
+    struct MessageWrite {
+        let work: @Sendable (ConversationStore) throws -> StoredMessage
+        let then: (ServerState, Result<StoredMessage, any Error>) -> Void
+    }
     var visitorLeft: Bool { record.visitorLeftAt != nil }
 
     static let historyLimit = 200

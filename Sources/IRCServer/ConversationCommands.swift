@@ -319,7 +319,7 @@ extension ServerState {
     func systemMessage(_ conversation: Conversation, _ text: String) {
         let id = conversation.id
         let name = conversation.settings.name
-        storing({ try $0.append(conversationID: id, authorKind: .system, authorName: name, authorLogin: nil, text: text, at: Date()) }) { state, result in
+        storingMessage(of: conversation, { try $0.append(conversationID: id, authorKind: .system, authorName: name, authorLogin: nil, text: text, at: Date()) }) { state, result in
             guard case .success(let message) = result, let conversation = state.conversations[id] else { return }
             conversation.remember(message)
             conversation.publish(.message(message.chatMessage))

@@ -27,6 +27,28 @@ extension ServerState {
         }
     }
 
+    /// Stores a message of the conversation once the ones before it are stored,
+    /// then runs `then` on the loop. One write at a time per conversation: the
+    /// database gives ids in the order the writes run, and concurrent writes
+    /// (the visitor over HTTP, an operator on IRC) could otherwise come back in
+    /// another order, and a WebSocket reading live events would see 1439 before
+    /// 1438 and skip 1438 when it reconnects `after` its last id.
+    func storingMessage(of conversation: Conversation,
+                        _ work: @escaping @Sendable (ConversationStore) throws -> StoredMessage,
+                        then: @escaping (ServerState, Result<StoredMessage, any Error>) -> Void) {
+        conversation.messageWrites.append(.init(work: work, then: then))
+        if conversation.messageWrites.count == 1 { storeNextMessage(of: conversation) }
+    }
+
+    private func storeNextMessage(of conversation: Conversation) {
+        guard let write = conversation.messageWrites.first else { return }
+        storing(write.work) { state, result in
+            write.then(state, result)
+            conversation.messageWrites.removeFirst()
+            state.storeNextMessage(of: conversation)
+        }
+    }
+
     /// Fire-and-forget bookkeeping writes (assignment, membership); failures are logged.
     func persist(_ what: String, _ work: @escaping @Sendable (ConversationStore) throws -> Void) {
         storing(work) { state, result in
@@ -328,7 +350,7 @@ extension ServerState {
         let id = conversation.id
         let bound = NIOLoopBound(client, eventLoop: loop)
         let sent = text
-        storing({ try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
+        storingMessage(of: conversation, { try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
             let client = bound.value
             guard let conversation = state.conversations[id] else { return }
             switch result {

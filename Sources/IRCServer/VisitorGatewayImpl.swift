@@ -24,14 +24,20 @@ struct LiveChatGateway: VisitorGateway {
         let store = self.store
         do {
             return try await server.pool.runIfActive { try work(store) }
-        } catch let error as StorageError {
-            switch error {
-            case .conversationClosed: throw .conversationClosed
-            case .unknownConversation: throw .unknownConversation
-            default: throw .invalid(error.description)
-            }
         } catch {
-            throw .unavailable("storage failed: \(error)")
+            throw Self.gatewayError(error)
+        }
+    }
+
+    /// What a failed storage step (or a step on the server's loop) means to the web bridge.
+    private static func gatewayError(_ error: any Error) -> GatewayError {
+        switch error {
+        case let error as GatewayError: return error
+        case StorageError.conversationClosed: return .conversationClosed
+        case StorageError.unknownConversation: return .unknownConversation
+        case let error as StorageError: return .invalid(error.description)
+        case is EventLoopError: return .unavailable("the server is shutting down")
+        default: return .unavailable("storage failed: \(error)")
         }
     }
 
@@ -96,18 +102,29 @@ struct LiveChatGateway: VisitorGateway {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .invalid("the message is empty") }
         guard text.count <= Self.maximumText else { throw .invalid("the message is longer than \(Self.maximumText) characters") }
-        let author = try await onLoop { state -> String? in
-            guard let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft else { return nil }
-            return open.visitorName
+        guard let state = server.state else { throw .unavailable("the server is not running") }
+        let stored = state.eventLoop.flatSubmit { () -> EventLoopFuture<StoredMessage> in
+            let server = state.value
+            guard let open = server.conversations[conversation], !open.isClosed, !open.visitorLeft else {
+                return server.loop.makeFailedFuture(GatewayError.conversationClosed)
+            }
+            let author = open.visitorName
+            let promise = server.loop.makePromise(of: StoredMessage.self)
+            server.storingMessage(of: open, {
+                try $0.append(conversationID: conversation, authorKind: .visitor, authorName: author, authorLogin: nil, text: text, at: Date())
+            }) { server, result in
+                if case .success(let message) = result, let open = server.conversations[conversation] {
+                    server.relayVisitorMessage(message, in: open)
+                }
+                promise.completeWith(result)
+            }
+            return promise.futureResult
         }
-        guard let author else { throw .conversationClosed }
-        let message = try await database {
-            try $0.append(conversationID: conversation, authorKind: .visitor, authorName: author, authorLogin: nil, text: text, at: Date())
+        do {
+            return try await stored.get().chatMessage
+        } catch {
+            throw Self.gatewayError(error)
         }
-        _ = try? await onLoop { state in
-            if let open = state.conversations[conversation] { state.relayVisitorMessage(message, in: open) }
-        }
-        return message.chatMessage
     }
 
     func visitorTyping(conversation: Int64) async {

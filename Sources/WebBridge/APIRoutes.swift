@@ -122,13 +122,18 @@ struct VisitorAPI: Sendable {
     /// `GET /api/v1/conversations/{id}/events` on the WebSocket router. Every
     /// check happens before the upgrade; a refusal is answered by `UpgradeRefusals`.
     func addEventsRoute(to router: Router<WebRequestContext>, socket: EventSocket) {
+        // The socket subscribes to the conversation's events before the upgrade is
+        // answered: an event that happens as soon as the visitor sees the upgrade
+        // (an operator joining) must not fall before the subscription.
+        let subscriptions = PerConnection<AsyncStream<VisitorEvent>>()
         router.ws("/api/v1/conversations/:id/events", shouldUpgrade: { request, context in
             do {
                 if origins.verdict(request) == .denied {
                     throw APIError.originNotAllowed
                 }
-                _ = try await authorize(request, context, queryToken: true)
+                let id = try await authorize(request, context, queryToken: true)
                 _ = try Validate.after(request.uri.queryParameters.get("after"))
+                subscriptions.put(await gateway.events(conversation: id), on: context.channel)
                 return .upgrade([:])
             } catch {
                 let refusal = APIError.from(error, logger: logger)
@@ -141,8 +146,9 @@ struct VisitorAPI: Sendable {
             let query = webSocketContext.request.uri.queryParameters
             guard let id = try? Validate.conversationID(context.parameters.get("id")) else { return }
             let after = (try? Validate.after(query.get("after"))) ?? nil
-            await socket.run(conversation: id, after: after, address: context.remoteAddress,
-                             inbound: inbound, outbound: outbound)
+            let events = subscriptions.take(for: context.channel)
+            await socket.run(conversation: id, after: after, events: events, address: context.remoteAddress,
+                             connection: context.channel, inbound: inbound, outbound: outbound)
         })
     }
 

@@ -3,6 +3,7 @@ import HummingbirdWebSocket
 import LiveChat
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// What the server sends on the events WebSocket: JSON objects with a `"type"`.
 enum ServerFrame: Encodable {
@@ -101,20 +102,33 @@ struct EventSocket: Sendable {
     let poster: MessagePoster
     let metrics: WebMetrics
     let logger: Logger
-    /// Largest text frame accepted from the visitor.
+    /// Largest message accepted from the visitor; a larger one gets an `error`.
     let maxFrameBytes: Int
+
+    /// What the socket reads at most in one message; beyond it the connection is
+    /// closed (1009). Up to it, a message over `maxFrameBytes` is read and refused
+    /// in turn, after the answers to what came before it.
+    static func readLimit(maxFrameBytes: Int) -> Int { maxFrameBytes * 4 }
 
     /// How often the visitor's typing notifications are passed on, at most.
     static let typingInterval: Duration = .seconds(1)
+    /// How long a visitor has to answer the server's close frame before the
+    /// connection is dropped: one whose network vanished must not hold a
+    /// shutdown (or the socket) open.
+    static let closeGrace: TimeAmount = .seconds(2)
 
-    func run(conversation id: Int64, after: Int64?, address: SocketAddress?,
-             inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+    /// Serves one socket. `events` is the conversation's subscription, made before
+    /// the upgrade was answered (one is made here without it).
+    func run(conversation id: Int64, after: Int64?, events: AsyncStream<VisitorEvent>?, address: SocketAddress?,
+             connection: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         metrics.openSockets.increment()
         defer { metrics.openSockets.decrement() }
         let writer = FrameWriter(outbound: outbound)
-        // Subscribe before reading the history, so nothing falls in between;
+        // Subscribed before reading the history, so nothing falls in between;
         // whatever arrives twice is dropped by id.
-        let events = await gateway.events(conversation: id)
+        var subscription = events
+        if subscription == nil { subscription = await gateway.events(conversation: id) }
+        guard let events = subscription else { return }
         var replayed = Set<Int64>()
         do {
             if let after {
@@ -132,15 +146,32 @@ struct EventSocket: Sendable {
             if await gateway.isClosed(conversation: id) {
                 try await writer.send(.event(.closed(reason: nil)))
                 try await outbound.close(.normalClosure, reason: "conversation closed")
+                closeSoon(connection)
                 return
             }
         } catch {
             logger.debug("events socket ended during replay", metadata: ["conversation": "\(id)", "error": "\(error)"])
             try? await outbound.close(.goingAway, reason: nil)
+            closeSoon(connection)
             return
         }
 
         let alreadySent = replayed
+        // On shutdown HummingbirdWebSocket sends a close frame and waits for the answer
+        // with no time limit: a visitor whose network vanished would hold the whole
+        // shutdown (and the IRC clients' ERROR) up for good.
+        await withGracefulShutdownHandler {
+            await serve(events, conversation: id, skipping: alreadySent, address: address, connection: connection,
+                        inbound: inbound, writer: writer, outbound: outbound)
+        } onGracefulShutdown: {
+            closeSoon(connection)
+        }
+    }
+
+    /// Live events out and the visitor's frames in, until either side ends.
+    private func serve(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping alreadySent: Set<Int64>,
+                       address: SocketAddress?, connection: any Channel, inbound: WebSocketInboundStream,
+                       writer: FrameWriter, outbound: WebSocketOutboundWriter) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.forward(events, conversation: id, skipping: alreadySent, writer: writer, outbound: outbound)
@@ -151,7 +182,13 @@ struct EventSocket: Sendable {
             // Whichever ends first (the conversation closed, or the visitor left) ends the other.
             await group.next()
             group.cancelAll()
+            closeSoon(connection)
         }
+    }
+
+    /// Drops the connection after `closeGrace`, unless it ended by then.
+    private func closeSoon(_ connection: any Channel) {
+        connection.eventLoop.scheduleTask(in: Self.closeGrace) { connection.close(promise: nil) }
     }
 
     /// Live events to the visitor until the stream ends; then closes the socket.
@@ -189,11 +226,17 @@ struct EventSocket: Sendable {
     /// The visitor's frames until the socket closes.
     private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter) async {
         var lastTyping: ContinuousClock.Instant?
-        var iterator = inbound.messages(maxSize: maxFrameBytes).makeAsyncIterator()
+        var iterator = inbound.messages(maxSize: Self.readLimit(maxFrameBytes: maxFrameBytes)).makeAsyncIterator()
         do {
             while let message = try await iterator.next() {
                 guard case .text(let text) = message else {
                     try await writer.send(.error(.badRequest("Send JSON objects in text frames."), clientID: nil))
+                    continue
+                }
+                if text.utf8.count > maxFrameBytes {
+                    let error = APIError(.contentTooLarge, .bodyTooLarge, "Messages on the socket are limited to \(maxFrameBytes) bytes.")
+                    let frame = try? JSONDecoder().decode(ClientFrame.self, from: Data(text.utf8))
+                    try await writer.send(.error(error, clientID: frame?.clientID))
                     continue
                 }
                 let frame: ClientFrame

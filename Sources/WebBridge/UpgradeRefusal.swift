@@ -1,7 +1,6 @@
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
-import Synchronization
 
 /// Answers refused WebSocket upgrades with a real status and a JSON body.
 ///
@@ -17,20 +16,15 @@ final class UpgradeRefusals: Sendable {
         var body: ByteBuffer
     }
 
-    private let pending = Mutex<[ObjectIdentifier: Refusal]>([:])
+    private let pending = PerConnection<Refusal>()
 
     /// Records the answer for the upgrade request on `channel`; forgotten when the connection closes.
     func record(_ error: APIError, on channel: any Channel) {
-        let refusal = Refusal(status: error.status, headers: error.responseHeaders, body: error.body)
-        let key = ObjectIdentifier(channel)
-        pending.withLock { $0[key] = refusal }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.pending.withLock { $0.removeValue(forKey: key) }
-        }
+        pending.put(Refusal(status: error.status, headers: error.responseHeaders, body: error.body), on: channel)
     }
 
     func take(for channel: any Channel) -> Refusal? {
-        pending.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        pending.take(for: channel)
     }
 }
 

@@ -136,7 +136,7 @@ public struct WebService: Service {
                         configuration: .init(
                             http1: .init(additionalChannelHandlers: [UpgradeRefusalWriter(refusals: refusals)],
                                          idleTimeout: Self.idleTimeout),
-                            ws: .init(maxFrameSize: maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))),
+                            ws: .init(maxFrameSize: EventSocket.readLimit(maxFrameBytes: maxFrameBytes), autoPing: .enabled(timePeriod: .seconds(30)), validateUTF8: true))),
                     firstRequestTimeout: Self.firstRequestTimeout)
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Switchboard"),

@@ -27,7 +27,7 @@ struct ServeProcessTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    @Test("serves TLS and plaintext IRC, generates a certificate, and exits 0 on SIGTERM after telling clients")
+    @Test("serves TLS and plaintext IRC, generates a certificate, and exits 0 on SIGTERM after telling clients, even with a visitor's socket that never answers the close")
     func serveAndTerminate() async throws {
         let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -69,10 +69,24 @@ struct ServeProcessTests {
         let viaTLS = try await TestIRCClient.connect(port: tls, tls: true)
         try await viaTLS.register(nick: "mitchell_phone", login: "mitchell", password: "s3cret pass")
         #expect(FileManager.default.fileExists(atPath: folder + "/certs/server.crt"))
+        // A visitor whose network vanished: its socket never answers the server's close
+        // frame (a plain socket that reads nothing after the upgrade, in its own process).
+        let visitor = try await TestVisitor.start(WebTestClient(port: web))
+        let python = try #require(TestTools.path(of: "python3"))
+        let silentLog = folder + "/silent-visitor.log"
+        let silent = try ChildProcess.spawn(python, ["-c", Self.silentVisitor, String(web), String(visitor.id), visitor.token],
+                                            output: .file(silentLog), errorsToOutput: true)
+        defer { silent.killAndReap() }
+        let upgraded = ContinuousClock.now + .seconds(10)
+        while !((try? String(contentsOfFile: silentLog, encoding: .utf8)) ?? "").contains("101"), ContinuousClock.now < upgraded {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(((try? String(contentsOfFile: silentLog, encoding: .utf8)) ?? "").hasPrefix("HTTP/1.1 101"))
+        try await Task.sleep(for: .milliseconds(300))
 
         process.signal(SIGTERM)
         for client in [viaPass, viaTLS] {
-            let error = try await client.expect("ERROR", timeout: .seconds(10))
+            let error = try await client.expect("ERROR", timeout: .seconds(6))
             #expect(error.params == ["Server shutting down"])
             try await client.expectClosed()
         }
@@ -83,4 +97,20 @@ struct ServeProcessTests {
         // A cleanly closed SQLite database leaves no write-ahead log behind.
         #expect(!FileManager.default.fileExists(atPath: folder + "/data/switchboard.sqlite-wal"))
     }
+
+    /// Opens the events WebSocket (port, conversation id, token), prints the status
+    /// line, then never reads or answers anything again.
+    static let silentVisitor = """
+        import socket, sys, time
+        port, conversation, token = sys.argv[1], sys.argv[2], sys.argv[3]
+        s = socket.create_connection(("127.0.0.1", int(port)))
+        s.sendall(("GET /api/v1/conversations/%s/events?token=%s HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n"
+                   "Upgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Version: 13\\r\\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n\\r\\n" % (conversation, token)).encode())
+        head = b""
+        while b"\\r\\n\\r\\n" not in head:
+            head += s.recv(4096)
+        print(head.split(b"\\r\\n")[0].decode(), flush=True)
+        time.sleep(60)
+        """
 }

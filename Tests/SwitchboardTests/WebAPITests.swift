@@ -648,6 +648,8 @@ final class TestSocket: Sendable {
     }
 
     private struct State {
+        /// Whether close frames are answered, as a well-behaved client does.
+        var answersClose = true
         var buffer: [UInt8] = []
         var head: String?
         var frames: [String] = []
@@ -693,8 +695,9 @@ final class TestSocket: Sendable {
 
     /// Connects and upgrades; throws `UpgradeRefused` with the status line when the server says no.
     static func open(port: Int, path: String, headers: HTTPFields = [:], origin: String? = nil,
-                     timeout: Duration = .seconds(10)) async throws -> TestSocket {
+                     answersClose: Bool = true, timeout: Duration = .seconds(10)) async throws -> TestSocket {
         let shared = Shared()
+        shared.state.withLock { $0.answersClose = answersClose }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Reader(shared)) }
@@ -756,7 +759,7 @@ final class TestSocket: Sendable {
                     state.fragments = []
                 }
             case 0x8:
-                replies.append(frame(opcode: 0x8, payload: Array(payload.prefix(2))))
+                if state.answersClose { replies.append(frame(opcode: 0x8, payload: Array(payload.prefix(2)))) }
                 state.closed = true
             case 0x9:
                 replies.append(frame(opcode: 0xA, payload: payload))
