@@ -1,4 +1,5 @@
 import Foundation
+import IRCProtocol
 import LiveChat
 import Storage
 
@@ -52,10 +53,12 @@ final class Conversation {
         return codes.isEmpty ? visitorName : "\(visitorName) (\(codes.joined(separator: ", ")))"
     }
 
+    /// Visitor, languages and page, within the TOPICLEN the server advertises
+    /// (a long page address is cut).
     var topic: String {
         var parts = [visitorLabel]
         if let page = record.currentPage { parts.append(page) }
-        return parts.joined(separator: " — ")
+        return IRCText.truncated(parts.joined(separator: " — "), bytes: ISupport.topicLength)
     }
 
     func remember(_ message: StoredMessage) {

@@ -53,6 +53,8 @@ struct LiveChatGateway: VisitorGateway {
     func channel(slug: String) async -> ChannelSummary? {
         guard let channel = settings.channels.first(where: { $0.slug == slug }) else { return nil }
         let available = (try? await onLoop { state -> Bool in
+            // The channel's bot, while connected, takes every conversation (or those no human can).
+            if state.connectedBot(of: channel) != nil { return true }
             guard let live = state.channel(named: channel.irc) else { return false }
             return Assignment.isAnyoneAvailable(channel: live.folded, operators: state.operatorStates(in: live),
                                                 settings: state.assignmentSettings, now: Date())

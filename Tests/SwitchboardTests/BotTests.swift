@@ -149,6 +149,23 @@ struct BotTests {
         }
     }
 
+    @Test("a connected channel bot makes the channel available to visitors, with no human in it")
+    func botMakesChannelAvailable() async throws {
+        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
+            try server.addBot("faqbot")
+            let web = WebTestClient(port: server.webPort)
+            #expect(try await web.request("GET", "/api/v1/livechat/website").json["available"] as? Bool == false)
+            let bot = try await server.client("faqbot")
+            #expect(try await web.request("GET", "/api/v1/livechat/website").json["available"] as? Bool == true)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            #expect(visitor.status == "assigned" && visitor.operatorName == "Faqbot")
+            await bot.close()
+            let alice = try await server.client("alice")
+            try await waitUntilGone("faqbot", seenBy: alice)
+            #expect(try await web.request("GET", "/api/v1/livechat/website").json["available"] as? Bool == false)
+        }
+    }
+
     @Test("bot_when = no_operator: the bot gets a conversation only when no human is available")
     func botWhenNoOperator() async throws {
         try await withServer(configure: {

@@ -55,6 +55,19 @@ struct ConversationTests {
         }
     }
 
+    @Test("a conversation's topic keeps to the advertised TOPICLEN, a long page address cut")
+    func topicWithinTopicLength() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let page = "https://shop.example/" + String(repeating: "é", count: 600)
+            let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna", page: page)
+            let topic = try await alice.expect("332").params[2]
+            #expect(topic.hasPrefix("Anna (en) — https://shop.example/é"))
+            #expect(topic.utf8.count <= 390, "\(topic.utf8.count) bytes")
+            _ = visitor
+        }
+    }
+
     @Test("a long visitor message with line breaks reaches IRC whole, as lines that each fit 512 bytes")
     func longVisitorMessage() async throws {
         try await withServer { server in
