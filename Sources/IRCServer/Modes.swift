@@ -75,8 +75,13 @@ extension ServerState {
     private func channelMode(_ client: Client, target: String, arguments: [String]) {
         guard let channel = existingChannel(target, for: client) else { return }
         let isMember = channel.members[client] != nil
+        // A secret channel's modes and bans are its members' business, as its topic is.
+        guard isMember || !channel.modes.secret else {
+            replyNotOnChannel(client, channel)
+            return
+        }
         guard let changes = arguments.first else {
-            let (modes, params) = channel.modes.modeString(showKey: isMember)
+            let (modes, params) = channel.modes.modeString(showParameters: isMember)
             reply(client, .rplChannelModeIs, parameters: [channel.name, modes] + params)
             reply(client, .rplCreationTime, channel.name, String(Int(channel.createdAt.timeIntervalSince1970)))
             return
