@@ -8,6 +8,8 @@ enum ISupport {
     static let userLength = 18
     static let realnameLength = 128
     static let hostLength = 64
+    /// The longest ban mask: a nick, a user name and a host each as long as they can be, with '!' and '@'.
+    static let banMaskLength = nickLength + userLength + hostLength + 2
     static let channelLimit = 100
     static let maxTargets = 4
     static let modesPerCommand = 6

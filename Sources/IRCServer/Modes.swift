@@ -122,7 +122,13 @@ extension ServerState {
                 }
                 if denied() || parameterModes >= ISupport.modesPerCommand { continue }
                 let normalized = IRCMask(mask, casemapping: casemapping)
+                var stored = normalized
                 if adding {
+                    guard normalized.pattern.utf8.count <= ISupport.banMaskLength else {
+                        reply(client, .errInvalidModeParam, channel.name, "b", mask,
+                              "Ban mask is too long: at most \(ISupport.banMaskLength) bytes as nick!user@host")
+                        continue
+                    }
                     guard !channel.bans.contains(where: { $0.mask == normalized }) else { continue }
                     guard channel.bans.count < ISupport.maxBans else {
                         reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, normalized.pattern, "Channel ban list is full"]))
@@ -131,11 +137,12 @@ extension ServerState {
                     channel.bans.append((normalized, client.hostmask, Date()))
                 } else {
                     guard let index = channel.bans.firstIndex(where: { $0.mask == normalized }) else { continue }
-                    channel.bans.remove(at: index)
+                    // The mask as stored, whatever its spelling here: clients remove it from their lists.
+                    stored = channel.bans.remove(at: index).mask
                 }
                 parameterModes += 1
                 applied.append((adding, letter))
-                appliedParameters.append(normalized.pattern)
+                appliedParameters.append(stored.pattern)
             case "o", "v":
                 guard let nick = parameters.next() else {
                     reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")

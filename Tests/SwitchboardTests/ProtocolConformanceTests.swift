@@ -45,4 +45,28 @@ struct ProtocolConformanceTests {
             #expect(try await bob.expect("324").params == ["bob", "#kl", "+klnt"])
         }
     }
+
+    @Test("ban masks are normalised to nick!user@host, and a removal names the stored mask")
+    func banMaskNormalisation() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("JOIN #bans")
+            try await alice.expect("366")
+            for (mask, stored) in [("@host", "*!*@host"), ("!", "*!*@*"), ("nick!", "nick!*@*"), ("!user@", "*!user@*"),
+                                   ("bob@127.0.0.1", "*!bob@127.0.0.1"), ("who", "who!*@*")] {
+                try await alice.send("MODE #bans +b \(mask)")
+                #expect(try await alice.expect("MODE").params == ["#bans", "+b", stored], "\(mask)")
+            }
+            // A mask longer than any nick!user@host is refused, not stored raw.
+            let long = String(repeating: "x", count: 300)
+            try await alice.send("MODE #bans +b \(long)")
+            let refusal = try await alice.expect("696")
+            #expect(refusal.params.prefix(4) == ["alice", "#bans", "b", long])
+            try await alice.send("MODE #bans -b BOB@127.0.0.1")
+            #expect(try await alice.expect("MODE").params == ["#bans", "-b", "*!bob@127.0.0.1"])
+            try await alice.send("MODE #bans b")
+            let list = try await alice.collect(until: "368").filter { $0.command == "367" }.map { $0.params[2] }
+            #expect(list == ["*!*@host", "*!*@*", "nick!*@*", "*!user@*", "who!*@*"])
+        }
+    }
 }
