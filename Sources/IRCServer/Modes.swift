@@ -171,8 +171,9 @@ extension ServerState {
                         continue
                     }
                     if denied() { continue }
-                    guard !key.isEmpty, !key.contains(","), key.utf8.count <= 23, !key.contains(" ") else {
-                        reply(client, .errInvalidKey, channel.name, "Key is not well-formed")
+                    guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" ") else {
+                        reply(client, .errInvalidKey, channel.name,
+                              "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas")
                         continue
                     }
                     channel.modes.key = key

@@ -84,7 +84,13 @@ extension ServerState {
 
     func handleWhois(_ client: Client, _ message: IRCMessage) {
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
-        let target = nick.split(separator: ",").first.map(String.init) ?? nick
+        let targets = nick.split(separator: ",")
+        guard targets.count <= 1 else {
+            // TARGMAX says WHOIS:1.
+            reply(client, .errTooManyTargets, nick, "Too many targets")
+            return
+        }
+        let target = targets.first.map(String.init) ?? nick
         if isService(target) {
             reply(client, .rplWhoisUser, LiveChatService.nick, LiveChatService.user, config.serverName, "*", LiveChatService.realname)
             reply(client, .rplWhoisServer, LiveChatService.nick, config.serverName, config.network)

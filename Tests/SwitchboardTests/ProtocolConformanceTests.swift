@@ -69,4 +69,44 @@ struct ProtocolConformanceTests {
             #expect(list == ["*!*@host", "*!*@*", "nick!*@*", "*!user@*", "who!*@*"])
         }
     }
+
+    @Test("ISUPPORT advertises the limits KICK, NAMES and keys really have")
+    func truthfulISupport() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            let burst = try await client.register(nick: "alice", login: "alice", password: TestServer.password)
+            let isupport = burst.filter { $0.command == "005" }.flatMap { $0.params.dropFirst().dropLast() }
+            #expect(isupport.contains("KEYLEN=23"))
+            let targmax = isupport.first { $0.hasPrefix("TARGMAX=") }?.dropFirst("TARGMAX=".count) ?? ""
+            let limits = Dictionary(uniqueKeysWithValues: targmax.split(separator: ",").map {
+                let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), String(parts[1]))
+            })
+            // KICK and NAMES take any number of targets, and say so.
+            #expect(limits["KICK"] == "")
+            #expect(limits["NAMES"] == "")
+            #expect(limits["WHOIS"] == "1")
+
+            let bob = try await server.client("bob")
+            let carol = try await server.client("carol")
+            for member in [client, bob, carol] {
+                try await member.send("JOIN #km")
+                try await member.expect("366")
+            }
+            try await client.send("KICK #km bob,carol")
+            let kicks = [try await client.expect("KICK"), try await client.expect("KICK")]
+            #expect(kicks.map { $0.params[1] } == ["bob", "carol"])
+            try await client.send("NAMES #km,#nowhere")
+            #expect(try await client.expect("366").params[1] == "#km")
+            #expect(try await client.expect("366").params[1] == "#nowhere")
+            // WHOIS:1 is enforced.
+            try await client.send("WHOIS bob,carol")
+            #expect(try await client.expect("407").params[1] == "bob,carol")
+
+            try await client.send("MODE #km +k \(String(repeating: "k", count: 24))")
+            #expect(try await client.expect("525").params.last?.contains("23") == true)
+            try await client.send("MODE #km +k \(String(repeating: "k", count: 23))")
+            #expect(try await client.expect("MODE").params[1] == "+k")
+        }
+    }
 }
