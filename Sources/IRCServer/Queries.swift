@@ -7,13 +7,18 @@ extension ServerState {
 
     func handleWho(_ client: Client, _ message: IRCMessage) {
         let mask = message.params.first ?? "*"
+        // The second parameter is flags, then WHOX fields after a '%': "o", "%tnf,42", "o%nf".
+        let options = message.params.count > 1 ? message.params[1] : ""
+        let flags = options.prefix { $0 != "%" }
         var whox: (fields: Set<Character>, token: String?)?
-        if message.params.count > 1, message.params[1].hasPrefix("%") {
-            let spec = message.params[1].dropFirst()
+        if let percent = options.firstIndex(of: "%") {
+            let spec = options[options.index(after: percent)...]
             let parts = spec.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
-            whox = (Set(parts[0]), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
+            whox = (Set(parts.first ?? ""), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
         }
-        if IRCNames.isChannelTarget(mask) {
+        if flags.contains("o") {
+            // Only IRC operators, and this server has none (LUSERS says 0): nobody is listed.
+        } else if IRCNames.isChannelTarget(mask) {
             if let channel = channel(named: mask) {
                 let isMember = channel.members[client] != nil
                 if isMember || !channel.modes.secret {

@@ -109,4 +109,22 @@ struct ProtocolConformanceTests {
             #expect(try await client.expect("MODE").params[1] == "+k")
         }
     }
+
+    @Test("WHO with the o flag lists only IRC operators, and there are none")
+    func whoOperatorsOnly() async throws {
+        try await withServer { server in
+            let (alice, bob) = try await aliceAndOutsider(server, channel: "#wo")
+            try await bob.send("JOIN #wo")
+            try await bob.expect("366")
+            for query in ["WHO #wo o", "WHO * o", "WHO #wo o%nf"] {
+                try await alice.send(query)
+                let replies = try await alice.collect(until: "315")
+                #expect(!replies.contains { $0.command == "352" || $0.command == "354" }, "\(query)")
+            }
+            // Without it, everyone; WHOX still works.
+            try await alice.send("WHO #wo %nf")
+            let whox = try await alice.collect(until: "315").filter { $0.command == "354" }
+            #expect(whox.map { $0.params[1] } == ["alice", "bob"])
+        }
+    }
 }
