@@ -1,7 +1,7 @@
 import Foundation
 import IRCProtocol
 
-/// WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME.
+/// WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, MOTD.
 extension ServerState {
     // MARK: WHO
 
@@ -88,6 +88,11 @@ extension ServerState {
     // MARK: WHOIS
 
     func handleWhois(_ client: Client, _ message: IRCMessage) {
+        // WHOIS [server] nick: the server may also be given as the nick itself ("WHOIS bob bob").
+        if message.params.count > 1, !isThisServer(message.params[0], orNickOnIt: true) {
+            replyNoSuchServer(client, message.params[0])
+            return
+        }
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
         let targets = nick.split(separator: ",")
         guard targets.count <= 1 else {
@@ -175,9 +180,30 @@ extension ServerState {
         reply(client, .rplUserHost, entries.joined(separator: " "))
     }
 
-    // MARK: VERSION / TIME
+    // MARK: Server targets
+
+    /// Whether `target` (of VERSION, TIME, MOTD or WHOIS) names this server: its name, a mask matching it,
+    /// or, where the command allows it, the nick of someone connected here.
+    private func isThisServer(_ target: String, orNickOnIt: Bool = false) -> Bool {
+        IRCGlob(target, casemapping: casemapping).matches(config.serverName)
+            || orNickOnIt && (isService(target) || client(named: target) != nil)
+    }
+
+    private func replyNoSuchServer(_ client: Client, _ target: String) {
+        reply(client, .errNoSuchServer, target, "No such server")
+    }
+
+    /// Refuses a command whose first parameter names another server (402); true when it may go on.
+    private func isForThisServer(_ client: Client, _ message: IRCMessage) -> Bool {
+        guard let target = message.params.first, !isThisServer(target) else { return true }
+        replyNoSuchServer(client, target)
+        return false
+    }
+
+    // MARK: VERSION / TIME / MOTD
 
     func handleVersion(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
         reply(client, .rplVersion, Self.version, config.serverName, "Switchboard live-chat IRC server")
         var tokens = isupport[...]
         while !tokens.isEmpty {
@@ -187,6 +213,12 @@ extension ServerState {
     }
 
     func handleTime(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
         reply(client, .rplTime, config.serverName, Date().formatted(.iso8601))
+    }
+
+    func handleMotd(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
+        sendMotd(client)
     }
 }

@@ -127,4 +127,31 @@ struct ProtocolConformanceTests {
             #expect(whox.map { $0.params[1] } == ["alice", "bob"])
         }
     }
+
+    @Test("a server target other than this server is 402 No such server")
+    func otherServerTargets() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            for (query, target) in [("WHOIS other.server bob", "other.server"), ("VERSION other.server", "other.server"),
+                                    ("MOTD other.server", "other.server"), ("TIME other", "other"), ("VERSION bob", "bob")] {
+                try await alice.send(query)
+                let answer = try await alice.expect("an answer to \(query)") {
+                    ["402", "311", "351", "375", "391"].contains($0.command)
+                }
+                #expect(answer.params == ["alice", target, "No such server"], "\(query)")
+            }
+            // This server, by name or by mask, and for WHOIS a nick on it, answer as usual.
+            for (query, numeric) in [("WHOIS switchboard.local bob", "311"), ("WHOIS bob bob", "311"),
+                                     ("VERSION switchboard.local", "351"), ("MOTD *.local", "375"),
+                                     ("TIME SWITCHBOARD.LOCAL", "391"), ("TIME", "391")] {
+                try await alice.send(query)
+                let answer = try await alice.expect("an answer to \(query)") {
+                    ["402", "311", "351", "375", "391"].contains($0.command)
+                }
+                #expect(answer.command == numeric, "\(query)")
+            }
+            await bob.close()
+        }
+    }
 }
