@@ -154,4 +154,19 @@ struct ProtocolConformanceTests {
             await bob.close()
         }
     }
+
+    @Test("USER with an empty real name is 461, as with none")
+    func userWithEmptyRealname() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("PASS alice:\(TestServer.password)")
+            try await client.send("NICK alice")
+            try await client.send("USER alice 0 * :")
+            let refusal = try await client.expect("an answer to USER") { $0.command == "461" || $0.command == "001" }
+            #expect(refusal.params == ["alice", "USER", "Not enough parameters"])
+            // Registration is still possible with a real name.
+            try await client.send("USER alice 0 * :Alice")
+            try await client.expect("001")
+        }
+    }
 }
