@@ -10,19 +10,24 @@ public struct IRCMask: Sendable, Hashable {
     /// The normalised pattern as a glob.
     private let glob: IRCGlob
 
-    /// Normalises the pattern: "nick" -> "nick!*@*", "user@host" -> "*!user@host", "nick!user" -> "nick!user@*",
-    /// a pattern containing '.' but no '!' or '@' (a host) -> "*!*@host". Full masks are kept as they are.
+    /// Normalises the pattern to nick!user@host, as common servers do: "nick" -> "nick!*@*",
+    /// "user@host" -> "*!user@host", "nick!user" -> "nick!user@*", a pattern containing '.' but no '!' or '@'
+    /// (a host) -> "*!*@host", and any empty part -> "*" ("@host" -> "*!*@host", "!" -> "*!*@*").
+    /// The '!' is the first one before the first '@'; the host is everything after that '@'.
     public init(_ pattern: String, casemapping: Casemapping = .ascii) {
-        let hasBang = pattern.utf8.contains(WireByte.bang)
-        let hasAt = pattern.utf8.contains(WireByte.at)
-        let normalised: String
-        switch (hasBang, hasAt) {
-        case (true, true): normalised = pattern
-        case (true, false): normalised = pattern + "@*"
-        case (false, true): normalised = "*!" + pattern
-        case (false, false):
-            normalised = pattern.utf8.contains(UInt8(ascii: ".")) ? "*!*@" + pattern : pattern + "!*@*"
+        let bytes = Array(pattern.utf8)
+        let at = bytes.firstIndex(of: WireByte.at)
+        let bang = bytes[..<(at ?? bytes.endIndex)].firstIndex(of: WireByte.bang)
+        let nick, user, host: ArraySlice<UInt8>
+        switch (bang, at) {
+        case let (bang?, at?): (nick, user, host) = (bytes[..<bang], bytes[(bang + 1)..<at], bytes[(at + 1)...])
+        case let (bang?, nil): (nick, user, host) = (bytes[..<bang], bytes[(bang + 1)...], [])
+        case let (nil, at?): (nick, user, host) = ([], bytes[..<at], bytes[(at + 1)...])
+        case (nil, nil):
+            (nick, user, host) = bytes.contains(UInt8(ascii: ".")) ? ([], [], bytes[...]) : (bytes[...], [], [])
         }
+        func part(_ bytes: ArraySlice<UInt8>) -> String { bytes.isEmpty ? "*" : String(decoding: bytes, as: UTF8.self) }
+        let normalised = part(nick) + "!" + part(user) + "@" + part(host)
         self.pattern = normalised
         self.casemapping = casemapping
         self.glob = IRCGlob(normalised, casemapping: casemapping)

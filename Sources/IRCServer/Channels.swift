@@ -234,7 +234,7 @@ extension ServerState {
         where !channel.modes.secret || channel.members[client] != nil {
             let visible = channel.members.keys.filter { !$0.invisible || channel.members[client] != nil }.count
             guard filter.accepts(channel, users: visible) else { continue }
-            let (modes, _) = channel.modes.modeString(showKey: false)
+            let (modes, _) = channel.modes.modeString(showParameters: false)
             reply(client, .rplList, channel.name, String(visible), "[\(modes)] \(channel.topic ?? "")")
         }
         reply(client, .rplListEnd, "End of /LIST")

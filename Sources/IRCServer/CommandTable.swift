@@ -49,7 +49,7 @@ enum CommandTable {
             "ISON": CommandHandler(parameters: 1) { $0.handleIson($1, $2) },
             "USERHOST": CommandHandler(parameters: 1) { $0.handleUserhost($1, $2) },
             "LUSERS": CommandHandler { s, c, _ in s.sendLusers(c) },
-            "MOTD": CommandHandler { s, c, _ in s.sendMotd(c) },
+            "MOTD": CommandHandler { $0.handleMotd($1, $2) },
             "VERSION": CommandHandler { $0.handleVersion($1, $2) },
             "TIME": CommandHandler { $0.handleTime($1, $2) },
             // Presence (Presence.swift)

@@ -26,14 +26,15 @@ struct ChannelModes: Sendable {
     var key: String?
     var limit: Int?
 
-    /// "+ntk secret" style, with the key shown only to members.
-    func modeString(showKey: Bool) -> (String, [String]) {
+    /// "+ntk secret" style; the key and the limit are shown only to members (`showParameters`), others get
+    /// the letters alone.
+    func modeString(showParameters: Bool) -> (String, [String]) {
         var letters = "+"
         var params: [String] = []
         if inviteOnly { letters.append("i") }
         if let key {
             letters.append("k")
-            params.append(showKey ? key : "*")
+            params.append(key)
         }
         if let limit {
             letters.append("l")
@@ -43,7 +44,7 @@ struct ChannelModes: Sendable {
         if noExternal { letters.append("n") }
         if secret { letters.append("s") }
         if topicLocked { letters.append("t") }
-        return (letters, params)
+        return (letters, showParameters ? params : [])
     }
 }
 

@@ -8,6 +8,9 @@ enum ISupport {
     static let userLength = 18
     static let realnameLength = 128
     static let hostLength = 64
+    static let keyLength = 23
+    /// The longest ban mask: a nick, a user name and a host each as long as they can be, with '!' and '@'.
+    static let banMaskLength = nickLength + userLength + hostLength + 2
     static let channelLimit = 100
     static let maxTargets = 4
     static let modesPerCommand = 6
@@ -26,6 +29,7 @@ enum ISupport {
             "CHATHISTORY=\(ServerState.chatHistoryLimit)",
             "ELIST=MNU",
             "HOSTLEN=\(hostLength)",
+            "KEYLEN=\(keyLength)",
             "KICKLEN=\(kickLength)",
             "MAXLIST=b:\(maxBans)",
             "MAXTARGETS=\(maxTargets)",
@@ -36,7 +40,7 @@ enum ISupport {
             "NETWORK=\(config.network)",
             "NICKLEN=\(nickLength)",
             "PREFIX=(ov)@+",
-            "TARGMAX=JOIN:,KICK:1,LIST:,MONITOR:,NAMES:1,NOTICE:\(maxTargets),PART:,PRIVMSG:\(maxTargets),TAGMSG:\(maxTargets),WHOIS:1",
+            "TARGMAX=JOIN:,KICK:,LIST:,MONITOR:,NAMES:,NOTICE:\(maxTargets),PART:,PRIVMSG:\(maxTargets),TAGMSG:\(maxTargets),WHOIS:1",
             "TOPICLEN=\(topicLength)",
             "USERLEN=\(userLength)",
             "UTF8ONLY",

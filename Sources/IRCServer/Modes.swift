@@ -75,8 +75,13 @@ extension ServerState {
     private func channelMode(_ client: Client, target: String, arguments: [String]) {
         guard let channel = existingChannel(target, for: client) else { return }
         let isMember = channel.members[client] != nil
+        // A secret channel's modes and bans are its members' business, as its topic is.
+        guard isMember || !channel.modes.secret else {
+            replyNotOnChannel(client, channel)
+            return
+        }
         guard let changes = arguments.first else {
-            let (modes, params) = channel.modes.modeString(showKey: isMember)
+            let (modes, params) = channel.modes.modeString(showParameters: isMember)
             reply(client, .rplChannelModeIs, parameters: [channel.name, modes] + params)
             reply(client, .rplCreationTime, channel.name, String(Int(channel.createdAt.timeIntervalSince1970)))
             return
@@ -117,7 +122,13 @@ extension ServerState {
                 }
                 if denied() || parameterModes >= ISupport.modesPerCommand { continue }
                 let normalized = IRCMask(mask, casemapping: casemapping)
+                var stored = normalized
                 if adding {
+                    guard normalized.pattern.utf8.count <= ISupport.banMaskLength else {
+                        reply(client, .errInvalidModeParam, channel.name, "b", mask,
+                              "Ban mask is too long: at most \(ISupport.banMaskLength) bytes as nick!user@host")
+                        continue
+                    }
                     guard !channel.bans.contains(where: { $0.mask == normalized }) else { continue }
                     guard channel.bans.count < ISupport.maxBans else {
                         reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, normalized.pattern, "Channel ban list is full"]))
@@ -126,11 +137,12 @@ extension ServerState {
                     channel.bans.append((normalized, client.hostmask, Date()))
                 } else {
                     guard let index = channel.bans.firstIndex(where: { $0.mask == normalized }) else { continue }
-                    channel.bans.remove(at: index)
+                    // The mask as stored, whatever its spelling here: clients remove it from their lists.
+                    stored = channel.bans.remove(at: index).mask
                 }
                 parameterModes += 1
                 applied.append((adding, letter))
-                appliedParameters.append(normalized.pattern)
+                appliedParameters.append(stored.pattern)
             case "o", "v":
                 guard let nick = parameters.next() else {
                     reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
@@ -159,8 +171,9 @@ extension ServerState {
                         continue
                     }
                     if denied() { continue }
-                    guard !key.isEmpty, !key.contains(","), key.utf8.count <= 23, !key.contains(" ") else {
-                        reply(client, .errInvalidKey, channel.name, "Key is not well-formed")
+                    guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" ") else {
+                        reply(client, .errInvalidKey, channel.name,
+                              "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas")
                         continue
                     }
                     channel.modes.key = key

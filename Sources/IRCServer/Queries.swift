@@ -1,19 +1,24 @@
 import Foundation
 import IRCProtocol
 
-/// WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME.
+/// WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST, VERSION, TIME, MOTD.
 extension ServerState {
     // MARK: WHO
 
     func handleWho(_ client: Client, _ message: IRCMessage) {
         let mask = message.params.first ?? "*"
+        // The second parameter is flags, then WHOX fields after a '%': "o", "%tnf,42", "o%nf".
+        let options = message.params.count > 1 ? message.params[1] : ""
+        let flags = options.prefix { $0 != "%" }
         var whox: (fields: Set<Character>, token: String?)?
-        if message.params.count > 1, message.params[1].hasPrefix("%") {
-            let spec = message.params[1].dropFirst()
+        if let percent = options.firstIndex(of: "%") {
+            let spec = options[options.index(after: percent)...]
             let parts = spec.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
-            whox = (Set(parts[0]), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
+            whox = (Set(parts.first ?? ""), parts.count > 1 ? String(parts[1].prefix(3)) : nil)
         }
-        if IRCNames.isChannelTarget(mask) {
+        if flags.contains("o") {
+            // Only IRC operators, and this server has none (LUSERS says 0): nobody is listed.
+        } else if IRCNames.isChannelTarget(mask) {
             if let channel = channel(named: mask) {
                 let isMember = channel.members[client] != nil
                 if isMember || !channel.modes.secret {
@@ -83,8 +88,19 @@ extension ServerState {
     // MARK: WHOIS
 
     func handleWhois(_ client: Client, _ message: IRCMessage) {
+        // WHOIS [server] nick: the server may also be given as the nick itself ("WHOIS bob bob").
+        if message.params.count > 1, !isThisServer(message.params[0], orNickOnIt: true) {
+            replyNoSuchServer(client, message.params[0])
+            return
+        }
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
-        let target = nick.split(separator: ",").first.map(String.init) ?? nick
+        let targets = nick.split(separator: ",")
+        guard targets.count <= 1 else {
+            // TARGMAX says WHOIS:1.
+            reply(client, .errTooManyTargets, nick, "Too many targets")
+            return
+        }
+        let target = targets.first.map(String.init) ?? nick
         if isService(target) {
             reply(client, .rplWhoisUser, LiveChatService.nick, LiveChatService.user, config.serverName, "*", LiveChatService.realname)
             reply(client, .rplWhoisServer, LiveChatService.nick, config.serverName, config.network)
@@ -164,9 +180,30 @@ extension ServerState {
         reply(client, .rplUserHost, entries.joined(separator: " "))
     }
 
-    // MARK: VERSION / TIME
+    // MARK: Server targets
+
+    /// Whether `target` (of VERSION, TIME, MOTD or WHOIS) names this server: its name, a mask matching it,
+    /// or, where the command allows it, the nick of someone connected here.
+    private func isThisServer(_ target: String, orNickOnIt: Bool = false) -> Bool {
+        IRCGlob(target, casemapping: casemapping).matches(config.serverName)
+            || orNickOnIt && (isService(target) || client(named: target) != nil)
+    }
+
+    private func replyNoSuchServer(_ client: Client, _ target: String) {
+        reply(client, .errNoSuchServer, target, "No such server")
+    }
+
+    /// Refuses a command whose first parameter names another server (402); true when it may go on.
+    private func isForThisServer(_ client: Client, _ message: IRCMessage) -> Bool {
+        guard let target = message.params.first, !isThisServer(target) else { return true }
+        replyNoSuchServer(client, target)
+        return false
+    }
+
+    // MARK: VERSION / TIME / MOTD
 
     func handleVersion(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
         reply(client, .rplVersion, Self.version, config.serverName, "Switchboard live-chat IRC server")
         var tokens = isupport[...]
         while !tokens.isEmpty {
@@ -176,6 +213,12 @@ extension ServerState {
     }
 
     func handleTime(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
         reply(client, .rplTime, config.serverName, Date().formatted(.iso8601))
+    }
+
+    func handleMotd(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
+        sendMotd(client)
     }
 }

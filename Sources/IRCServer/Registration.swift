@@ -162,6 +162,11 @@ extension ServerState {
             reply(client, .errAlreadyRegistered, "You may not reregister")
             return
         }
+        guard !message.params[3].isEmpty else {
+            // An empty real name is a missing one, as for SETNAME.
+            reply(client, .errNeedMoreParams, "USER", "Not enough parameters")
+            return
+        }
         var user = String(message.params[0].filter { $0.isASCII && !$0.isWhitespace && $0 != "@" && $0 != "!" }
             .prefix(ISupport.userLength))
         if user.isEmpty { user = "user" }

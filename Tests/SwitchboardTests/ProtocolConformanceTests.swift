@@ -1,0 +1,172 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+@Suite("Protocol conformance")
+struct ProtocolConformanceTests {
+    /// `alice` (operator of `channel`) and `bob` (not on it).
+    private func aliceAndOutsider(_ server: TestServer, channel: String) async throws -> (TestIRCClient, TestIRCClient) {
+        let alice = try await server.client("alice")
+        let bob = try await server.client("bob")
+        try await alice.send("JOIN \(channel)")
+        try await alice.expect("366")
+        return (alice, bob)
+    }
+
+    @Test("a secret channel's modes and bans are not shown to non-members")
+    func secretChannelModes() async throws {
+        try await withServer { server in
+            let (alice, bob) = try await aliceAndOutsider(server, channel: "#sec")
+            try await alice.send("MODE #sec +sb evil")
+            try await alice.expect("MODE")
+            for query in ["MODE #sec", "MODE #sec b", "MODE #sec +b"] {
+                try await bob.send(query)
+                let answer = try await bob.expect("an answer to \(query)") { ["442", "324", "367", "368"].contains($0.command) }
+                #expect(answer.command == "442", "\(query)")
+                #expect(answer.params == ["bob", "#sec", "You're not on that channel"])
+            }
+            // Members still see them.
+            try await alice.send("MODE #sec b")
+            #expect(try await alice.expect("367").params[2] == "evil!*@*")
+            try await alice.send("MODE #sec")
+            #expect(try await alice.expect("324").params == ["alice", "#sec", "+nst"])
+        }
+    }
+
+    @Test("the key and the limit in 324 are shown to members only")
+    func keyAndLimitForMembersOnly() async throws {
+        try await withServer { server in
+            let (alice, bob) = try await aliceAndOutsider(server, channel: "#kl")
+            try await alice.send("MODE #kl +kl sesame 10")
+            try await alice.expect("MODE")
+            try await alice.send("MODE #kl")
+            #expect(try await alice.expect("324").params == ["alice", "#kl", "+klnt", "sesame", "10"])
+            try await bob.send("MODE #kl")
+            #expect(try await bob.expect("324").params == ["bob", "#kl", "+klnt"])
+        }
+    }
+
+    @Test("ban masks are normalised to nick!user@host, and a removal names the stored mask")
+    func banMaskNormalisation() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("JOIN #bans")
+            try await alice.expect("366")
+            for (mask, stored) in [("@host", "*!*@host"), ("!", "*!*@*"), ("nick!", "nick!*@*"), ("!user@", "*!user@*"),
+                                   ("bob@127.0.0.1", "*!bob@127.0.0.1"), ("who", "who!*@*")] {
+                try await alice.send("MODE #bans +b \(mask)")
+                #expect(try await alice.expect("MODE").params == ["#bans", "+b", stored], "\(mask)")
+            }
+            // A mask longer than any nick!user@host is refused, not stored raw.
+            let long = String(repeating: "x", count: 300)
+            try await alice.send("MODE #bans +b \(long)")
+            let refusal = try await alice.expect("696")
+            #expect(refusal.params.prefix(4) == ["alice", "#bans", "b", long])
+            try await alice.send("MODE #bans -b BOB@127.0.0.1")
+            #expect(try await alice.expect("MODE").params == ["#bans", "-b", "*!bob@127.0.0.1"])
+            try await alice.send("MODE #bans b")
+            let list = try await alice.collect(until: "368").filter { $0.command == "367" }.map { $0.params[2] }
+            #expect(list == ["*!*@host", "*!*@*", "nick!*@*", "*!user@*", "who!*@*"])
+        }
+    }
+
+    @Test("ISUPPORT advertises the limits KICK, NAMES and keys really have")
+    func truthfulISupport() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            let burst = try await client.register(nick: "alice", login: "alice", password: TestServer.password)
+            let isupport = burst.filter { $0.command == "005" }.flatMap { $0.params.dropFirst().dropLast() }
+            #expect(isupport.contains("KEYLEN=23"))
+            let targmax = isupport.first { $0.hasPrefix("TARGMAX=") }?.dropFirst("TARGMAX=".count) ?? ""
+            let limits = Dictionary(uniqueKeysWithValues: targmax.split(separator: ",").map {
+                let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), String(parts[1]))
+            })
+            // KICK and NAMES take any number of targets, and say so.
+            #expect(limits["KICK"] == "")
+            #expect(limits["NAMES"] == "")
+            #expect(limits["WHOIS"] == "1")
+
+            let bob = try await server.client("bob")
+            let carol = try await server.client("carol")
+            for member in [client, bob, carol] {
+                try await member.send("JOIN #km")
+                try await member.expect("366")
+            }
+            try await client.send("KICK #km bob,carol")
+            let kicks = [try await client.expect("KICK"), try await client.expect("KICK")]
+            #expect(kicks.map { $0.params[1] } == ["bob", "carol"])
+            try await client.send("NAMES #km,#nowhere")
+            #expect(try await client.expect("366").params[1] == "#km")
+            #expect(try await client.expect("366").params[1] == "#nowhere")
+            // WHOIS:1 is enforced.
+            try await client.send("WHOIS bob,carol")
+            #expect(try await client.expect("407").params[1] == "bob,carol")
+
+            try await client.send("MODE #km +k \(String(repeating: "k", count: 24))")
+            #expect(try await client.expect("525").params.last?.contains("23") == true)
+            try await client.send("MODE #km +k \(String(repeating: "k", count: 23))")
+            #expect(try await client.expect("MODE").params[1] == "+k")
+        }
+    }
+
+    @Test("WHO with the o flag lists only IRC operators, and there are none")
+    func whoOperatorsOnly() async throws {
+        try await withServer { server in
+            let (alice, bob) = try await aliceAndOutsider(server, channel: "#wo")
+            try await bob.send("JOIN #wo")
+            try await bob.expect("366")
+            for query in ["WHO #wo o", "WHO * o", "WHO #wo o%nf"] {
+                try await alice.send(query)
+                let replies = try await alice.collect(until: "315")
+                #expect(!replies.contains { $0.command == "352" || $0.command == "354" }, "\(query)")
+            }
+            // Without it, everyone; WHOX still works.
+            try await alice.send("WHO #wo %nf")
+            let whox = try await alice.collect(until: "315").filter { $0.command == "354" }
+            #expect(whox.map { $0.params[1] } == ["alice", "bob"])
+        }
+    }
+
+    @Test("a server target other than this server is 402 No such server")
+    func otherServerTargets() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            for (query, target) in [("WHOIS other.server bob", "other.server"), ("VERSION other.server", "other.server"),
+                                    ("MOTD other.server", "other.server"), ("TIME other", "other"), ("VERSION bob", "bob")] {
+                try await alice.send(query)
+                let answer = try await alice.expect("an answer to \(query)") {
+                    ["402", "311", "351", "375", "391"].contains($0.command)
+                }
+                #expect(answer.params == ["alice", target, "No such server"], "\(query)")
+            }
+            // This server, by name or by mask, and for WHOIS a nick on it, answer as usual.
+            for (query, numeric) in [("WHOIS switchboard.local bob", "311"), ("WHOIS bob bob", "311"),
+                                     ("VERSION switchboard.local", "351"), ("MOTD *.local", "375"),
+                                     ("TIME SWITCHBOARD.LOCAL", "391"), ("TIME", "391")] {
+                try await alice.send(query)
+                let answer = try await alice.expect("an answer to \(query)") {
+                    ["402", "311", "351", "375", "391"].contains($0.command)
+                }
+                #expect(answer.command == numeric, "\(query)")
+            }
+            await bob.close()
+        }
+    }
+
+    @Test("USER with an empty real name is 461, as with none")
+    func userWithEmptyRealname() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("PASS alice:\(TestServer.password)")
+            try await client.send("NICK alice")
+            try await client.send("USER alice 0 * :")
+            let refusal = try await client.expect("an answer to USER") { $0.command == "461" || $0.command == "001" }
+            #expect(refusal.params == ["alice", "USER", "Not enough parameters"])
+            // Registration is still possible with a real name.
+            try await client.send("USER alice 0 * :Alice")
+            try await client.expect("001")
+        }
+    }
+}
