@@ -179,35 +179,43 @@ struct RegistrationTests {
         }
     }
 
-    @Test("an address that failed too many logins is refused, even with the right password, until the window passes")
+    /// A plaintext connection (from loopback) that tries PASS and gets refused.
+    private func failedPass(_ server: TestServer, _ credentials: String, nick: String) async throws -> String {
+        let client = try await server.connect(tls: false)
+        try await client.send("PASS \(credentials)\r\nNICK \(nick)\r\nUSER u 0 * :U")
+        let refused = try await client.expect("464", timeout: .seconds(15)).params.last ?? ""
+        try await client.expectClosed(timeout: .seconds(15))
+        return refused
+    }
+
+    @Test("an address that failed too many logins is refused, even with the right password")
     func loginThrottle() async throws {
-        try await withServer(configure: { $0.exempt = []; $0.loginFailuresPerIP = 2; $0.loginFailureWindow = 3 }) { server in
-            let wrong = try await server.connect()
-            try await wrong.send("PASS alice:wrong\r\nNICK w1\r\nUSER w 0 * :W")
-            #expect(try await wrong.expect("464").params.last == "Invalid login or password")
-            try await wrong.expectClosed()
+        try await withServer(configure: { $0.exempt = []; $0.loginFailuresPerIP = 2; $0.loginFailureWindow = 600 }) { server in
+            #expect(try await failedPass(server, "alice:wrong", nick: "w1") == "Invalid login or password")
             // A second failure, by SASL.
-            let guessing = try await server.connect()
+            let guessing = try await server.connect(tls: false)
             try await guessing.send("CAP REQ :sasl\r\nAUTHENTICATE PLAIN")
-            try await guessing.expect("AUTHENTICATE")
+            try await guessing.expect("AUTHENTICATE", timeout: .seconds(15))
             try await guessing.send("AUTHENTICATE " + Data("\0alice\0guess".utf8).base64EncodedString())
-            #expect(try await guessing.expect("904").params.last == "SASL authentication failed")
+            #expect(try await guessing.expect("904", timeout: .seconds(15)).params.last == "SASL authentication failed")
 
             // The address is throttled now: the right password is refused without a check, over SASL ...
             try await guessing.send("AUTHENTICATE PLAIN")
-            try await guessing.expect("AUTHENTICATE")
+            try await guessing.expect("AUTHENTICATE", timeout: .seconds(15))
             try await guessing.send("AUTHENTICATE " + Data("\0alice\0\(TestServer.password)".utf8).base64EncodedString())
-            let throttled = try await guessing.expect("904").params.last!
+            let throttled = try await guessing.expect("904", timeout: .seconds(15)).params.last!
             #expect(throttled.hasPrefix("Too many failed logins from your address; try again in "))
             // ... and with PASS.
-            let refused = try await server.connect()
-            try await refused.send("PASS alice:\(TestServer.password)\r\nNICK r1\r\nUSER r 0 * :R")
-            #expect(try await refused.expect("464").params.last!.hasPrefix("Too many failed logins"))
-            try await refused.expectClosed()
+            #expect(try await failedPass(server, "alice:\(TestServer.password)", nick: "r1").hasPrefix("Too many failed logins"))
+        }
+    }
 
-            // Once the oldest failure is older than the window, logins are checked again.
-            try await Task.sleep(for: .seconds(3.2))
-            let alice = try await server.connect()
+    @Test("once the oldest failure is older than the window, logins are checked again")
+    func loginThrottleWindow() async throws {
+        try await withServer(configure: { $0.exempt = []; $0.loginFailuresPerIP = 1; $0.loginFailureWindow = 1 }) { server in
+            #expect(try await failedPass(server, "alice:wrong", nick: "w1") == "Invalid login or password")
+            try await Task.sleep(for: .seconds(1.2))
+            let alice = try await server.connect(tls: false)
             let welcome = try await alice.register(nick: "alice", login: "alice", password: TestServer.password)
             #expect(welcome.contains { $0.command == "001" })
         }
