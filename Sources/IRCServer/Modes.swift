@@ -131,7 +131,8 @@ extension ServerState {
                     }
                     guard !channel.bans.contains(where: { $0.mask == normalized }) else { continue }
                     guard channel.bans.count < ISupport.maxBans else {
-                        reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, normalized.pattern, "Channel ban list is full"]))
+                        // ERR_BANLISTFULL names the list's mode character, not the mask.
+                        reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, "b", "Channel ban list is full"]))
                         continue
                     }
                     channel.bans.append((normalized, client.hostmask, Date()))

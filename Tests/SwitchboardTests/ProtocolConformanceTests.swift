@@ -70,6 +70,22 @@ struct ProtocolConformanceTests {
         }
     }
 
+    @Test("a full ban list is 478 with the list's mode character")
+    func banListFull() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("JOIN #full")
+            try await alice.expect("366")
+            for first in stride(from: 0, to: 100, by: 5) {
+                let masks = (first..<first + 5).map { "ban\($0)!*@*" }
+                try await alice.send("MODE #full +bbbbb " + masks.joined(separator: " "))
+                try await alice.expect("MODE")
+            }
+            try await alice.send("MODE #full +b one-too-many")
+            #expect(try await alice.expect("478").params == ["alice", "#full", "b", "Channel ban list is full"])
+        }
+    }
+
     @Test("ISUPPORT advertises the limits KICK, NAMES and keys really have")
     func truthfulISupport() async throws {
         try await withServer { server in
