@@ -33,8 +33,11 @@ extension ServerState {
             // the host or the real name.
             let fullMask = mask.contains("!") || mask.contains("@") ? IRCMask(mask, casemapping: casemapping) : nil
             let glob = IRCGlob(mask, casemapping: casemapping)
+            // An exact nick finds its user even when invisible, as WHOIS does; +i hides
+            // users from searches, not from someone who already knows the nick.
+            let exactNick = fullMask == nil ? nicks[casemapping.fold(mask)] : nil
             for member in nicks.values.sorted(by: { $0.nick < $1.nick }) {
-                let visible = member === client || !member.invisible || sharesChannel(client, member)
+                let visible = member === client || member === exactNick || !member.invisible || sharesChannel(client, member)
                 guard visible else { continue }
                 let matches = mask == "*" || mask == "0"
                     || (fullMask.map { $0.matches(member.hostmask) }

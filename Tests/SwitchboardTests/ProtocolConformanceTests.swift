@@ -70,6 +70,21 @@ struct ProtocolConformanceTests {
         }
     }
 
+    @Test("WHO with an exact nick finds an invisible user; a glob does not")
+    func whoExactNickOfInvisibleUser() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            try await alice.send("MODE alice +i")
+            try await alice.expect("MODE")
+            let bob = try await server.client("bob")
+            try await bob.send("WHO ALICE")
+            let found = try await bob.expect("an answer") { $0.command == "352" || $0.command == "315" }
+            #expect(found.command == "352" && found.params[5] == "alice")
+            try await bob.send("WHO al*")
+            #expect(try await bob.expect("an answer") { $0.command == "352" || $0.command == "315" }.command == "315")
+        }
+    }
+
     @Test("a full ban list is 478 with the list's mode character")
     func banListFull() async throws {
         try await withServer { server in
