@@ -64,7 +64,8 @@ extension ServerState {
         if !alreadyOperator {
             conversation.record.operators.append(login)
             operatorRecords[login.lowercased(), default: OperatorRecord()].conversations[conversation.id] =
-                AssignedConversation(assignedAt: Date(), lastMessageAt: conversation.record.lastMessageAt)
+                AssignedConversation(assignedAt: Date(), lastMessageAt: conversation.record.lastMessageAt,
+                                     ended: conversation.visitorLeft)
             let id = conversation.id
             persist("an invited operator") { try $0.addOperator(id: id, login: login) }
         }

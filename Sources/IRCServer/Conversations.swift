@@ -98,7 +98,8 @@ extension ServerState {
         conversations[record.id] = conversation
         for login in record.operators {
             operatorRecords[login.lowercased(), default: OperatorRecord()].conversations[record.id] =
-                AssignedConversation(assignedAt: record.assignedAt ?? record.createdAt, lastMessageAt: record.lastMessageAt)
+                AssignedConversation(assignedAt: record.assignedAt ?? record.createdAt, lastMessageAt: record.lastMessageAt,
+                                     ended: record.visitorLeftAt != nil)
         }
         if record.status == .waiting { waitingConversations.append(conversation) }
         return conversation
@@ -181,7 +182,8 @@ extension ServerState {
         }
         var record = operatorRecords[login.lowercased(), default: OperatorRecord()]
         record.lastAssignedAt = now
-        record.conversations[conversation.id] = AssignedConversation(assignedAt: now, lastMessageAt: conversation.record.lastMessageAt)
+        record.conversations[conversation.id] = AssignedConversation(
+            assignedAt: now, lastMessageAt: conversation.record.lastMessageAt, ended: conversation.visitorLeft)
         operatorRecords[login.lowercased()] = record
         let id = conversation.id
         persist("the assignment") { try $0.assign(id: id, to: login, reason: reason, at: now) }
@@ -449,6 +451,11 @@ extension ServerState {
         visitor.channels[channel.folded] = nil
         conversation.publish(.closed(reason: "closed by the visitor"))
         conversation.finishStreams()
+        // The visitor is gone: the conversation no longer counts as ongoing for its
+        // operators' load and max_sessions, though it stays open until they part.
+        for login in conversation.record.operators {
+            operatorRecords[login.lowercased()]?.conversations[id]?.ended = true
+        }
         if conversation.record.operators.isEmpty {
             endConversation(conversation, reason: "closed by the visitor")
         } else {

@@ -189,6 +189,22 @@ struct ConversationTests {
         }
     }
 
+    @Test("a conversation the visitor closed no longer counts toward max_sessions")
+    func visitorClosedFreesASession() async throws {
+        try await withServer(configure: { $0.maxSessions = 1 }) { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let web = WebTestClient(port: server.webPort)
+            let first = try await TestVisitor.start(web, name: "Anna")
+            #expect(first.status == "assigned")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == first.channel }
+            #expect(try await first.close().status == 200)
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == first.channel }
+            // alice has not parted #website-N yet, but nobody is waiting on her there.
+            let second = try await TestVisitor.start(web, name: "Basile")
+            #expect(second.status == "assigned" && second.operatorName == "Alice")
+        }
+    }
+
     @Test("the visitor closes: operators see them leave; the last operator parting ends it")
     func visitorCloses() async throws {
         try await withServer { server in
