@@ -78,7 +78,11 @@ extension ServerState {
             operatorRecords[login.lowercased(), default: OperatorRecord()].conversations[record.id] =
                 AssignedConversation(assignedAt: record.assignedAt ?? record.createdAt, lastMessageAt: record.lastMessageAt)
         }
-        if record.status == .waiting { waitingConversations.append(conversation) }
+        // An assigned conversation whose operators are all gone (an older database) waits like a new one.
+        if record.status == .assigned && record.operators.isEmpty && record.visitorLeftAt == nil {
+            conversation.record.status = .waiting
+        }
+        if conversation.record.status == .waiting { enqueueWaiting(conversation) }
         return conversation
     }
 
@@ -250,6 +254,14 @@ extension ServerState {
             if let connection = connections(ofAccount: login).first { return connection.hostmask }
             return "\(login)!\(login)@\(config.serverName)"
         }
+    }
+
+    /// Queues a conversation for the next available operator, once (the queue
+    /// is oldest first).
+    func enqueueWaiting(_ conversation: Conversation) {
+        guard !waitingConversations.contains(where: { $0 === conversation }) else { return }
+        waitingConversations.append(conversation)
+        waitingConversations.sort { $0.id < $1.id }
     }
 
     /// Assigns waiting conversations, oldest first, to whoever is available now.
@@ -433,6 +445,47 @@ extension ServerState {
             announce(inConversation: conversation,
                      "\(conversation.visitorName) closed the conversation. /part \(channel.name) when you are done.")
         }
+    }
+
+    /// Puts a conversation back to waiting: assigned at once when the rule finds
+    /// someone, otherwise announced in the live chat channel, with the visitor
+    /// asked to wait.
+    func requeue(_ conversation: Conversation, because why: String) {
+        conversation.record.status = .waiting
+        enqueueWaiting(conversation)
+        assignWaiting()
+        guard conversation.record.status == .waiting, !conversation.isClosed else { return }
+        let id = conversation.id
+        persist("the waiting state") { try $0.setWaiting(id: id) }
+        if let live = liveChannel(of: conversation) {
+            announce(in: live, "Conversation \(conversation.channel.name) from \(conversation.visitorLabel) is waiting for an operator (\(why))")
+        }
+        systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
+    }
+
+    /// An operator account was removed: its open conversations lose it as if it
+    /// had left them (the visitor sees `operator_left`), and what the server
+    /// remembered of it goes, so that a later account with the same login starts
+    /// afresh. A conversation left without an operator waits again and goes to
+    /// whoever the rule picks; one the visitor had already left ends.
+    func forgetOperator(_ login: String) {
+        let key = login.lowercased()
+        for conversation in conversations.values.sorted(by: { $0.id < $1.id }) where !conversation.isClosed {
+            guard let stored = conversation.record.operators.first(where: { $0.lowercased() == key }) else { continue }
+            conversation.record.operators.removeAll { $0.lowercased() == key }
+            let id = conversation.id
+            persist("a removed operator leaving") { try $0.removeOperator(id: id, login: stored) }
+            // The name the visitor knew: the one on the operator's messages.
+            let last = conversation.history.last { $0.authorLogin?.lowercased() == key }
+            conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: last?.authorName ?? stored)))
+            guard conversation.record.operators.isEmpty else { continue }
+            if conversation.visitorLeft {
+                endConversation(conversation, reason: "closed by the visitor")
+            } else {
+                requeue(conversation, because: "the account of \(stored) was removed")
+            }
+        }
+        operatorRecords[key] = nil
     }
 
     /// A NOTICE from LiveChat in the conversation's window of one operator only.

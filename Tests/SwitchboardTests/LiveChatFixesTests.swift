@@ -1,0 +1,92 @@
+import Foundation
+import IRCProtocol
+import Storage
+import Testing
+
+/// Polls `condition` until it holds (the server writes on its thread pool).
+private func eventually(_ what: String, timeout: Duration = .seconds(8), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: what, seen: []) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+@Suite("Operator accounts removed while their conversations are open")
+struct RemovedAccountTests {
+    @Test("a removed operator's conversation waits again, is re-assigned, and a new account with the login gets nothing")
+    func removedOperatorLosesConversation() async throws {
+        try await withServer(operators: ["alice", "dave"]) { server in
+            let dave = try await operatorInWebsite(server, "dave")
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            #expect(visitor.operatorName == "Dave")
+            try await dave.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await dave.send("PRIVMSG \(visitor.channel) :Hello Anna")
+            _ = try await visitor.waitForMessage("Hello Anna")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            let alice = try await server.client("alice")
+
+            try server.server.database.operators.remove(login: "dave")
+            try await dave.expectClosed(timeout: .seconds(8))
+            let left = try await socket.next(timeout: .seconds(8)) { $0["type"] as? String == "operator_left" }
+            #expect((left["author"] as? [String: Any])?["name"] as? String == "Dave")
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("waiting for an operator"), "\(info)")
+            let stored = try #require(try server.server.database.conversations.conversation(id: Int64(visitor.id)))
+            #expect(stored.status == .waiting)
+            #expect(stored.operators.isEmpty)
+
+            // The normal rule gives it to the next available operator.
+            try await alice.send("JOIN #website")
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            try await eventually("the assignment to alice") {
+                try server.server.database.conversations.conversation(id: Int64(visitor.id))?.operators == ["alice"]
+            }
+
+            // Someone else created later with the same login inherits nothing.
+            _ = try server.server.database.operators.add(
+                login: "dave", displayName: "Dave Other", chatName: nil, languages: ["en"],
+                isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+            let other = try await server.client("dave")
+            #expect(try await other.expectNothing(for: .milliseconds(800)) { $0.command == "JOIN" } == nil)
+        }
+    }
+
+    @Test("removing an account, server running or not, takes it out of the stored conversations")
+    func removalUpdatesStoredConversations() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-removal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let database = try SwitchboardDatabase(path: folder.appendingPathComponent("db.sqlite").path)
+        defer { try? database.close() }
+        for login in ["alice", "dave"] {
+            _ = try database.operators.add(login: login, displayName: login.capitalized, chatName: nil, languages: ["en"],
+                                           isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+        }
+        let store = database.conversations
+        func open(_ visitor: String) throws -> Int64 {
+            try store.create(slug: "website", visitorName: "Anna", visitorID: visitor, languages: ["en"], userAgent: nil,
+                             page: nil, tokenHash: ConversationStore.hashToken("t"), welcome: "Hi", welcomeAuthor: "Website",
+                             at: Date()).0.id
+        }
+        let alone = try open("v-1")
+        try store.assign(id: alone, to: "dave", reason: "test", at: Date())
+        let shared = try open("v-2")
+        try store.assign(id: shared, to: "dave", reason: "test", at: Date())
+        try store.addOperator(id: shared, login: "alice")
+        let left = try open("v-3")
+        try store.assign(id: left, to: "Dave", reason: "test", at: Date())
+        try store.markVisitorLeft(id: left, at: Date())
+
+        try database.operators.remove(login: "dave")
+        let aloneAfter = try #require(try store.conversation(id: alone))
+        #expect(aloneAfter.status == .waiting && aloneAfter.operators.isEmpty)
+        let sharedAfter = try #require(try store.conversation(id: shared))
+        #expect(sharedAfter.status == .assigned && sharedAfter.operators == ["alice"])
+        #expect(try store.conversation(id: left)?.status == .closed)
+        #expect(try store.previousOperator(visitorID: "v-1", slug: "website") == nil)
+        #expect(try store.open().allSatisfy { !$0.operators.contains { $0.lowercased() == "dave" } })
+    }
+}
