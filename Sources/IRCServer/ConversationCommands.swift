@@ -310,7 +310,7 @@ extension ServerState {
         persist("the waiting state") { try $0.setWaiting(id: id) }
         serviceOK(client, code: "FORWARD_WAITING", context: [name], "Nobody is available; \(name) waits for the next operator.")
         leaveConversation(me, conversation, reason: "Forwarded: waiting for an operator")
-        waitingConversations.append(conversation)
+        enqueueWaiting(conversation)
         announce(in: live, "Conversation \(name) from \(conversation.visitorLabel) is waiting for an operator (forwarded by \(me))")
         systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
     }

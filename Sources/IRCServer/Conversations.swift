@@ -117,7 +117,7 @@ extension ServerState {
             assign(conversation, to: login, reason: reason.description, fresh: true)
             return (.assigned, operatorName(login))
         case .waiting(let reason):
-            waitingConversations.append(conversation)
+            enqueueWaiting(conversation)
             announce(in: live, "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) is waiting for an operator (\(reason))")
             return (.waiting, nil)
         }
@@ -265,11 +265,15 @@ extension ServerState {
     }
 
     /// Assigns waiting conversations, oldest first, to whoever is available now.
+    /// One that is no longer waiting when its turn comes (assigned meanwhile,
+    /// by this loop or by anything it set off) is left alone.
     func assignWaiting() {
         guard !waitingConversations.isEmpty else { return }
         let now = Date()
         for conversation in waitingConversations {
-            guard !conversation.isClosed, let live = liveChannel(of: conversation) else { continue }
+            guard !conversation.isClosed, conversation.record.status == .waiting,
+                  waitingConversations.contains(where: { $0 === conversation }),
+                  let live = liveChannel(of: conversation) else { continue }
             let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
                                             previousOperator: conversation.previousOperator, now: now)
             if case .assigned(let login, let reason) = decision {

@@ -90,3 +90,50 @@ struct RemovedAccountTests {
         #expect(try store.open().allSatisfy { !$0.operators.contains { $0.lowercased() == "dave" } })
     }
 }
+
+@Suite("Assignment of waiting conversations")
+struct WaitingAssignmentTests {
+    @Test("a waiting conversation is assigned once when an operator joins: one notice, one event, one decision")
+    func assignedOnceOnJoin() async throws {
+        let logs = CapturedLogs()
+        try await withServer(logs: logs) { server in
+            let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Dup", languages: "en")
+            #expect(visitor.status == "waiting")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            let bob = try await operatorInWebsite(server, "bob")
+            let assigned = "Conversation \(visitor.channel) from Dup (en) assigned to bob"
+            try await bob.expect("the assignment notice") { $0.command == "NOTICE" && $0.params.last == assigned }
+            _ = try await socket.next { $0["type"] as? String == "operator_joined" }
+            // The sweep runs every second: give it two chances to assign again.
+            #expect(try await bob.expectNothing(for: .milliseconds(2500)) { $0.command == "NOTICE" && $0.params.last == assigned } == nil)
+            #expect((try? await socket.next(timeout: .milliseconds(300)) { $0["type"] as? String == "operator_joined" }) == nil)
+            let decisions = logs.entries(atLeast: .info).filter { $0.message.hasPrefix("conversation assigned") }
+            #expect(decisions.count == 1, "\(decisions.map(\.message))")
+        }
+    }
+
+    @Test("back from away, each waiting conversation is assigned once")
+    func assignedOnceAfterAway() async throws {
+        let logs = CapturedLogs()
+        try await withServer(logs: logs) { server in
+            let bob = try await server.client("bob")
+            try await bob.send("AWAY :lunch")
+            try await bob.expect("306")
+            try await bob.send("JOIN #website")
+            try await bob.expect("366")
+            let web = WebTestClient(port: server.webPort)
+            let first = try await TestVisitor.start(web, name: "One")
+            let second = try await TestVisitor.start(web, name: "Two")
+            #expect(first.status == "waiting" && second.status == "waiting")
+            try await bob.send("AWAY")
+            try await bob.expect("305")
+            for visitor in [first, second] {
+                try await bob.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            }
+            #expect(try await bob.expectNothing(for: .milliseconds(2500)) { $0.command == "JOIN" } == nil)
+            let decisions = logs.entries(atLeast: .info).filter { $0.message.hasPrefix("conversation assigned") }
+            #expect(decisions.count == 2, "\(decisions.map(\.message))")
+        }
+    }
+}
