@@ -119,6 +119,12 @@ struct LiveChatGateway: VisitorGateway {
     func visitorPage(conversation: Int64, url: String, title: String?) async throws(GatewayError) {
         guard let url = try Self.clean(url, maximum: Self.maximumURL, what: "url") else { throw .invalid("url is required") }
         let title = try Self.clean(title, maximum: Self.maximumTitle, what: "title")
+        // Like a message: nothing more once the visitor or an operator closed it.
+        let open = try await onLoop { state -> Bool in
+            guard let open = state.conversations[conversation] else { return false }
+            return !open.isClosed && !open.visitorLeft
+        }
+        guard open else { throw .conversationClosed }
         try await database { try $0.addPage(id: conversation, url: url, title: title, at: Date()) }
         _ = try? await onLoop { state in
             if let open = state.conversations[conversation], !open.isClosed { state.visitorPage(in: open, url: url) }

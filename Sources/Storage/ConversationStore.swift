@@ -324,11 +324,11 @@ public struct ConversationStore: Sendable {
 
     /// Records a page the visitor visited; it becomes the current page.
     ///
-    /// - Throws: `StorageError.unknownConversation`.
+    /// - Throws: `StorageError.conversationClosed`, `StorageError.unknownConversation`.
     public func addPage(id: Int64, url: String, title: String?, at: Date) throws {
         try pool.write { db in
+            guard try Self.status(db, id: id) != .closed else { throw StorageError.conversationClosed }
             try db.execute(sql: "UPDATE conversation SET current_page = ? WHERE id = ?", arguments: [url, id])
-            guard db.changesCount > 0 else { throw StorageError.unknownConversation }
             try db.execute(
                 sql: "INSERT INTO conversation_page (conversation_id, url, title, at) VALUES (?, ?, ?, ?)",
                 arguments: [id, url, title, Self.milliseconds(at)])

@@ -12,16 +12,20 @@ private func eventually(_ what: String, timeout: Duration = .seconds(8), _ condi
     }
 }
 
+/// A visitor's new conversation, once `op` (joined to #website) is in it.
+private func assignedVisitor(to op: TestIRCClient, on server: TestServer, name: String) async throws -> TestVisitor {
+    let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: name)
+    try await op.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+    return visitor
+}
+
 @Suite("Operator accounts removed while their conversations are open")
 struct RemovedAccountTests {
     @Test("a removed operator's conversation waits again, is re-assigned, and a new account with the login gets nothing")
     func removedOperatorLosesConversation() async throws {
         try await withServer(operators: ["alice", "dave"]) { server in
             let dave = try await operatorInWebsite(server, "dave")
-            let web = WebTestClient(port: server.webPort)
-            let visitor = try await TestVisitor.start(web, name: "Anna")
-            #expect(visitor.operatorName == "Dave")
-            try await dave.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            let visitor = try await assignedVisitor(to: dave, on: server, name: "Anna")
             try await dave.send("PRIVMSG \(visitor.channel) :Hello Anna")
             _ = try await visitor.waitForMessage("Hello Anna")
             let socket = try await TestSocket.open(port: server.webPort,
@@ -134,6 +138,32 @@ struct WaitingAssignmentTests {
             #expect(try await bob.expectNothing(for: .milliseconds(2500)) { $0.command == "JOIN" } == nil)
             let decisions = logs.entries(atLeast: .info).filter { $0.message.hasPrefix("conversation assigned") }
             #expect(decisions.count == 2, "\(decisions.map(\.message))")
+        }
+    }
+}
+
+@Suite("Page reports on closed conversations")
+struct ClosedPageTests {
+    @Test("a page reported after the visitor or the operator closed the conversation is refused with 409")
+    func pagesAfterClose() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let byVisitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            #expect(try await byVisitor.close().status == 200)
+            let refused = try await byVisitor.visit("https://shop.example/after-close")
+            #expect(refused.status == 409)
+            #expect(refused.json["error"] as? String == "conversation_closed")
+
+            let byOperator = try await assignedVisitor(to: alice, on: server, name: "Bruno")
+            try await alice.send("PRIVMSG \(byOperator.channel) :!close done")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == byOperator.channel }
+            #expect(try await byOperator.visit("https://shop.example/after-close").status == 409)
+            #expect(alice.history.allSatisfy { !$0.contains("after-close") })
+            for visitor in [byVisitor, byOperator] {
+                let stored = try server.server.database.conversations
+                #expect(try stored.conversation(id: Int64(visitor.id))?.currentPage == "https://shop.example/pricing")
+                #expect(try stored.pages(id: Int64(visitor.id)).map(\.url) == ["https://shop.example/pricing"])
+            }
         }
     }
 }
