@@ -275,6 +275,28 @@ public struct ConversationStore: Sendable {
         }
     }
 
+    /// Each operator's latest assignment (login -> when), as far as the
+    /// conversations remember it (each keeps its last assignment), for the
+    /// assignment rule after a restart.
+    public func lastAssignments() throws -> [String: Date] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT assigned_login AS login, MAX(assigned_at) AS at FROM conversation
+                    WHERE assigned_login IS NOT NULL AND assigned_at IS NOT NULL
+                    GROUP BY assigned_login
+                    """)
+            var result: [String: Date] = [:]
+            for row in rows {
+                let login: String = row["login"]
+                let at: Int64 = row["at"]
+                result[login] = Self.date(at)
+            }
+            return result
+        }
+    }
+
     // MARK: Ending
 
     /// Closes the conversation. Idempotent: closing a closed conversation

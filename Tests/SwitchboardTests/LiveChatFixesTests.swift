@@ -167,3 +167,29 @@ struct ClosedPageTests {
         }
     }
 }
+
+@Suite("Assignment after a restart")
+struct RestartAssignmentTests {
+    @Test("the 2-minute spreading buffer counts assignments made before a restart")
+    func lastAssignmentSurvivesRestart() async throws {
+        var server = try await TestServer.start()
+        do {
+            let alice = try await operatorInWebsite(server, "alice")
+            let first = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna")
+            #expect(first.operatorName == "Alice")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == first.channel }
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(first.id)")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == first.channel }
+            server = try await server.restarted()
+            _ = try await operatorInWebsite(server, "alice")
+            _ = try await operatorInWebsite(server, "bob")
+            // Both have no ongoing conversation; alice was assigned seconds ago, bob never.
+            let second = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Basile")
+            #expect(second.operatorName == "Bob")
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+}
