@@ -143,7 +143,7 @@ extension ServerState {
         guard let conversation = conversationArgument(client, arguments, command: "INFO") else { return }
         let record = conversation.record
         let now = Date()
-        let age = DurationText.describe((now.timeIntervalSince(record.createdAt) / 60).rounded(.down) * 60)
+        let age = DurationText.wholeMinutes(now.timeIntervalSince(record.createdAt)).map { $0 + " ago" } ?? "just now"
         let state: String
         if conversation.visitorLeft {
             state = "the visitor left"
@@ -152,7 +152,7 @@ extension ServerState {
         } else {
             state = "with " + record.operators.joined(separator: ", ")
         }
-        serviceSay(client, "\(conversation.channel.name) (\(conversation.settings.name)): \(conversation.visitorName), \(state); started \(ClockText.hourMinute(record.createdAt)) UTC (\(age.isEmpty ? "just now" : age + " ago")).")
+        serviceSay(client, "\(conversation.channel.name) (\(conversation.settings.name)): \(conversation.visitorName), \(state); started \(ClockText.hourMinute(record.createdAt)) UTC (\(age)).")
         let languages = record.languages.isEmpty ? "none given" : record.languages.joined(separator: ", ")
         serviceSay(client, "Languages: \(languages). Page: \(record.currentPage ?? "unknown"). Browser: \(record.userAgent ?? "unknown").")
         if let reason = record.assignmentReason, let at = record.assignedAt {
@@ -207,7 +207,7 @@ extension ServerState {
                 state = "with " + record.operators.joined(separator: ", ")
             }
             let ageSeconds = Int(now.timeIntervalSince(record.createdAt))
-            let age = ageSeconds < 60 ? "just now" : DurationText.describe(Double(ageSeconds / 60 * 60))
+            let age = DurationText.wholeMinutes(Double(ageSeconds)) ?? "just now"
             var last = ""
             if let message = conversation.history.last(where: { $0.authorKind != .system }) {
                 let excerpt = message.text.count > 60 ? String(message.text.prefix(57)) + "..." : message.text

@@ -193,3 +193,18 @@ struct RestartAssignmentTests {
         await server.stop()
     }
 }
+
+@Suite("INFO")
+struct InfoTests {
+    @Test("INFO gives a conversation younger than a minute as started just now")
+    func youngConversation() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            try await Task.sleep(for: .seconds(2))
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.hasSuffix("UTC (just now)."), "\(info)")
+            #expect(!info.contains("seconds"))
+        }
+    }
+}
