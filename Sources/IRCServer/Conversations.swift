@@ -423,7 +423,7 @@ extension ServerState {
         persist("an operator leaving") { try $0.removeOperator(id: id, login: login) }
         conversation.publish(.operatorLeft(author(ofOperator: login)))
         if conversation.record.operators.isEmpty && conversation.record.status != .waiting {
-            endConversation(conversation, reason: conversation.visitorLeft ? "closed by the visitor" : "The operator left the conversation")
+            endConversation(conversation, reason: conversation.visitorLeft ? Conversation.visitorClosedReason : "The operator left the conversation")
         }
         assignWaiting()
     }
@@ -441,10 +441,10 @@ extension ServerState {
         deliver(event(from: visitor, command: "PART", params: [channel.name, "Closed the conversation"]), to: channel.members.keys)
         channel.members[visitor] = nil
         visitor.channels[channel.folded] = nil
-        conversation.publish(.closed(reason: "closed by the visitor"))
+        conversation.publish(.closed(reason: Conversation.visitorClosedReason))
         conversation.finishStreams()
         if conversation.record.operators.isEmpty {
-            endConversation(conversation, reason: "closed by the visitor")
+            endConversation(conversation, reason: Conversation.visitorClosedReason)
         } else {
             announce(inConversation: conversation,
                      "\(conversation.visitorName) closed the conversation. /part \(channel.name) when you are done.")
@@ -484,7 +484,7 @@ extension ServerState {
             conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: last?.authorName ?? stored)))
             guard conversation.record.operators.isEmpty else { continue }
             if conversation.visitorLeft {
-                endConversation(conversation, reason: "closed by the visitor")
+                endConversation(conversation, reason: Conversation.visitorClosedReason)
             } else {
                 requeue(conversation, because: "the account of \(stored) was removed")
             }

@@ -139,7 +139,7 @@ struct LiveChatGateway: VisitorGateway {
         }
         if !known {
             // Already ended (or never opened since the restart): make sure the record says so.
-            _ = try await database { try $0.close(id: conversation, reason: "closed by the visitor", at: Date()) }
+            _ = try await database { try $0.close(id: conversation, reason: Conversation.visitorClosedReason, at: Date()) }
         }
     }
 
@@ -149,17 +149,27 @@ struct LiveChatGateway: VisitorGateway {
         try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
     }
 
+    /// For a conversation closed already, the stream is its `closed` event with
+    /// the reason it was closed for, as the visitor saw it live.
     func events(conversation: Int64) async -> AsyncStream<VisitorEvent> {
         let (stream, continuation) = AsyncStream<VisitorEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))
-        let registered = (try? await onLoop { state -> Int? in
-            guard let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft else { return nil }
+        enum Subscription: Sendable { case live(Int), closed(reason: String?), unknown }
+        let subscription = (try? await onLoop { state -> Subscription in
+            guard let open = state.conversations[conversation], !open.isClosed else { return .unknown }
+            if open.visitorLeft { return .closed(reason: Conversation.visitorClosedReason) }
             let key = open.nextSubscriber
             open.nextSubscriber += 1
             open.subscribers[key] = continuation
-            return key
-        }) ?? nil
-        guard let key = registered, let state = server.state else {
-            continuation.yield(.closed(reason: nil))
+            return .live(key)
+        }) ?? .unknown
+        guard case .live(let key) = subscription, let state = server.state else {
+            var reason: String?
+            if case .closed(let known) = subscription {
+                reason = known
+            } else {
+                reason = try? await database { try $0.conversation(id: conversation)?.closeReason }
+            }
+            continuation.yield(.closed(reason: reason))
             continuation.finish()
             return stream
         }
@@ -171,12 +181,11 @@ struct LiveChatGateway: VisitorGateway {
         return stream
     }
 
+    /// Never true: `events` already ends with the `closed` event, with its
+    /// reason, for a conversation that is (or becomes) closed, so the socket
+    /// has no reason to make up one without it.
     func isClosed(conversation: Int64) async -> Bool {
-        let open = (try? await onLoop { state -> Bool in
-            guard let open = state.conversations[conversation] else { return false }
-            return !open.isClosed && !open.visitorLeft
-        }) ?? false
-        return !open
+        false
     }
 
     /// Trims, refuses control characters and over-long values; empty becomes nil.

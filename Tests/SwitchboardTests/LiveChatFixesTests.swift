@@ -142,27 +142,48 @@ struct WaitingAssignmentTests {
     }
 }
 
-@Suite("Page reports on closed conversations")
-struct ClosedPageTests {
+/// Two conversations of alice's: one the visitor closed, one alice closed with the reason "all sorted".
+private func closedConversations(_ server: TestServer) async throws -> (alice: TestIRCClient, byVisitor: TestVisitor, byOperator: TestVisitor) {
+    let alice = try await operatorInWebsite(server, "alice")
+    let byVisitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+    let byOperator = try await assignedVisitor(to: alice, on: server, name: "Bruno")
+    #expect(try await byVisitor.close().status == 200)
+    try await alice.send("PRIVMSG \(byOperator.channel) :!close all sorted")
+    try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == byOperator.channel }
+    return (alice, byVisitor, byOperator)
+}
+
+@Suite("Closed conversations")
+struct ClosedConversationTests {
     @Test("a page reported after the visitor or the operator closed the conversation is refused with 409")
     func pagesAfterClose() async throws {
         try await withServer { server in
-            let alice = try await operatorInWebsite(server, "alice")
-            let byVisitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
-            #expect(try await byVisitor.close().status == 200)
+            let (alice, byVisitor, byOperator) = try await closedConversations(server)
             let refused = try await byVisitor.visit("https://shop.example/after-close")
             #expect(refused.status == 409)
             #expect(refused.json["error"] as? String == "conversation_closed")
-
-            let byOperator = try await assignedVisitor(to: alice, on: server, name: "Bruno")
-            try await alice.send("PRIVMSG \(byOperator.channel) :!close done")
-            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == byOperator.channel }
             #expect(try await byOperator.visit("https://shop.example/after-close").status == 409)
             #expect(alice.history.allSatisfy { !$0.contains("after-close") })
             for visitor in [byVisitor, byOperator] {
                 let stored = try server.server.database.conversations
                 #expect(try stored.conversation(id: Int64(visitor.id))?.currentPage == "https://shop.example/pricing")
                 #expect(try stored.pages(id: Int64(visitor.id)).map(\.url) == ["https://shop.example/pricing"])
+            }
+        }
+    }
+
+    @Test("the events socket of a closed conversation says why it was closed, after a reconnect too")
+    func reasonOnReconnect() async throws {
+        try await withServer { server in
+            let (_, byVisitor, byOperator) = try await closedConversations(server)
+            for (visitor, reason) in [(byVisitor, "closed by the visitor"), (byOperator, "all sorted")] {
+                for query in ["", "&after=0"] {
+                    let socket = try await TestSocket.open(
+                        port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)\(query)")
+                    let closed = try await socket.next { $0["type"] as? String == "closed" }
+                    #expect(closed["reason"] as? String == reason, "\(visitor.id)\(query): \(closed)")
+                    try await socket.waitUntilClosed()
+                }
             }
         }
     }
