@@ -288,6 +288,12 @@ extension ServerState {
 
     func serviceForward(_ client: Client, _ arguments: [String]) {
         guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "FORWARD") else { return }
+        guard account.isBot else {
+            // A human's own conversation would come straight back to them: they hand it over with TRANSFER.
+            serviceFail(client, code: "NOT_BOT", "FORWARD is for bots handing a conversation to a human. "
+                + "To hand \(conversation.channel.name) to a colleague: TRANSFER \(conversation.channel.name) <operator|#channel>.")
+            return
+        }
         let me = account.login
         guard conversation.record.operators.contains(where: { $0.lowercased() == me.lowercased() }) else {
             serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name).")
@@ -305,14 +311,9 @@ extension ServerState {
             return
         }
         // Nobody is free: the conversation waits for the next available human, and the visitor is told.
-        conversation.record.status = .waiting
-        let id = conversation.id
-        persist("the waiting state") { try $0.setWaiting(id: id) }
         serviceOK(client, code: "FORWARD_WAITING", context: [name], "Nobody is available; \(name) waits for the next operator.")
+        requeue(conversation, because: "forwarded by \(me)")
         leaveConversation(me, conversation, reason: "Forwarded: waiting for an operator")
-        enqueueWaiting(conversation)
-        announce(in: live, "Conversation \(name) from \(conversation.visitorLabel) is waiting for an operator (forwarded by \(me))")
-        systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
     }
 
     /// A message from the service to the visitor (stored, shown to the operators as a notice).

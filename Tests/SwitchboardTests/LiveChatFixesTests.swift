@@ -229,3 +229,23 @@ struct InfoTests {
         }
     }
 }
+
+@Suite("FORWARD")
+struct ForwardTests {
+    @Test("a human operator's FORWARD is refused with a pointer to TRANSFER, and the conversation stays")
+    func humanForwardRefused() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice", caps: ["standard-replies"])
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            try await alice.send("PRIVMSG LiveChat :FORWARD \(visitor.id)")
+            let fail = try await alice.expect("FAIL")
+            #expect(fail.params.prefix(2) == ["LIVECHAT", "NOT_BOT"])
+            #expect(fail.params.last?.contains("TRANSFER \(visitor.channel)") == true)
+            #expect(try await alice.expectNothing(for: .milliseconds(1500)) {
+                ["PART", "JOIN"].contains($0.command) && $0.params.first == visitor.channel
+            } == nil)
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("with alice"))
+        }
+    }
+}
