@@ -52,6 +52,23 @@ public struct ChannelSummary: Sendable, Hashable {
     }
 }
 
+/// How long what a visitor sends may be, in Unicode scalars: one set of
+/// limits for the web API, which checks first, and the engine behind it.
+public enum VisitorLimits {
+    public static let name = 100
+    public static let url = 2048
+    public static let title = 300
+    public static let visitorID = 128
+    public static let userAgent = 512
+    /// A message, or a rating comment.
+    public static let text = 4000
+
+    /// The refusal of a field over its limit, in the same words wherever it is checked.
+    public static func tooLong(_ field: String, limit: Int) -> String {
+        "The field \"\(field)\" is longer than \(limit) characters."
+    }
+}
+
 public struct NewConversation: Sendable, Hashable {
     public var slug: String
     /// The name the visitor typed, if any.

@@ -249,3 +249,19 @@ struct ForwardTests {
         }
     }
 }
+
+@Suite("Visitor name limit")
+struct VisitorNameLimitTests {
+    @Test("a visitor name of up to 100 characters is accepted, and a longer one refused with one message")
+    func nameLimit() async throws {
+        let hundred = String(repeating: "é", count: 100)
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let accepted = try await TestVisitor.start(web, name: hundred)
+            #expect(try server.server.database.conversations.conversation(id: Int64(accepted.id))?.visitorName == hundred)
+            let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": hundred + "x"])
+            #expect(refused.status == 400)
+            #expect(refused.json["message"] as? String == "The field \"name\" is longer than 100 characters.")
+        }
+    }
+}
