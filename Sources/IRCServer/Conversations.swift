@@ -324,13 +324,25 @@ extension ServerState {
             return
         }
         guard let account = client.account else { return }
+        // The operators see what was sent; the visitor (and the stored message) gets plain text.
+        var visible: String
+        switch OperatorText.classify(text) {
+        case .ctcp(let command):
+            noticeInConversation(client, conversation, "CTCP \(command) is not sent to the visitor, whose web page cannot answer it: nothing was sent.")
+            return
+        case .action(let action):
+            visible = OperatorText.describe(action: action, by: account.visibleName)
+        case .text(let plain):
+            visible = plain
+        }
         var text = text
         var expanded = false
-        switch expandCannedResponses(in: text) {
+        switch expandCannedResponses(in: visible) {
         case .unchanged:
             break
         case .expanded(let result):
             text = result
+            visible = result
             expanded = true
         case .unknown(let names):
             let list = names.joined(separator: ", ")
@@ -338,12 +350,16 @@ extension ServerState {
             sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names, description: "Unknown canned response \(list); nothing was sent")
             return
         }
+        guard !visible.allSatisfy(\.isWhitespace) else {
+            noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
+            return
+        }
         let kind: ChatAuthor.Kind = account.isBot ? .bot : .operator
         let name = account.visibleName
         let login = account.login
         let id = conversation.id
         let bound = NIOLoopBound(client, eventLoop: loop)
-        let sent = text
+        let sent = visible
         storing({ try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
             let client = bound.value
             guard let conversation = state.conversations[id] else { return }
@@ -359,7 +375,7 @@ extension ServerState {
                 conversation.publish(.message(message.chatMessage))
                 state.noteActivity(in: conversation, at: message.at, lastID: message.id)
                 if expanded && !echo {
-                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(text)")
+                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(sent)")
                 }
             case .failure(let error):
                 state.reply(client, .errCannotSendToChan, conversation.channel.name, "Your message could not be stored and was not sent (\(error))")

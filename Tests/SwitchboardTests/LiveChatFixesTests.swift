@@ -142,6 +142,14 @@ struct WaitingAssignmentTests {
     }
 }
 
+/// Runs `body` with alice in #website (with `caps`) and Anna's conversation assigned to her.
+private func withAliceAndAnna(caps: [String] = [], _ body: (TestServer, TestIRCClient, TestVisitor) async throws -> Void) async throws {
+    try await withServer { server in
+        let alice = try await operatorInWebsite(server, "alice", caps: caps)
+        try await body(server, alice, try await assignedVisitor(to: alice, on: server, name: "Anna"))
+    }
+}
+
 /// Two conversations of alice's: one the visitor closed, one alice closed with the reason "all sorted".
 private func closedConversations(_ server: TestServer) async throws -> (alice: TestIRCClient, byVisitor: TestVisitor, byOperator: TestVisitor) {
     let alice = try await operatorInWebsite(server, "alice")
@@ -219,9 +227,7 @@ struct RestartAssignmentTests {
 struct InfoTests {
     @Test("INFO gives a conversation younger than a minute as started just now")
     func youngConversation() async throws {
-        try await withServer { server in
-            let alice = try await operatorInWebsite(server, "alice")
-            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+        try await withAliceAndAnna { _, alice, visitor in
             try await Task.sleep(for: .seconds(2))
             let info = try await alice.askLiveChat("INFO \(visitor.id)")
             #expect(info.hasSuffix("UTC (just now)."), "\(info)")
@@ -234,9 +240,7 @@ struct InfoTests {
 struct ForwardTests {
     @Test("a human operator's FORWARD is refused with a pointer to TRANSFER, and the conversation stays")
     func humanForwardRefused() async throws {
-        try await withServer { server in
-            let alice = try await operatorInWebsite(server, "alice", caps: ["standard-replies"])
-            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+        try await withAliceAndAnna(caps: ["standard-replies"]) { _, alice, visitor in
             try await alice.send("PRIVMSG LiveChat :FORWARD \(visitor.id)")
             let fail = try await alice.expect("FAIL")
             #expect(fail.params.prefix(2) == ["LIVECHAT", "NOT_BOT"])
@@ -262,6 +266,40 @@ struct VisitorNameLimitTests {
             let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": hundred + "x"])
             #expect(refused.status == 400)
             #expect(refused.json["message"] as? String == "The field \"name\" is longer than 100 characters.")
+        }
+    }
+}
+
+@Suite("Operator text as the visitor reads it")
+struct OperatorTextRelayTests {
+    @Test("/me reads as an action, formatting is stripped for the visitor only, CTCP requests stay on IRC, ::hello\\u{2} expands")
+    func formattingAndCTCP() async throws {
+        try await withAliceAndAnna(caps: ["echo-message"]) { server, alice, visitor in
+            let bob = try await server.client("bob")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD hello Hello! How can I help you today?")
+            _ = try await alice.liveChatLines()
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION waves\u{1}")
+            _ = try await visitor.waitForMessage("*Alice waves*")
+            let action = try await bob.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(action.params[1] == "\u{1}ACTION waves\u{1}")
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{2}bold\u{2} and \u{3}04,12red\u{3} text\u{F}")
+            _ = try await visitor.waitForMessage("bold and red text")
+            let formatted = try await bob.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(formatted.params[1] == "\u{2}bold\u{2} and \u{3}04,12red\u{3} text\u{F}")
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}VERSION\u{1}")
+            let why = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(why.params[1].contains("CTCP VERSION is not sent to the visitor"))
+
+            try await alice.send("PRIVMSG \(visitor.channel) :::hello\u{2}")
+            _ = try await visitor.waitForMessage("Hello! How can I help you today?")
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(texts == ["How may I help you?", "*Alice waves*", "bold and red text", "Hello! How can I help you today?"])
+            #expect(!bob.history.contains { $0.contains("VERSION") })
         }
     }
 }
