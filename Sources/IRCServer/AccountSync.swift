@@ -3,14 +3,17 @@ import Storage
 
 /// Keeps connected clients in step with the operator table, which the CLI may
 /// change from another process: a removed account is logged out and
-/// disconnected at once (peers with account-notify see `ACCOUNT *`), and edited
-/// settings reach the live connections.
+/// disconnected at once (peers with account-notify see `ACCOUNT *`), its
+/// conversations lose it, and edited settings reach the live connections.
 extension ServerState {
     static let accountCheckInterval = TimeAmount.seconds(2)
 
     func checkAccountsIfDue(now: NIODeadline) {
         guard !accountCheckRunning, now - lastAccountCheck >= Self.accountCheckInterval else { return }
-        guard clients.values.contains(where: { $0.account != nil }) else { return }
+        // Someone to check: a logged-in connection, or an operator of an open conversation
+        // (who may be offline when the account goes).
+        guard clients.values.contains(where: { $0.account != nil })
+            || conversations.values.contains(where: { !$0.record.operators.isEmpty }) else { return }
         accountCheckRunning = true
         lastAccountCheck = now
         let operators = authenticator.operators
@@ -27,7 +30,8 @@ extension ServerState {
         for account in accounts { byLogin[account.login.lowercased()] = account }
         for client in Array(clients.values) where !client.isClosing {
             guard let account = client.account else { continue }
-            if let current = byLogin[account.login.lowercased()] {
+            let key = account.login.lowercased()
+            if let current = byLogin[key] {
                 if current != account { client.account = current }
                 continue
             }
@@ -35,8 +39,14 @@ extension ServerState {
                 let logout = event(from: client, command: "ACCOUNT", params: ["*"])
                 deliver(logout, to: ([client] + commonChannelPeers(of: client)).filter { $0.has(.accountNotify) })
             }
+            // No longer the account's connection: nothing of it counts for the rule any more.
+            accountConnections[key]?.removeAll { $0 === client }
+            if accountConnections[key]?.isEmpty == true { accountConnections[key] = nil }
             client.account = nil
             disconnect(client, reason: "Operator account removed")
         }
+        let known = conversations.values.flatMap(\.record.operators).map { $0.lowercased() } + operatorRecords.keys
+        let gone = Set(known).filter { byLogin[$0] == nil }
+        for login in gone.sorted() { forgetOperator(login) }
     }
 }

@@ -34,6 +34,8 @@ final class Conversation {
     var visitorLeft: Bool { record.visitorLeftAt != nil }
 
     static let historyLimit = 200
+    /// The `closed` reason when the visitor closed the conversation.
+    static let visitorClosedReason = "closed by the visitor"
 
     init(record: ConversationRecord, settings: IRCServerConfiguration.LiveChatChannel, channel: IRCChannel, visitor: Client,
          languages: [LanguageTag]) {

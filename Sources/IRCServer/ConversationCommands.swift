@@ -144,7 +144,7 @@ extension ServerState {
         guard let conversation = conversationArgument(client, arguments, command: "INFO") else { return }
         let record = conversation.record
         let now = Date()
-        let age = DurationText.describe((now.timeIntervalSince(record.createdAt) / 60).rounded(.down) * 60)
+        let age = DurationText.wholeMinutes(now.timeIntervalSince(record.createdAt)).map { $0 + " ago" } ?? "just now"
         let state: String
         if conversation.visitorLeft {
             state = "the visitor left"
@@ -153,7 +153,7 @@ extension ServerState {
         } else {
             state = "with " + record.operators.joined(separator: ", ")
         }
-        serviceSay(client, "\(conversation.channel.name) (\(conversation.settings.name)): \(conversation.visitorName), \(state); started \(ClockText.hourMinute(record.createdAt)) UTC (\(age.isEmpty ? "just now" : age + " ago")).")
+        serviceSay(client, "\(conversation.channel.name) (\(conversation.settings.name)): \(conversation.visitorName), \(state); started \(ClockText.hourMinute(record.createdAt)) UTC (\(age)).")
         let languages = record.languages.isEmpty ? "none given" : record.languages.joined(separator: ", ")
         serviceSay(client, "Languages: \(languages). Page: \(record.currentPage ?? "unknown"). Browser: \(record.userAgent ?? "unknown").")
         if let reason = record.assignmentReason, let at = record.assignedAt {
@@ -208,7 +208,7 @@ extension ServerState {
                 state = "with " + record.operators.joined(separator: ", ")
             }
             let ageSeconds = Int(now.timeIntervalSince(record.createdAt))
-            let age = ageSeconds < 60 ? "just now" : DurationText.describe(Double(ageSeconds / 60 * 60))
+            let age = DurationText.wholeMinutes(Double(ageSeconds)) ?? "just now"
             var last = ""
             if let message = conversation.history.last(where: { $0.authorKind != .system }) {
                 let excerpt = message.text.count > 60 ? String(message.text.prefix(57)) + "..." : message.text
@@ -289,6 +289,12 @@ extension ServerState {
 
     func serviceForward(_ client: Client, _ arguments: [String]) {
         guard let account = client.account, let conversation = conversationArgument(client, arguments, command: "FORWARD") else { return }
+        guard account.isBot else {
+            // A human's own conversation would come straight back to them: they hand it over with TRANSFER.
+            serviceFail(client, code: "NOT_BOT", "FORWARD is for bots handing a conversation to a human. "
+                + "To hand \(conversation.channel.name) to a colleague: TRANSFER \(conversation.channel.name) <operator|#channel>.")
+            return
+        }
         let me = account.login
         guard conversation.record.operators.contains(where: { $0.lowercased() == me.lowercased() }) else {
             serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name).")
@@ -306,14 +312,9 @@ extension ServerState {
             return
         }
         // Nobody is free: the conversation waits for the next available human, and the visitor is told.
-        conversation.record.status = .waiting
-        let id = conversation.id
-        persist("the waiting state") { try $0.setWaiting(id: id) }
         serviceOK(client, code: "FORWARD_WAITING", context: [name], "Nobody is available; \(name) waits for the next operator.")
+        requeue(conversation, because: "forwarded by \(me)")
         leaveConversation(me, conversation, reason: "Forwarded: waiting for an operator")
-        waitingConversations.append(conversation)
-        announce(in: live, "Conversation \(name) from \(conversation.visitorLabel) is waiting for an operator (forwarded by \(me))")
-        systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
     }
 
     /// A message from the service to the visitor (stored, shown to the operators as a notice).

@@ -101,7 +101,11 @@ extension ServerState {
                 AssignedConversation(assignedAt: record.assignedAt ?? record.createdAt, lastMessageAt: record.lastMessageAt,
                                      ended: record.visitorLeftAt != nil)
         }
-        if record.status == .waiting { waitingConversations.append(conversation) }
+        // An assigned conversation whose operators are all gone (an older database) waits like a new one.
+        if record.status == .assigned && record.operators.isEmpty && record.visitorLeftAt == nil {
+            conversation.record.status = .waiting
+        }
+        if conversation.record.status == .waiting { enqueueWaiting(conversation) }
         return conversation
     }
 
@@ -136,7 +140,7 @@ extension ServerState {
             assign(conversation, to: login, reason: reason.description, fresh: true)
             return (.assigned, operatorName(login))
         case .waiting(let reason):
-            waitingConversations.append(conversation)
+            enqueueWaiting(conversation)
             announce(in: live, "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) is waiting for an operator (\(reason))")
             return (.waiting, nil)
         }
@@ -276,12 +280,24 @@ extension ServerState {
         }
     }
 
+    /// Queues a conversation for the next available operator, once (the queue
+    /// is oldest first).
+    func enqueueWaiting(_ conversation: Conversation) {
+        guard !waitingConversations.contains(where: { $0 === conversation }) else { return }
+        waitingConversations.append(conversation)
+        waitingConversations.sort { $0.id < $1.id }
+    }
+
     /// Assigns waiting conversations, oldest first, to whoever is available now.
+    /// One that is no longer waiting when its turn comes (assigned meanwhile,
+    /// by this loop or by anything it set off) is left alone.
     func assignWaiting() {
         guard !waitingConversations.isEmpty else { return }
         let now = Date()
         for conversation in waitingConversations {
-            guard !conversation.isClosed, let live = liveChannel(of: conversation) else { continue }
+            guard !conversation.isClosed, conversation.record.status == .waiting,
+                  waitingConversations.contains(where: { $0 === conversation }),
+                  let live = liveChannel(of: conversation) else { continue }
             let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
                                             previousOperator: conversation.previousOperator, now: now)
             if case .assigned(let login, let reason) = decision {
@@ -332,13 +348,25 @@ extension ServerState {
             return
         }
         guard let account = client.account else { return }
+        // The operators see what was sent; the visitor (and the stored message) gets plain text.
+        var visible: String
+        switch OperatorText.classify(text) {
+        case .ctcp(let command):
+            noticeInConversation(client, conversation, "CTCP \(command) is not sent to the visitor, whose web page cannot answer it: nothing was sent.")
+            return
+        case .action(let action):
+            visible = OperatorText.describe(action: action, by: account.visibleName)
+        case .text(let plain):
+            visible = plain
+        }
         var text = text
         var expanded = false
-        switch expandCannedResponses(in: text) {
+        switch expandCannedResponses(in: visible) {
         case .unchanged:
             break
         case .expanded(let result):
             text = result
+            visible = result
             expanded = true
         case .unknown(let names):
             let list = names.joined(separator: ", ")
@@ -346,12 +374,16 @@ extension ServerState {
             sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names, description: "Unknown canned response \(list); nothing was sent")
             return
         }
+        guard !visible.allSatisfy(\.isWhitespace) else {
+            noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
+            return
+        }
         let kind: ChatAuthor.Kind = account.isBot ? .bot : .operator
         let name = account.visibleName
         let login = account.login
         let id = conversation.id
         let bound = NIOLoopBound(client, eventLoop: loop)
-        let sent = text
+        let sent = visible
         storingMessage(of: conversation, { try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
             let client = bound.value
             guard let conversation = state.conversations[id] else { return }
@@ -367,7 +399,7 @@ extension ServerState {
                 conversation.publish(.message(message.chatMessage))
                 state.noteActivity(in: conversation, at: message.at, lastID: message.id)
                 if expanded && !echo {
-                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(text)")
+                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(sent)")
                 }
             case .failure(let error):
                 state.reply(client, .errCannotSendToChan, conversation.channel.name, "Your message could not be stored and was not sent (\(error))")
@@ -431,7 +463,7 @@ extension ServerState {
         persist("an operator leaving") { try $0.removeOperator(id: id, login: login) }
         conversation.publish(.operatorLeft(author(ofOperator: login)))
         if conversation.record.operators.isEmpty && conversation.record.status != .waiting {
-            endConversation(conversation, reason: conversation.visitorLeft ? "closed by the visitor" : "The operator left the conversation")
+            endConversation(conversation, reason: conversation.visitorLeft ? Conversation.visitorClosedReason : "The operator left the conversation")
         }
         assignWaiting()
     }
@@ -449,7 +481,7 @@ extension ServerState {
         deliver(event(from: visitor, command: "PART", params: [channel.name, "Closed the conversation"]), to: channel.members.keys)
         channel.members[visitor] = nil
         visitor.channels[channel.folded] = nil
-        conversation.publish(.closed(reason: "closed by the visitor"))
+        conversation.publish(.closed(reason: Conversation.visitorClosedReason))
         conversation.finishStreams()
         // The visitor is gone: the conversation no longer counts as ongoing for its
         // operators' load and max_sessions, though it stays open until they part.
@@ -457,11 +489,52 @@ extension ServerState {
             operatorRecords[login.lowercased()]?.conversations[id]?.ended = true
         }
         if conversation.record.operators.isEmpty {
-            endConversation(conversation, reason: "closed by the visitor")
+            endConversation(conversation, reason: Conversation.visitorClosedReason)
         } else {
             announce(inConversation: conversation,
                      "\(conversation.visitorName) closed the conversation. /part \(channel.name) when you are done.")
         }
+    }
+
+    /// Puts a conversation back to waiting: assigned at once when the rule finds
+    /// someone, otherwise announced in the live chat channel, with the visitor
+    /// asked to wait.
+    func requeue(_ conversation: Conversation, because why: String) {
+        conversation.record.status = .waiting
+        enqueueWaiting(conversation)
+        assignWaiting()
+        guard conversation.record.status == .waiting, !conversation.isClosed else { return }
+        let id = conversation.id
+        persist("the waiting state") { try $0.setWaiting(id: id) }
+        if let live = liveChannel(of: conversation) {
+            announce(in: live, "Conversation \(conversation.channel.name) from \(conversation.visitorLabel) is waiting for an operator (\(why))")
+        }
+        systemMessage(conversation, "All our operators are busy right now. Please wait: the next one available will answer you here.")
+    }
+
+    /// An operator account was removed: its open conversations lose it as if it
+    /// had left them (the visitor sees `operator_left`), and what the server
+    /// remembered of it goes, so that a later account with the same login starts
+    /// afresh. A conversation left without an operator waits again and goes to
+    /// whoever the rule picks; one the visitor had already left ends.
+    func forgetOperator(_ login: String) {
+        let key = login.lowercased()
+        for conversation in conversations.values.sorted(by: { $0.id < $1.id }) where !conversation.isClosed {
+            guard let stored = conversation.record.operators.first(where: { $0.lowercased() == key }) else { continue }
+            conversation.record.operators.removeAll { $0.lowercased() == key }
+            let id = conversation.id
+            persist("a removed operator leaving") { try $0.removeOperator(id: id, login: stored) }
+            // The name the visitor knew: the one on the operator's messages.
+            let last = conversation.history.last { $0.authorLogin?.lowercased() == key }
+            conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: last?.authorName ?? stored)))
+            guard conversation.record.operators.isEmpty else { continue }
+            if conversation.visitorLeft {
+                endConversation(conversation, reason: Conversation.visitorClosedReason)
+            } else {
+                requeue(conversation, because: "the account of \(stored) was removed")
+            }
+        }
+        operatorRecords[key] = nil
     }
 
     /// A NOTICE from LiveChat in the conversation's window of one operator only.

@@ -62,12 +62,17 @@ public final class IRCServer: Service, Sendable {
         let metrics = self.metrics
         let database = self.database
         let recovered = try ConversationRecovery.load(from: database.conversations)
+        let lastAssignments = try database.conversations.lastAssignments()
         let canned = try database.cannedResponses.all()
         let state = try await loop.submit {
             let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
                                     metrics: metrics, logger: logger)
             for response in canned { state.cannedResponses[response.shortcut] = response }
             for conversation in recovered { state.reopenConversation(conversation) }
+            // The rule spreads the load by the time of each operator's last assignment, restart or not.
+            for (login, at) in lastAssignments {
+                state.operatorRecords[login.lowercased(), default: OperatorRecord()].lastAssignedAt = at
+            }
             state.startTimers()
             return NIOLoopBound(state, eventLoop: loop)
         }.get()

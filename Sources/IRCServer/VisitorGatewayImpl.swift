@@ -10,12 +10,6 @@ import Storage
 struct LiveChatGateway: VisitorGateway {
     let server: IRCServer
 
-    static let maximumName = 64
-    static let maximumURL = 2048
-    static let maximumTitle = 300
-    static let maximumVisitorID = 128
-    static let maximumUserAgent = 512
-    static let maximumText = 4000
 
     private var settings: IRCServerConfiguration.LiveChatSettings { server.configuration.liveChat }
     private var store: ConversationStore { server.database.conversations }
@@ -67,10 +61,10 @@ struct LiveChatGateway: VisitorGateway {
         guard let channel = settings.channels.first(where: { $0.slug == request.slug }) else {
             throw .unknownChannel(request.slug)
         }
-        let name = try Self.clean(request.name, maximum: Self.maximumName, what: "name")
-        let page = try Self.clean(request.page, maximum: Self.maximumURL, what: "page")
-        let visitor = try Self.clean(request.visitor, maximum: Self.maximumVisitorID, what: "visitor")
-        let userAgent = request.userAgent.map { String($0.prefix(Self.maximumUserAgent)) }
+        let name = try Self.clean(request.name, maximum: VisitorLimits.name, what: "name")
+        let page = try Self.clean(request.page, maximum: VisitorLimits.url, what: "page")
+        let visitor = try Self.clean(request.visitor, maximum: VisitorLimits.visitorID, what: "visitor")
+        let userAgent = request.userAgent.map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(VisitorLimits.userAgent))) }
         let languages = request.languages.map(\.description)
         let token = ConversationStore.makeToken()
         let tokenHash = ConversationStore.hashToken(token)
@@ -103,7 +97,7 @@ struct LiveChatGateway: VisitorGateway {
     func postMessage(conversation: Int64, text: String) async throws(GatewayError) -> ChatMessage {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .invalid("the message is empty") }
-        guard text.count <= Self.maximumText else { throw .invalid("the message is longer than \(Self.maximumText) characters") }
+        guard text.unicodeScalars.count <= VisitorLimits.text else { throw .invalid(VisitorLimits.tooLong("text", limit: VisitorLimits.text)) }
         guard let state = server.state else { throw .unavailable("the server is not running") }
         let stored = state.eventLoop.flatSubmit { () -> EventLoopFuture<StoredMessage> in
             let server = state.value
@@ -136,8 +130,14 @@ struct LiveChatGateway: VisitorGateway {
     }
 
     func visitorPage(conversation: Int64, url: String, title: String?) async throws(GatewayError) {
-        guard let url = try Self.clean(url, maximum: Self.maximumURL, what: "url") else { throw .invalid("url is required") }
-        let title = try Self.clean(title, maximum: Self.maximumTitle, what: "title")
+        guard let url = try Self.clean(url, maximum: VisitorLimits.url, what: "url") else { throw .invalid("url is required") }
+        let title = try Self.clean(title, maximum: VisitorLimits.title, what: "title")
+        // Like a message: nothing more once the visitor or an operator closed it.
+        let open = try await onLoop { state -> Bool in
+            guard let open = state.conversations[conversation] else { return false }
+            return !open.isClosed && !open.visitorLeft
+        }
+        guard open else { throw .conversationClosed }
         try await database { try $0.addPage(id: conversation, url: url, title: title, at: Date()) }
         _ = try? await onLoop { state in
             if let open = state.conversations[conversation], !open.isClosed { state.visitorPage(in: open, url: url) }
@@ -152,27 +152,37 @@ struct LiveChatGateway: VisitorGateway {
         }
         if !known {
             // Already ended (or never opened since the restart): make sure the record says so.
-            _ = try await database { try $0.close(id: conversation, reason: "closed by the visitor", at: Date()) }
+            _ = try await database { try $0.close(id: conversation, reason: Conversation.visitorClosedReason, at: Date()) }
         }
     }
 
     func rate(conversation: Int64, rating: Int, comment: String?) async throws(GatewayError) {
         guard [1, 3, 5].contains(rating) else { throw .invalid("rating must be 1, 3 or 5") }
-        let comment = try Self.clean(comment, maximum: Self.maximumText, what: "comment")
+        let comment = try Self.clean(comment, maximum: VisitorLimits.text, what: "comment")
         try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
     }
 
+    /// For a conversation closed already, the stream is its `closed` event with
+    /// the reason it was closed for, as the visitor saw it live.
     func events(conversation: Int64) async -> AsyncStream<VisitorEvent> {
         let (stream, continuation) = AsyncStream<VisitorEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))
-        let registered = (try? await onLoop { state -> Int? in
-            guard let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft else { return nil }
+        enum Subscription: Sendable { case live(Int), closed(reason: String?), unknown }
+        let subscription = (try? await onLoop { state -> Subscription in
+            guard let open = state.conversations[conversation], !open.isClosed else { return .unknown }
+            if open.visitorLeft { return .closed(reason: Conversation.visitorClosedReason) }
             let key = open.nextSubscriber
             open.nextSubscriber += 1
             open.subscribers[key] = continuation
-            return key
-        }) ?? nil
-        guard let key = registered, let state = server.state else {
-            continuation.yield(.closed(reason: nil))
+            return .live(key)
+        }) ?? .unknown
+        guard case .live(let key) = subscription, let state = server.state else {
+            var reason: String?
+            if case .closed(let known) = subscription {
+                reason = known
+            } else {
+                reason = try? await database { try $0.conversation(id: conversation)?.closeReason }
+            }
+            continuation.yield(.closed(reason: reason))
             continuation.finish()
             return stream
         }
@@ -184,20 +194,20 @@ struct LiveChatGateway: VisitorGateway {
         return stream
     }
 
+    /// Never true: `events` already ends with the `closed` event, with its
+    /// reason, for a conversation that is (or becomes) closed, so the socket
+    /// has no reason to make up one without it.
     func isClosed(conversation: Int64) async -> Bool {
-        let open = (try? await onLoop { state -> Bool in
-            guard let open = state.conversations[conversation] else { return false }
-            return !open.isClosed && !open.visitorLeft
-        }) ?? false
-        return !open
+        false
     }
 
-    /// Trims, refuses control characters and over-long values; empty becomes nil.
+    /// Trims, refuses control characters and over-long values (counted in
+    /// Unicode scalars, as the web API counts them); empty becomes nil.
     static func clean(_ value: String?, maximum: Int, what: String) throws(GatewayError) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
-        guard trimmed.count <= maximum else { throw .invalid("\(what) is longer than \(maximum) characters") }
+        guard trimmed.unicodeScalars.count <= maximum else { throw .invalid(VisitorLimits.tooLong(what, limit: maximum)) }
         guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalid("\(what) contains control characters")
         }

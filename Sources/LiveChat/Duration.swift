@@ -78,6 +78,13 @@ public enum DurationText {
         add(parts.seconds, "second")
         return words.isEmpty ? "0 seconds" : words.joined(separator: " ")
     }
+
+    /// An age to the minute, seconds dropped: `3 minutes`, `1 hour 5 minutes`;
+    /// nil under a minute (where "just now" reads better than `0 seconds`).
+    public static func wholeMinutes(_ seconds: TimeInterval) -> String? {
+        guard seconds >= 60 else { return nil }
+        return describe((seconds / 60).rounded(.down) * 60)
+    }
 }
 
 private struct DurationParts {

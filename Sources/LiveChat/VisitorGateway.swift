@@ -52,6 +52,23 @@ public struct ChannelSummary: Sendable, Hashable {
     }
 }
 
+/// How long what a visitor sends may be, in Unicode scalars: one set of
+/// limits for the web API, which checks first, and the engine behind it.
+public enum VisitorLimits {
+    public static let name = 100
+    public static let url = 2048
+    public static let title = 300
+    public static let visitorID = 128
+    public static let userAgent = 512
+    /// A message, or a rating comment.
+    public static let text = 4000
+
+    /// The refusal of a field over its limit, in the same words wherever it is checked.
+    public static func tooLong(_ field: String, limit: Int) -> String {
+        "The field \"\(field)\" is longer than \(limit) characters."
+    }
+}
+
 public struct NewConversation: Sendable, Hashable {
     public var slug: String
     /// The name the visitor typed, if any.
@@ -143,7 +160,10 @@ public protocol VisitorGateway: Sendable {
     func rate(conversation: Int64, rating: Int, comment: String?) async throws(GatewayError)
     /// Live events of the conversation from now on. The stream ends when the
     /// conversation is closed (after the `closed` event) or when the server stops.
+    /// For a conversation closed before the call, the stream may be just its
+    /// `closed` event, with the reason it was closed for.
     func events(conversation: Int64) async -> AsyncStream<VisitorEvent>
-    /// Whether the conversation is closed (for the widget's state on reconnect).
+    /// Whether the conversation is closed without `events` saying so (the
+    /// caller then sends a `closed` event of its own, without a reason).
     func isClosed(conversation: Int64) async -> Bool
 }

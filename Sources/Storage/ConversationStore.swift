@@ -275,6 +275,28 @@ public struct ConversationStore: Sendable {
         }
     }
 
+    /// Each operator's latest assignment (login -> when), as far as the
+    /// conversations remember it (each keeps its last assignment), for the
+    /// assignment rule after a restart.
+    public func lastAssignments() throws -> [String: Date] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT assigned_login AS login, MAX(assigned_at) AS at FROM conversation
+                    WHERE assigned_login IS NOT NULL AND assigned_at IS NOT NULL
+                    GROUP BY assigned_login
+                    """)
+            var result: [String: Date] = [:]
+            for row in rows {
+                let login: String = row["login"]
+                let at: Int64 = row["at"]
+                result[login] = Self.date(at)
+            }
+            return result
+        }
+    }
+
     // MARK: Ending
 
     /// Closes the conversation. Idempotent: closing a closed conversation
@@ -324,11 +346,11 @@ public struct ConversationStore: Sendable {
 
     /// Records a page the visitor visited; it becomes the current page.
     ///
-    /// - Throws: `StorageError.unknownConversation`.
+    /// - Throws: `StorageError.conversationClosed`, `StorageError.unknownConversation`.
     public func addPage(id: Int64, url: String, title: String?, at: Date) throws {
         try pool.write { db in
+            guard try Self.status(db, id: id) != .closed else { throw StorageError.conversationClosed }
             try db.execute(sql: "UPDATE conversation SET current_page = ? WHERE id = ?", arguments: [url, id])
-            guard db.changesCount > 0 else { throw StorageError.unknownConversation }
             try db.execute(
                 sql: "INSERT INTO conversation_page (conversation_id, url, title, at) VALUES (?, ?, ?, ?)",
                 arguments: [id, url, title, Self.milliseconds(at)])

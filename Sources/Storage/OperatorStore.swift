@@ -102,11 +102,28 @@ public struct OperatorStore: Sendable {
         }
     }
 
-    /// Deletes an account.
+    /// Deletes an account, and with it the account's place in conversations:
+    /// it leaves the open ones (one left without an operator waits again) and
+    /// is no longer any conversation's last operator, so that a later account
+    /// with the same login inherits nothing (no rejoin after a restart, no
+    /// returning visitor, no assignment time).
     public func remove(login: String) throws {
         let removed = try pool.write { db in
             try db.execute(sql: "DELETE FROM operator WHERE login = ?", arguments: [login])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try db.execute(
+                sql: """
+                    DELETE FROM conversation_operator WHERE login = ?
+                      AND conversation_id IN (SELECT id FROM conversation WHERE status <> 'closed')
+                    """,
+                arguments: [login])
+            let orphaned = "status = 'assigned' AND NOT EXISTS (SELECT 1 FROM conversation_operator o WHERE o.conversation_id = conversation.id)"
+            try db.execute(sql: "UPDATE conversation SET status = 'waiting' WHERE \(orphaned) AND visitor_left_at IS NULL")
+            try db.execute(
+                sql: "UPDATE conversation SET status = 'closed', closed_at = ?, close_reason = 'closed by the visitor' WHERE \(orphaned)",
+                arguments: [ConversationStore.milliseconds(Date())])
+            try db.execute(sql: "UPDATE conversation SET assigned_login = NULL WHERE assigned_login = ?", arguments: [login])
+            return true
         }
         cache.remove(login: login)
         guard removed else { throw StorageError.unknownLogin(login) }

@@ -7,14 +7,14 @@ import NIOCore
 public enum APILimits {
     /// Longest message text (and rating comment), in Unicode scalars; a
     /// browser's `maxlength` counts UTF-16 units, so the widget never exceeds it.
-    public static let maxTextLength = 4000
+    public static let maxTextLength = VisitorLimits.text
     /// Messages per page of `GET .../messages`.
     public static let pageSize = 100
-    static let maxNameLength = 100
-    static let maxURLLength = 2048
-    static let maxTitleLength = 300
-    static let maxVisitorIDLength = 128
-    static let maxUserAgentLength = 512
+    static let maxNameLength = VisitorLimits.name
+    static let maxURLLength = VisitorLimits.url
+    static let maxTitleLength = VisitorLimits.title
+    static let maxVisitorIDLength = VisitorLimits.visitorID
+    static let maxUserAgentLength = VisitorLimits.userAgent
     static let maxClientIDLength = 128
     static let maxTokenLength = 512
 }
@@ -221,7 +221,7 @@ enum Validate {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
         guard trimmed.unicodeScalars.count <= limit else {
-            throw .badRequest("The field \"\(field)\" is longer than \(limit) characters.")
+            throw .badRequest(VisitorLimits.tooLong(field, limit: limit))
         }
         guard !hasControlCharacters(trimmed, besides: ["\t"]) else {
             throw .badRequest("The field \"\(field)\" contains control characters.")

@@ -3,7 +3,7 @@ import IRCProtocol
 import Testing
 
 /// An operator connected over IRC and joined to #website.
-private func operatorInWebsite(_ server: TestServer, _ nick: String, caps: [String] = []) async throws -> TestIRCClient {
+func operatorInWebsite(_ server: TestServer, _ nick: String, caps: [String] = []) async throws -> TestIRCClient {
     let client = try await server.client(nick, caps: caps)
     try await client.send("JOIN #website")
     try await client.expect("366")

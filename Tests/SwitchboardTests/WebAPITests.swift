@@ -273,12 +273,12 @@ struct WebAPITests {
             // The history stays readable.
             #expect(try await visitor.messages().messages.contains { $0["text"] as? String == "bye" })
 
-            // On the socket: `closed` at once, then the server closes.
+            // On the socket: `closed` at once, with the reason, then the server closes.
             let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)&after=0")
             let replayed = try await socket.messages(count: 2)
             #expect(replayed.last?.text == "bye")
             let closed = try await socket.next { $0["type"] as? String == "closed" }
-            #expect(closed["reason"] is NSNull)
+            #expect(closed["reason"] as? String == "closed by the visitor")
             try await socket.waitUntilClosed()
         }
     }

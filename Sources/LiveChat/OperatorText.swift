@@ -1,0 +1,69 @@
+/// What an operator's IRC client sends, as a website visitor should read it.
+/// IRC clients wrap `/me` in CTCP (`\u{1}ACTION waves\u{1}`), send other CTCP
+/// requests (`\u{1}VERSION\u{1}`) and mIRC formatting codes (bold, colours...);
+/// a browser shows none of them, so the visitor gets plain text.
+public enum OperatorText {
+    public enum Kind: Equatable, Sendable {
+        /// Ordinary text, formatting codes removed.
+        case text(String)
+        /// `/me waves`: the action's text ("waves"), formatting codes removed.
+        case action(String)
+        /// Any other CTCP request (`VERSION`, `PING`...), which means nothing to a visitor.
+        case ctcp(String)
+    }
+
+    public static func classify(_ text: String) -> Kind {
+        guard text.first == "\u{1}" else { return .text(plain(text)) }
+        var body = text.dropFirst()
+        if body.last == "\u{1}" { body = body.dropLast() }
+        let command = body.prefix { $0 != " " }
+        guard command.uppercased() == "ACTION" else { return .ctcp(String(command).uppercased()) }
+        return .action(plain(String(body.dropFirst(command.count).drop { $0 == " " })))
+    }
+
+    /// `*Alice waves*`: how the visitor reads an operator's `/me waves`.
+    public static func describe(action: String, by name: String) -> String {
+        "*\(name) \(action)*"
+    }
+
+    /// The text without mIRC formatting: bold (0x02), colour (0x03 with up to
+    /// two digits, then optionally a comma and up to two digits), hex colour
+    /// (0x04 with up to two six-digit colours), reset (0x0F), monospace (0x11),
+    /// reverse (0x16), italics (0x1D), strikethrough (0x1E), underline (0x1F).
+    public static func plain(_ text: String) -> String {
+        let codes: Set<Unicode.Scalar> = ["\u{2}", "\u{F}", "\u{11}", "\u{16}", "\u{1D}", "\u{1E}", "\u{1F}"]
+        guard text.unicodeScalars.contains(where: { codes.contains($0) || $0 == "\u{3}" || $0 == "\u{4}" }) else { return text }
+        let scalars = Array(text.unicodeScalars)
+        var result = String.UnicodeScalarView()
+        var index = 0
+        /// Skips the colours after a colour code: `12` or `12,4` (one or two digits
+        /// each), or `FF0000,00FF00` (exactly six hex digits each).
+        func skipColour(width: Int, isDigit: (Unicode.Scalar) -> Bool) {
+            func run(from start: Int) -> Int {
+                var end = start
+                while end < scalars.count, end - start < width, isDigit(scalars[end]) { end += 1 }
+                return width == 6 && end - start != 6 ? start : end
+            }
+            let foreground = run(from: index)
+            guard foreground > index else { return }
+            index = foreground
+            if index < scalars.count, scalars[index] == "," {
+                let background = run(from: index + 1)
+                if background > index + 1 { index = background }
+            }
+        }
+        while index < scalars.count {
+            let scalar = scalars[index]
+            index += 1
+            if codes.contains(scalar) { continue }
+            if scalar == "\u{3}" {
+                skipColour(width: 2) { ("0"..."9").contains($0) }
+            } else if scalar == "\u{4}" {
+                skipColour(width: 6) { $0.properties.isASCIIHexDigit }
+            } else {
+                result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+}

@@ -1,0 +1,305 @@
+import Foundation
+import IRCProtocol
+import Storage
+import Testing
+
+/// Polls `condition` until it holds (the server writes on its thread pool).
+private func eventually(_ what: String, timeout: Duration = .seconds(8), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: what, seen: []) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+/// A visitor's new conversation, once `op` (joined to #website) is in it.
+private func assignedVisitor(to op: TestIRCClient, on server: TestServer, name: String) async throws -> TestVisitor {
+    let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: name)
+    try await op.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+    return visitor
+}
+
+@Suite("Operator accounts removed while their conversations are open")
+struct RemovedAccountTests {
+    @Test("a removed operator's conversation waits again, is re-assigned, and a new account with the login gets nothing")
+    func removedOperatorLosesConversation() async throws {
+        try await withServer(operators: ["alice", "dave"]) { server in
+            let dave = try await operatorInWebsite(server, "dave")
+            let visitor = try await assignedVisitor(to: dave, on: server, name: "Anna")
+            try await dave.send("PRIVMSG \(visitor.channel) :Hello Anna")
+            _ = try await visitor.waitForMessage("Hello Anna")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            let alice = try await server.client("alice")
+
+            try server.server.database.operators.remove(login: "dave")
+            try await dave.expectClosed(timeout: .seconds(8))
+            let left = try await socket.next(timeout: .seconds(8)) { $0["type"] as? String == "operator_left" }
+            #expect((left["author"] as? [String: Any])?["name"] as? String == "Dave")
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("waiting for an operator"), "\(info)")
+            let stored = try #require(try server.server.database.conversations.conversation(id: Int64(visitor.id)))
+            #expect(stored.status == .waiting)
+            #expect(stored.operators.isEmpty)
+
+            // The normal rule gives it to the next available operator.
+            try await alice.send("JOIN #website")
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            try await eventually("the assignment to alice") {
+                try server.server.database.conversations.conversation(id: Int64(visitor.id))?.operators == ["alice"]
+            }
+
+            // Someone else created later with the same login inherits nothing.
+            _ = try server.server.database.operators.add(
+                login: "dave", displayName: "Dave Other", chatName: nil, languages: ["en"],
+                isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+            let other = try await server.client("dave")
+            #expect(try await other.expectNothing(for: .milliseconds(800)) { $0.command == "JOIN" } == nil)
+        }
+    }
+
+    @Test("removing an account, server running or not, takes it out of the stored conversations")
+    func removalUpdatesStoredConversations() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-removal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let database = try SwitchboardDatabase(path: folder.appendingPathComponent("db.sqlite").path)
+        defer { try? database.close() }
+        for login in ["alice", "dave"] {
+            _ = try database.operators.add(login: login, displayName: login.capitalized, chatName: nil, languages: ["en"],
+                                           isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+        }
+        let store = database.conversations
+        func open(_ visitor: String) throws -> Int64 {
+            try store.create(slug: "website", visitorName: "Anna", visitorID: visitor, languages: ["en"], userAgent: nil,
+                             page: nil, tokenHash: ConversationStore.hashToken("t"), welcome: "Hi", welcomeAuthor: "Website",
+                             at: Date()).0.id
+        }
+        let alone = try open("v-1")
+        try store.assign(id: alone, to: "dave", reason: "test", at: Date())
+        let shared = try open("v-2")
+        try store.assign(id: shared, to: "dave", reason: "test", at: Date())
+        try store.addOperator(id: shared, login: "alice")
+        let left = try open("v-3")
+        try store.assign(id: left, to: "Dave", reason: "test", at: Date())
+        try store.markVisitorLeft(id: left, at: Date())
+
+        try database.operators.remove(login: "dave")
+        let aloneAfter = try #require(try store.conversation(id: alone))
+        #expect(aloneAfter.status == .waiting && aloneAfter.operators.isEmpty)
+        let sharedAfter = try #require(try store.conversation(id: shared))
+        #expect(sharedAfter.status == .assigned && sharedAfter.operators == ["alice"])
+        #expect(try store.conversation(id: left)?.status == .closed)
+        #expect(try store.previousOperator(visitorID: "v-1", slug: "website") == nil)
+        #expect(try store.open().allSatisfy { !$0.operators.contains { $0.lowercased() == "dave" } })
+    }
+}
+
+@Suite("Assignment of waiting conversations")
+struct WaitingAssignmentTests {
+    @Test("a waiting conversation is assigned once when an operator joins: one notice, one event, one decision")
+    func assignedOnceOnJoin() async throws {
+        let logs = CapturedLogs()
+        try await withServer(logs: logs) { server in
+            let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Dup", languages: "en")
+            #expect(visitor.status == "waiting")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            let bob = try await operatorInWebsite(server, "bob")
+            let assigned = "Conversation \(visitor.channel) from Dup (en) assigned to bob"
+            try await bob.expect("the assignment notice") { $0.command == "NOTICE" && $0.params.last == assigned }
+            _ = try await socket.next { $0["type"] as? String == "operator_joined" }
+            // The sweep runs every second: give it two chances to assign again.
+            #expect(try await bob.expectNothing(for: .milliseconds(2500)) { $0.command == "NOTICE" && $0.params.last == assigned } == nil)
+            #expect((try? await socket.next(timeout: .milliseconds(300)) { $0["type"] as? String == "operator_joined" }) == nil)
+            let decisions = logs.entries(atLeast: .info).filter { $0.message.hasPrefix("conversation assigned") }
+            #expect(decisions.count == 1, "\(decisions.map(\.message))")
+        }
+    }
+
+    @Test("back from away, each waiting conversation is assigned once")
+    func assignedOnceAfterAway() async throws {
+        let logs = CapturedLogs()
+        try await withServer(logs: logs) { server in
+            let bob = try await server.client("bob")
+            try await bob.send("AWAY :lunch")
+            try await bob.expect("306")
+            try await bob.send("JOIN #website")
+            try await bob.expect("366")
+            let web = WebTestClient(port: server.webPort)
+            let first = try await TestVisitor.start(web, name: "One")
+            let second = try await TestVisitor.start(web, name: "Two")
+            #expect(first.status == "waiting" && second.status == "waiting")
+            try await bob.send("AWAY")
+            try await bob.expect("305")
+            for visitor in [first, second] {
+                try await bob.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            }
+            #expect(try await bob.expectNothing(for: .milliseconds(2500)) { $0.command == "JOIN" } == nil)
+            let decisions = logs.entries(atLeast: .info).filter { $0.message.hasPrefix("conversation assigned") }
+            #expect(decisions.count == 2, "\(decisions.map(\.message))")
+        }
+    }
+}
+
+/// Runs `body` with alice in #website (with `caps`) and Anna's conversation assigned to her.
+private func withAliceAndAnna(caps: [String] = [], _ body: (TestServer, TestIRCClient, TestVisitor) async throws -> Void) async throws {
+    try await withServer { server in
+        let alice = try await operatorInWebsite(server, "alice", caps: caps)
+        try await body(server, alice, try await assignedVisitor(to: alice, on: server, name: "Anna"))
+    }
+}
+
+/// Two conversations of alice's: one the visitor closed, one alice closed with the reason "all sorted".
+private func closedConversations(_ server: TestServer) async throws -> (alice: TestIRCClient, byVisitor: TestVisitor, byOperator: TestVisitor) {
+    let alice = try await operatorInWebsite(server, "alice")
+    let byVisitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+    let byOperator = try await assignedVisitor(to: alice, on: server, name: "Bruno")
+    #expect(try await byVisitor.close().status == 200)
+    try await alice.send("PRIVMSG \(byOperator.channel) :!close all sorted")
+    try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == byOperator.channel }
+    return (alice, byVisitor, byOperator)
+}
+
+@Suite("Closed conversations")
+struct ClosedConversationTests {
+    @Test("a page reported after the visitor or the operator closed the conversation is refused with 409")
+    func pagesAfterClose() async throws {
+        try await withServer { server in
+            let (alice, byVisitor, byOperator) = try await closedConversations(server)
+            let refused = try await byVisitor.visit("https://shop.example/after-close")
+            #expect(refused.status == 409)
+            #expect(refused.json["error"] as? String == "conversation_closed")
+            #expect(try await byOperator.visit("https://shop.example/after-close").status == 409)
+            #expect(alice.history.allSatisfy { !$0.contains("after-close") })
+            for visitor in [byVisitor, byOperator] {
+                let stored = try server.server.database.conversations
+                #expect(try stored.conversation(id: Int64(visitor.id))?.currentPage == "https://shop.example/pricing")
+                #expect(try stored.pages(id: Int64(visitor.id)).map(\.url) == ["https://shop.example/pricing"])
+            }
+        }
+    }
+
+    @Test("the events socket of a closed conversation says why it was closed, after a reconnect too")
+    func reasonOnReconnect() async throws {
+        try await withServer { server in
+            let (_, byVisitor, byOperator) = try await closedConversations(server)
+            for (visitor, reason) in [(byVisitor, "closed by the visitor"), (byOperator, "all sorted")] {
+                for query in ["", "&after=0"] {
+                    let socket = try await TestSocket.open(
+                        port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)\(query)")
+                    let closed = try await socket.next { $0["type"] as? String == "closed" }
+                    #expect(closed["reason"] as? String == reason, "\(visitor.id)\(query): \(closed)")
+                    try await socket.waitUntilClosed()
+                }
+            }
+        }
+    }
+}
+
+@Suite("Assignment after a restart")
+struct RestartAssignmentTests {
+    @Test("the 2-minute spreading buffer counts assignments made before a restart")
+    func lastAssignmentSurvivesRestart() async throws {
+        var server = try await TestServer.start()
+        do {
+            let alice = try await operatorInWebsite(server, "alice")
+            let first = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Anna")
+            #expect(first.operatorName == "Alice")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == first.channel }
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(first.id)")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == first.channel }
+            server = try await server.restarted()
+            _ = try await operatorInWebsite(server, "alice")
+            _ = try await operatorInWebsite(server, "bob")
+            // Both have no ongoing conversation; alice was assigned seconds ago, bob never.
+            let second = try await TestVisitor.start(WebTestClient(port: server.webPort), name: "Basile")
+            #expect(second.operatorName == "Bob")
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+}
+
+@Suite("INFO")
+struct InfoTests {
+    @Test("INFO gives a conversation younger than a minute as started just now")
+    func youngConversation() async throws {
+        try await withAliceAndAnna { _, alice, visitor in
+            try await Task.sleep(for: .seconds(2))
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.hasSuffix("UTC (just now)."), "\(info)")
+            #expect(!info.contains("seconds"))
+        }
+    }
+}
+
+@Suite("FORWARD")
+struct ForwardTests {
+    @Test("a human operator's FORWARD is refused with a pointer to TRANSFER, and the conversation stays")
+    func humanForwardRefused() async throws {
+        try await withAliceAndAnna(caps: ["standard-replies"]) { _, alice, visitor in
+            try await alice.send("PRIVMSG LiveChat :FORWARD \(visitor.id)")
+            let fail = try await alice.expect("FAIL")
+            #expect(fail.params.prefix(2) == ["LIVECHAT", "NOT_BOT"])
+            #expect(fail.params.last?.contains("TRANSFER \(visitor.channel)") == true)
+            #expect(try await alice.expectNothing(for: .milliseconds(1500)) {
+                ["PART", "JOIN"].contains($0.command) && $0.params.first == visitor.channel
+            } == nil)
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("with alice"))
+        }
+    }
+}
+
+@Suite("Visitor name limit")
+struct VisitorNameLimitTests {
+    @Test("a visitor name of up to 100 characters is accepted, and a longer one refused with one message")
+    func nameLimit() async throws {
+        let hundred = String(repeating: "é", count: 100)
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let accepted = try await TestVisitor.start(web, name: hundred)
+            #expect(try server.server.database.conversations.conversation(id: Int64(accepted.id))?.visitorName == hundred)
+            let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": hundred + "x"])
+            #expect(refused.status == 400)
+            #expect(refused.json["message"] as? String == "The field \"name\" is longer than 100 characters.")
+        }
+    }
+}
+
+@Suite("Operator text as the visitor reads it")
+struct OperatorTextRelayTests {
+    @Test("/me reads as an action, formatting is stripped for the visitor only, CTCP requests stay on IRC, ::hello\\u{2} expands")
+    func formattingAndCTCP() async throws {
+        try await withAliceAndAnna(caps: ["echo-message"]) { server, alice, visitor in
+            let bob = try await server.client("bob")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD hello Hello! How can I help you today?")
+            _ = try await alice.liveChatLines()
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION waves\u{1}")
+            _ = try await visitor.waitForMessage("*Alice waves*")
+            let action = try await bob.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(action.params[1] == "\u{1}ACTION waves\u{1}")
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{2}bold\u{2} and \u{3}04,12red\u{3} text\u{F}")
+            _ = try await visitor.waitForMessage("bold and red text")
+            let formatted = try await bob.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(formatted.params[1] == "\u{2}bold\u{2} and \u{3}04,12red\u{3} text\u{F}")
+
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}VERSION\u{1}")
+            let why = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(why.params[1].contains("CTCP VERSION is not sent to the visitor"))
+
+            try await alice.send("PRIVMSG \(visitor.channel) :::hello\u{2}")
+            _ = try await visitor.waitForMessage("Hello! How can I help you today?")
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(texts == ["How may I help you?", "*Alice waves*", "bold and red text", "Hello! How can I help you today?"])
+            #expect(!bob.history.contains { $0.contains("VERSION") })
+        }
+    }
+}
