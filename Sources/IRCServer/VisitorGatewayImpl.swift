@@ -194,13 +194,6 @@ struct LiveChatGateway: VisitorGateway {
         return stream
     }
 
-    /// Never true: `events` already ends with the `closed` event, with its
-    /// reason, for a conversation that is (or becomes) closed, so the socket
-    /// has no reason to make up one without it.
-    func isClosed(conversation: Int64) async -> Bool {
-        false
-    }
-
     /// Trims, refuses control characters and over-long values (counted in
     /// Unicode scalars, as the web API counts them); empty becomes nil.
     static func clean(_ value: String?, maximum: Int, what: String) throws(GatewayError) -> String? {

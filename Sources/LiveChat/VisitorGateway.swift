@@ -160,10 +160,7 @@ public protocol VisitorGateway: Sendable {
     func rate(conversation: Int64, rating: Int, comment: String?) async throws(GatewayError)
     /// Live events of the conversation from now on. The stream ends when the
     /// conversation is closed (after the `closed` event) or when the server stops.
-    /// For a conversation closed before the call, the stream may be just its
+    /// For a conversation closed before the call, the stream is just its
     /// `closed` event, with the reason it was closed for.
     func events(conversation: Int64) async -> AsyncStream<VisitorEvent>
-    /// Whether the conversation is closed without `events` saying so (the
-    /// caller then sends a `closed` event of its own, without a reason).
-    func isClosed(conversation: Int64) async -> Bool
 }

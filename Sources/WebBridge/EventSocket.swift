@@ -143,12 +143,6 @@ struct EventSocket: Sendable {
                     if !page.more || page.messages.isEmpty { break }
                 }
             }
-            if await gateway.isClosed(conversation: id) {
-                try await writer.send(.event(.closed(reason: nil)))
-                try await outbound.close(.normalClosure, reason: "conversation closed")
-                closeSoon(connection)
-                return
-            }
         } catch {
             logger.debug("events socket ended during replay", metadata: ["conversation": "\(id)", "error": "\(error)"])
             try? await outbound.close(.goingAway, reason: nil)
