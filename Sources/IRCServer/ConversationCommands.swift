@@ -265,6 +265,7 @@ extension ServerState {
             }
             conversation.settings = settings
             assign(conversation, to: login, reason: "transferred by \(me) to \(live.name): \(reason)", fresh: false)
+            announce(inConversation: conversation, "\(me) transferred this conversation to \(login) (\(live.name)).")
             leaveConversation(me, conversation, reason: "Transferred to \(login)")
             serviceOK(client, code: "TRANSFERRED", context: [name, login], "Transferred \(name) to \(login) (\(live.name)).")
             return
@@ -283,6 +284,7 @@ extension ServerState {
             return
         }
         assign(conversation, to: login, reason: "transferred by \(me)", fresh: false)
+        announce(inConversation: conversation, "\(me) transferred this conversation to \(login).")
         leaveConversation(me, conversation, reason: "Transferred to \(login)")
         serviceOK(client, code: "TRANSFERRED", context: [name, login], "Transferred \(name) to \(login).")
     }

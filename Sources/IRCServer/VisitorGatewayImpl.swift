@@ -160,6 +160,12 @@ struct LiveChatGateway: VisitorGateway {
         guard [1, 3, 5].contains(rating) else { throw .invalid("rating must be 1, 3 or 5") }
         let comment = try Self.clean(comment, maximum: VisitorLimits.text, what: "comment")
         try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
+        // The operators still in the conversation hear how it went.
+        _ = try? await onLoop { state in
+            guard let open = state.conversations[conversation] else { return }
+            let stars = "\(rating)/5" + (comment.map { ": \($0)" } ?? "")
+            state.announce(inConversation: open, "\(open.visitorName) rated the conversation \(stars)")
+        }
     }
 
     /// For a conversation closed already, the stream is its `closed` event with

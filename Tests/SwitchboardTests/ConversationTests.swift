@@ -217,6 +217,13 @@ struct ConversationTests {
             #expect(part.source?.hasPrefix("Anna-\(visitor.id)!") == true)
             let notice = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
             #expect(notice.params[1].contains("Anna closed the conversation"))
+            // Her rating reaches alice, still in the conversation.
+            let rated = try await web.request("POST", "/api/v1/conversations/\(visitor.id)/rating",
+                                              json: ["rating": 5, "comment": "Quick and kind"],
+                                              headers: ["Authorization": "Bearer \(visitor.token)"])
+            #expect(rated.status == 200)
+            let rating = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(rating.params[1] == "Anna rated the conversation 5/5: Quick and kind")
             let refused = try await visitor.say("one more thing")
             #expect(refused.status == 409)
             #expect(refused.json["error"] as? String == "conversation_closed")

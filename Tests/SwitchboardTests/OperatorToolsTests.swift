@@ -84,6 +84,9 @@ struct OperatorToolsTests {
             try await bob.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
             let replay = try await bob.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
             #expect(replay.params[1].hasSuffix("I need help with my order"))
+            // bob learns who handed it over.
+            let handover = try await bob.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(handover.params[1] == "alice transferred this conversation to bob.")
             let part = try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == visitor.channel }
             #expect(part.params[1] == "Transferred to bob")
             try await bob.send("PRIVMSG \(visitor.channel) :Bob here, I'll take it from now")
