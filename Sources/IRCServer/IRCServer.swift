@@ -91,7 +91,12 @@ public final class IRCServer: Service, Sendable {
         var listeners: [any Channel] = []
         do {
             for listener in configuration.listeners {
-                let channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
+                let channel: any Channel
+                do {
+                    channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
+                } catch {
+                    throw ListenError(address: listener.address, what: listener.tls ? "IRC over TLS" : "plaintext IRC", error)
+                }
                 listeners.append(channel)
                 logger.info("IRC listening", metadata: [
                     "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(listener.tls)",
@@ -164,4 +169,24 @@ public enum IRCServerError: Error, CustomStringConvertible {
         case .missingTLSConfiguration: "a TLS listener is configured but no certificate is available"
         }
     }
+}
+
+/// A listener that could not be opened, said so that an administrator knows which
+/// one and why (NIO's own error names the system call, not the address).
+public struct ListenError: Error, CustomStringConvertible {
+    public let address: String
+    public let what: String
+    public let reason: String
+
+    public init(address: String, what: String, _ error: any Error) {
+        self.address = address
+        self.what = what
+        if let error = error as? IOError {
+            reason = String(cString: strerror(error.errnoCode))
+        } else {
+            reason = "\(error)"
+        }
+    }
+
+    public var description: String { "cannot listen on \(address) (\(what)): \(reason)" }
 }

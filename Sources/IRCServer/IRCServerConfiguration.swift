@@ -13,6 +13,9 @@ public struct IRCServerConfiguration: Sendable {
             self.port = port
             self.tls = tls
         }
+
+        /// `host:port`, with brackets around an IPv6 host.
+        public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     /// A live chat channel (`[[livechat.channel]]` in the config): an IRC channel

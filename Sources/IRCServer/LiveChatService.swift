@@ -143,7 +143,7 @@ extension ServerState {
 
     // MARK: NAME
 
-    static let maximumChatName = 64
+    static let maximumChatName = OperatorStore.maxChatNameLength
 
     func serviceName(_ client: Client, _ arguments: [String]) {
         guard let account = client.account else { return }

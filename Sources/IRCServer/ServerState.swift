@@ -436,7 +436,8 @@ final class ServerState {
 
     private func publishMetrics() {
         metrics.connections.record(clients.count)
-        metrics.registered.record(nicks.count)
+        // Registered connections (each has an account), not the visitors' pseudo-users.
+        metrics.registered.record(accountConnections.values.reduce(0) { $0 + $1.count })
         metrics.channels.record(channels.count)
         if relayedMessages > 0 {
             metrics.messages.increment(by: relayedMessages)

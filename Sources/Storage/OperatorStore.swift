@@ -14,6 +14,10 @@ public struct OperatorStore: Sendable {
     public static let maxLoginLength = 32
     /// The longest display name or Online Chat Name accepted, in characters.
     public static let maxNameLength = 100
+    /// The longest Online Chat Name accepted, in characters (the CLI and IRC's NAME alike).
+    public static let maxChatNameLength = 64
+    /// bcrypt reads only the first 72 bytes of a password: a longer one would be cut silently.
+    public static let maxPasswordBytes = 72
 
     let pool: DatabasePool
     let cache: VerificationCache
@@ -73,7 +77,7 @@ public struct OperatorStore: Sendable {
     ) throws -> OperatorAccount {
         try Self.validate(login: login)
         let displayName = try Self.validatedName(displayName)
-        let chatName = try chatName.flatMap(Self.validatedOptionalName)
+        let chatName = try chatName.flatMap(Self.validatedChatName)
         let languages = try Self.validatedLanguages(languages)
         try Self.validate(password: password)
         // Fail early, before paying for bcrypt; checked again when writing.
@@ -149,7 +153,7 @@ public struct OperatorStore: Sendable {
     /// Sets the Online Chat Name; `nil` (or a blank name) resets it to the display name.
     @discardableResult
     public func setChatName(login: String, _ chatName: String?) throws -> OperatorAccount {
-        let chatName = try chatName.flatMap(Self.validatedOptionalName)
+        let chatName = try chatName.flatMap(Self.validatedChatName)
         return try update(login: login, sql: "UPDATE operator SET chat_name = ? WHERE login = ?", chatName)
     }
 
@@ -204,13 +208,17 @@ public struct OperatorStore: Sendable {
     static func validate(password: String) throws(StorageError) {
         if password.isEmpty { throw StorageError.emptyPassword }
         if password.utf8.contains(0) { throw StorageError.invalidPassword(reason: "it contains a NUL character") }
+        if password.allSatisfy(\.isWhitespace) { throw StorageError.invalidPassword(reason: "it is only blank characters") }
+        if password.utf8.count > maxPasswordBytes {
+            throw StorageError.invalidPassword(reason: "it is longer than \(maxPasswordBytes) bytes, where bcrypt stops reading")
+        }
     }
 
-    static func validatedName(_ name: String) throws(StorageError) -> String {
+    static func validatedName(_ name: String, maximum: Int = maxNameLength) throws(StorageError) -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { throw StorageError.invalidName(name, reason: "a name must not be empty") }
-        if trimmed.count > maxNameLength {
-            throw StorageError.invalidName(name, reason: "a name has at most \(maxNameLength) characters")
+        if trimmed.count > maximum {
+            throw StorageError.invalidName(name, reason: "a name has at most \(maximum) characters")
         }
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw StorageError.invalidName(name, reason: "a name must not contain control characters or line breaks")
@@ -218,10 +226,10 @@ public struct OperatorStore: Sendable {
         return trimmed
     }
 
-    /// A blank optional name means "none".
-    static func validatedOptionalName(_ name: String) throws(StorageError) -> String? {
+    /// An Online Chat Name; a blank one means "none".
+    static func validatedChatName(_ name: String) throws(StorageError) -> String? {
         if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return nil }
-        return try validatedName(name)
+        return try validatedName(name, maximum: maxChatNameLength)
     }
 
     static func validatedLanguages(_ languages: [String]) throws(StorageError) -> [String] {

@@ -189,8 +189,16 @@ public struct SwitchboardConfig: Sendable, Equatable {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             let reason: String
-            if !FileManager.default.fileExists(atPath: path) {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
                 reason = "no such file (pass --config PATH to use another file)"
+            } else if isDirectory.boolValue {
+                reason = "this is a folder, not a configuration file"
+            } else if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType,
+                      type != .typeRegular, type != .typeSymbolicLink {
+                reason = "this is not a regular file"
+            } else if !FileManager.default.isReadableFile(atPath: path) {
+                reason = "no permission to read the file"
             } else {
                 reason = "cannot read the file: \((error as NSError).localizedDescription)"
             }

@@ -59,6 +59,13 @@ struct ConfigReader {
                 case .success(let host, let port):
                     config.webHost = host
                     config.webPort = port
+                    // One port cannot serve both: the server would only fail when binding.
+                    let wildcard = ["0.0.0.0", "::"]
+                    if port != 0, config.listeners.contains(where: {
+                        $0.port == port && ($0.host == host || wildcard.contains($0.host) || wildcard.contains(host))
+                    }) {
+                        throw error("web.address", "address \"\(address)\" is also an IRC listener's ([[listen]]); use another port")
+                    }
                 case .failure(let reason):
                     throw error("web.address", reason)
                 }

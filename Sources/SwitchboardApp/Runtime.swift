@@ -15,7 +15,8 @@ import WebBridge
 public enum SwitchboardRuntime {
     public static func serve(config: SwitchboardConfig, logger: Logger) async throws {
         let server = try SwitchboardServer(config: config, logger: logger)
-        try await server.run(signals: [.sigterm, .sigint])
+        // A hang-up (the terminal closed) stops the server as cleanly as SIGTERM.
+        try await server.run(signals: [.sigterm, .sigint, .sighup])
     }
 }
 
@@ -35,15 +36,17 @@ public final class SwitchboardServer: Sendable {
     public init(config: SwitchboardConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        self.database = try SwitchboardDatabase(path: config.storagePath)
+        do {
+            self.database = try SwitchboardDatabase(path: config.storagePath)
+        } catch {
+            throw CLIError("cannot open the database \(config.storagePath) (storage.path): \(error)")
+        }
         var tls: TLSConfiguration?
         if config.listeners.contains(where: \.tls) {
             _ = try DevelopmentCertificate.ensure(
                 certificatePath: config.tlsCertificate, keyPath: config.tlsKey,
                 hostnames: [config.serverName], logger: logger)
-            let chain = try NIOSSLCertificate.fromPEMFile(config.tlsCertificate).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: config.tlsKey, format: .pem)
-            tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            tls = try Self.tlsConfiguration(certificate: config.tlsCertificate, key: config.tlsKey)
         }
         let registry = PrometheusCollectorRegistry()
         let ircConfiguration = IRCServerConfiguration(
@@ -125,6 +128,39 @@ public final class SwitchboardServer: Sendable {
         } catch {
             logger.error("could not close the database cleanly", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The server's TLS settings from the PEM files, or an error that names the file
+    /// and says what is wrong with it (NIOSSL's own errors name neither).
+    static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
+        func problem(_ path: String, _ what: String) -> String {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return "\(path) does not exist" }
+            if isDirectory.boolValue { return "\(path) is a folder, not a PEM file" }
+            guard FileManager.default.isReadableFile(atPath: path) else { return "\(path) cannot be read" }
+            return "\(path) is not a PEM \(what)"
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        } catch {
+            throw CLIError("tls.certificate: cannot load the certificate: \(problem(certificate, "certificate"))")
+        }
+        guard !chain.isEmpty else { throw CLIError("tls.certificate: \(certificate) holds no certificate") }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw CLIError("tls.key: cannot load the private key: \(problem(key, "private key"))")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        do {
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw CLIError("tls.key: the private key \(key) does not belong to the certificate \(certificate)")
+        }
+        return configuration
     }
 
     public var ircAddresses: [SocketAddress] { irc.boundAddresses }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The HTTP side of Switchboard: the visitor API and its events WebSocket
 /// (`/api/v1`), the widget's files, `/healthz` and `/metrics`.
@@ -108,6 +109,10 @@ public struct WebService: Service {
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
+        // Monitoring tools often probe with HEAD.
+        router.head("/healthz") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "3"])
+        }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in
             var text: [UInt8] = []
@@ -126,6 +131,7 @@ public struct WebService: Service {
 
         let webSocketResponder = webSocketRouter.buildResponder()
         let onRunning = self.onRunning
+        let started = Mutex(false)
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in
@@ -141,12 +147,24 @@ public struct WebService: Service {
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Switchboard"),
             onServerRunning: { channel in
+                started.withLock { $0 = true }
                 let port = channel.localAddress?.port ?? 0
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
                 await onRunning(port)
             },
             logger: logger
         )
-        try await app.run()
+        do {
+            try await app.run()
+        } catch let error as IOError where !started.withLock({ $0 }) {
+            // Not listening yet: the bind failed. Say which address, and why in words.
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            throw WebListenError(description: "cannot listen on \(host):\(configuration.port) (web): \(String(cString: strerror(error.errnoCode)))")
+        }
     }
+}
+
+/// The web listener could not be opened.
+public struct WebListenError: Error, CustomStringConvertible {
+    public let description: String
 }

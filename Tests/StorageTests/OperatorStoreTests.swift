@@ -156,6 +156,16 @@ let testBcryptCost = 4
             #expect(throws: StorageError.self) {
                 try store.add(login: "mitchell", displayName: "Line\nbreak", password: "pw", bcryptCost: testBcryptCost)
             }
+            // Blank, or longer than bcrypt reads (it would be cut without a word).
+            for password in ["   ", "\t", String(repeating: "p", count: 73)] {
+                #expect(throws: StorageError.self) {
+                    try store.add(login: "mitchell", displayName: "M", password: password, bcryptCost: testBcryptCost)
+                }
+            }
+            #expect(throws: StorageError.self) {
+                try store.add(login: "mitchell", displayName: "M", chatName: String(repeating: "c", count: 65),
+                              password: "pw", bcryptCost: testBcryptCost)
+            }
             #expect(throws: StorageError.invalidLanguage("en,fr")) {
                 try store.add(login: "mitchell", displayName: "M", languages: ["en,fr"], password: "pw", bcryptCost: testBcryptCost)
             }
@@ -169,6 +179,9 @@ let testBcryptCost = 4
             let store = database.operators
             try store.add(login: "mitchell", displayName: "Mitchell Admin", languages: ["en"], password: "pw", bcryptCost: testBcryptCost)
 
+            // The same limit as IRC's NAME: 64 characters.
+            #expect(try store.setChatName(login: "mitchell", String(repeating: "c", count: 64)).chatName?.count == 64)
+            #expect(throws: StorageError.self) { try store.setChatName(login: "mitchell", String(repeating: "c", count: 65)) }
             var account = try store.setChatName(login: "Mitchell", "Mitch")
             #expect(account.chatName == "Mitch" && account.visibleName == "Mitch")
             account = try store.setChatName(login: "mitchell", nil)

@@ -224,6 +224,10 @@ private struct CLISandbox {
         let missing = try SwitchboardBinary.run(["operator", "list", "--config", sandbox.folder + "/nope.toml"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nope.toml: no such file"), "\(missing.stderr)")
+
+        let folder = try SwitchboardBinary.run(["operator", "list", "--config", sandbox.folder])
+        #expect(folder.status != 0)
+        #expect(folder.stderr.contains("this is a folder, not a configuration file"), "\(folder.stderr)")
     }
 
     @Test func help() throws {

@@ -189,6 +189,24 @@ struct ConversationTests {
         }
     }
 
+    @Test("the registered-clients metric counts IRC connections, not visitors")
+    func registeredMetric() async throws {
+        try await withServer { server in
+            _ = try await operatorInWebsite(server, "alice")
+            let web = WebTestClient(port: server.webPort)
+            _ = try await TestVisitor.start(web, name: "Anna")
+            var value: String?
+            for _ in 0..<40 {
+                try await Task.sleep(for: .milliseconds(100))
+                let text = String(decoding: try await web.request("GET", "/metrics").body, as: UTF8.self)
+                value = text.split(separator: "\n").first { $0.hasPrefix("switchboard_irc_registered_clients ") }
+                    .map { String($0.split(separator: " ")[1]) }
+                if value != nil && Double(value!) != 0 { break }
+            }
+            #expect(value.flatMap(Double.init) == 1, "\(value ?? "none")")
+        }
+    }
+
     @Test("a conversation the visitor closed no longer counts toward max_sessions")
     func visitorClosedFreesASession() async throws {
         try await withServer(configure: { $0.maxSessions = 1 }) { server in

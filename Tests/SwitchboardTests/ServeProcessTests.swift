@@ -1,5 +1,9 @@
 import ChildProcesses
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+@testable import SwitchboardApp
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -113,4 +117,90 @@ struct ServeProcessTests {
         print(head.split(b"\\r\\n")[0].decode(), flush=True)
         time.sleep(60)
         """
+
+    /// A config for `serve` in `folder`: the given IRC listener and web address, and more lines.
+    private static func writeConfig(_ folder: String, listen: String, tls: Bool, web: String, extra: String = "") throws -> String {
+        let path = folder + "/switchboard-\(UUID().uuidString).toml"
+        try """
+            [[listen]]
+            address = "\(listen)"
+            tls = \(tls)
+            [web]
+            address = "\(web)"
+            [storage]
+            path = "\(folder)/data/switchboard.sqlite"
+            \(extra)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("serve says which address it cannot listen on, and what is wrong with a certificate or key")
+    func startupProblemsAreNamed() async throws {
+        let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // Something already listens on this port.
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { taken.close(promise: nil) }
+        let takenPort = try #require(taken.localAddress?.port)
+        let (free1, free2) = (try Self.freePort(), try Self.freePort())
+
+        var config = try Self.writeConfig(folder, listen: "127.0.0.1:\(takenPort)", tls: false, web: "127.0.0.1:\(free1)")
+        var result = try SwitchboardBinary.run(["serve", "--config", config])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(takenPort) (plaintext IRC): Address already in use"),
+                "\(result.stderr)")
+
+        config = try Self.writeConfig(folder, listen: "127.0.0.1:\(free1)", tls: false, web: "127.0.0.1:\(takenPort)")
+        result = try SwitchboardBinary.run(["serve", "--config", config])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(takenPort) (web): Address already in use"), "\(result.stderr)")
+
+        // Two development certificates: the key of one does not belong to the other.
+        let logger = Logger(label: "test")
+        for name in ["", "/other"] {
+            _ = try DevelopmentCertificate.ensure(certificatePath: folder + name + "/server.crt", keyPath: folder + name + "/server.key",
+                                                  hostnames: ["switchboard.local"], logger: logger)
+        }
+        let cases: [(certificate: String, key: String, expected: String)] = [
+            (folder + "/server.crt", folder + "/other/server.key",
+             "tls.key: the private key \(folder)/other/server.key does not belong to the certificate \(folder)/server.crt"),
+            (folder + "/other", folder + "/server.key", "tls.certificate: cannot load the certificate: \(folder)/other is a folder"),
+            (folder + "/server.key", folder + "/server.key", "tls.certificate: cannot load the certificate: \(folder)/server.key is not a PEM certificate"),
+        ]
+        for (certificate, key, expected) in cases {
+            config = try Self.writeConfig(folder, listen: "127.0.0.1:\(free1)", tls: true, web: "127.0.0.1:\(free2)",
+                                          extra: "[tls]\ncertificate = \"\(certificate)\"\nkey = \"\(key)\"")
+            result = try SwitchboardBinary.run(["serve", "--config", config])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(expected), "\(result.stderr)")
+        }
+    }
+
+    @Test("SIGHUP stops serve as cleanly as SIGTERM")
+    func hangUp() async throws {
+        let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (plain, web) = (try Self.freePort(), try Self.freePort())
+        let config = try Self.writeConfig(folder, listen: "127.0.0.1:\(plain)", tls: false, web: "127.0.0.1:\(web)")
+        #expect(try SwitchboardBinary.run(["operator", "add", "hana", "--name", "Hana", "--password-stdin", "--config", config],
+                                          stdin: "pw\n").status == 0)
+        let process = try ChildProcess.spawn(try #require(SwitchboardBinary.path), ["serve", "--config", config])
+        defer { process.killAndReap() }
+        var client: TestIRCClient?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while client == nil, ContinuousClock.now < deadline {
+            client = try? await TestIRCClient.connect(port: plain, tls: false)
+            if client == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let hana = try #require(client)
+        try await hana.register(nick: "hana", login: "hana", password: "pw", sasl: false)
+        process.signal(SIGHUP)
+        #expect(try await hana.expect("ERROR", timeout: .seconds(10)).params == ["Server shutting down"])
+        #expect(await process.exit(within: .seconds(15)))
+        #expect(process.exitCode == 0, "switchboard serve ended with \(process.statusDescription)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/data/switchboard.sqlite-wal"))
+    }
 }

@@ -566,6 +566,7 @@ struct WebAPITests {
 
             let health = try await web.request("GET", "/healthz")
             #expect(health.status == 200)
+            #expect(try await web.request("HEAD", "/healthz").status == 200)
             let metrics = try await web.request("GET", "/metrics")
             #expect(String(decoding: metrics.body, as: UTF8.self).contains("switchboard_web_sockets"))
         }
