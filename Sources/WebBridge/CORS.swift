@@ -72,8 +72,14 @@ struct CORSMiddleware: RouterMiddleware {
     static let allowedMethods = "GET, POST, OPTIONS"
     static let allowedHeaders = "Authorization, Content-Type"
 
+    /// Whether the router serves `path` from the API. It skips empty segments, so
+    /// `//api/...` reaches the same routes as `/api/...` and must meet the same checks.
+    static func isAPIPath(_ path: String) -> Bool {
+        path.split(separator: "/", omittingEmptySubsequences: true).first == "api"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/api/") else {
+        guard Self.isAPIPath(request.uri.path) else {
             return try await next(request, context)
         }
         let origin = request.headers[.origin]

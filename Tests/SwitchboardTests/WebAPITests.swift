@@ -355,6 +355,11 @@ struct WebAPITests {
             let foreignPost = try await web.request("POST", "/api/v1/conversations/\(visitor.id)/messages", json: ["text": "x"],
                                                     headers: ["Origin": "https://evil.example", "Authorization": "Bearer \(visitor.token)"])
             #expect(foreignPost.status == 403)
+            // The router skips empty path segments: so does the origin check.
+            for path in ["//api/v1/livechat/website/conversations", "///api/v1/livechat/website/conversations"] {
+                let sneaky = try await web.request("POST", path, json: [:], headers: ["Origin": "https://evil.example"])
+                #expect(sneaky.status == 403, "\(path)")
+            }
             let nullOrigin = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "null"])
             #expect(nullOrigin.status == 403)
 
