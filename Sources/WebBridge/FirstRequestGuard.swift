@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 
 /// The web bridge's HTTP/1 connections: HummingbirdWebSocket's channel (HTTP with
 /// the events WebSocket upgrade), plus a `FirstRequestGuard` for what it leaves
@@ -40,7 +41,13 @@ struct GuardedWebChannel: ServerChildChannel {
         // nothing to serve; HummingbirdWebSocket would log its failed negotiation as an
         // error, once per connection, which every scanner on a public port triggers.
         do {
-            try await value.firstRequest.get()
+            // Browsers open connections ahead of need (preconnects) that may never carry a
+            // request: on shutdown such a connection is closed now, not when its 10 s are up.
+            try await withGracefulShutdownHandler {
+                try await value.firstRequest.get()
+            } onGracefulShutdown: {
+                value.channel.close(promise: nil)
+            }
         } catch {
             logger.debug("web connection ended before its first request", metadata: ["error": "\(error)"])
             value.channel.close(promise: nil)

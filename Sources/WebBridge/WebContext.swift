@@ -34,3 +34,21 @@ struct ContextSetupMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// HEAD answered wherever GET is, as GET's answer without its body: HTTP wants
+/// it, and uptime monitors probe with it. Wraps the router, whose routes match
+/// one method each.
+struct HeadResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == WebRequestContext {
+    let inner: Inner
+
+    func respond(to request: Request, context: WebRequestContext) async throws -> Response {
+        guard request.method == .head else { return try await inner.respond(to: request, context: context) }
+        var head = request.head
+        head.method = .get
+        var response = try await inner.respond(to: Request(head: head, body: request.body), context: context)
+        let length = response.body.contentLength
+        response.body = ResponseBody()
+        if let length { response.headers[.contentLength] = String(length) }
+        return response
+    }
+}

@@ -109,10 +109,6 @@ public struct WebService: Service {
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
-        // Monitoring tools often probe with HEAD.
-        router.head("/healthz") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "3"])
-        }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in
             var text: [UInt8] = []
@@ -133,7 +129,7 @@ public struct WebService: Service {
         let onRunning = self.onRunning
         let started = Mutex(false)
         let app = Application(
-            router: router,
+            responder: HeadResponder(inner: router.buildResponder()),
             server: HTTPServerBuilder { responder in
                 GuardedWebChannel(
                     inner: HTTP1WebSocketUpgradeChannel(

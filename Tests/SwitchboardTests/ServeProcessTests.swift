@@ -31,7 +31,7 @@ struct ServeProcessTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    @Test("serves TLS and plaintext IRC, generates a certificate, and exits 0 on SIGTERM after telling clients, even with a visitor's socket that never answers the close")
+    @Test("serves TLS and plaintext IRC, generates a certificate, and exits 0 on SIGTERM after telling clients, even with a visitor's socket that never answers the close and a silent preconnect")
     func serveAndTerminate() async throws {
         let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -87,6 +87,8 @@ struct ServeProcessTests {
         }
         #expect(((try? String(contentsOfFile: silentLog, encoding: .utf8)) ?? "").hasPrefix("HTTP/1.1 101"))
         try await Task.sleep(for: .milliseconds(300))
+        // And a connection a browser opened ahead of need, which never sends a request.
+        let preconnect = try await RawConnection.connect(port: web)
 
         process.signal(SIGTERM)
         for client in [viaPass, viaTLS] {
@@ -95,6 +97,7 @@ struct ServeProcessTests {
             try await client.expectClosed()
         }
         #expect(await process.exit(within: .seconds(15)))
+        withExtendedLifetime(preconnect) {}
         #expect(process.exitCode == 0, "switchboard serve ended with \(process.statusDescription)")
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("development certificate"))

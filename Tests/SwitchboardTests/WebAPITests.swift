@@ -571,7 +571,10 @@ struct WebAPITests {
 
             let health = try await web.request("GET", "/healthz")
             #expect(health.status == 200)
-            #expect(try await web.request("HEAD", "/healthz").status == 200)
+            for path in ["/healthz", "/", "/api/v1/livechat/website"] {
+                let head = try await web.request("HEAD", path)
+                #expect(head.status == 200 && head.body.isEmpty, "HEAD \(path): \(head.status)")
+            }
             let metrics = try await web.request("GET", "/metrics")
             #expect(String(decoding: metrics.body, as: UTF8.self).contains("switchboard_web_sockets"))
         }
