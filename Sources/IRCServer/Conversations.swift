@@ -442,8 +442,7 @@ extension ServerState {
         channel.topic = conversation.topic
         channel.topicSetBy = config.serverName
         channel.topicSetAt = Date()
-        let change = IRCMessage(tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next())],
-                                source: config.serverName, command: "TOPIC", params: [channel.name, conversation.topic])
+        let change = serverEvent(command: "TOPIC", params: [channel.name, conversation.topic])
         deliver(change, to: channel.members.keys)
     }
 

@@ -21,6 +21,13 @@ extension ServerState {
         return IRCMessage(tags: tags, source: client.relaySource, command: command, params: params)
     }
 
+    /// An event the server itself causes in a channel (a MODE, a TOPIC), with the
+    /// time and msgid every relayed event carries.
+    func serverEvent(command: String, params: [String]) -> IRCMessage {
+        IRCMessage(tags: [IRCTag("time", serverTime.now()), IRCTag("msgid", messageIDs.next())],
+                   source: config.serverName, command: command, params: params)
+    }
+
     /// A server numeric addressed to the client: `:server NNN nick params...`.
     func reply(_ client: Client, _ numeric: Numeric, _ params: String...) {
         send(IRCMessage(source: config.serverName, command: numeric.rawValue, params: [client.nick] + params), to: client)

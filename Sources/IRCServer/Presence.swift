@@ -150,10 +150,7 @@ extension ServerState {
             let modes = channel.members[target] ?? []
             let letters = (modes.contains(.op) ? "o" : "") + (modes.contains(.voice) ? "v" : "")
             if !letters.isEmpty {
-                let restore = IRCMessage(
-                    tags: [IRCTag("time", serverTime.now()), IRCTag("msgid", messageIDs.next())],
-                    source: config.serverName, command: "MODE",
-                    params: [channel.name, "+" + letters] + letters.map { _ in target.nick })
+                let restore = serverEvent(command: "MODE", params: [channel.name, "+" + letters] + letters.map { _ in target.nick })
                 deliver(restore, to: channel.members.keys.lazy.filter(rejoining))
             }
         }

@@ -62,13 +62,7 @@ struct ServeProcessTests {
         let process = try ChildProcess.spawn(path, ["serve", "--config", config], errors: .file(logPath))
         defer { process.killAndReap() }
 
-        var plainClient: TestIRCClient?
-        let deadline = ContinuousClock.now + .seconds(30)
-        while plainClient == nil, ContinuousClock.now < deadline {
-            plainClient = try? await TestIRCClient.connect(port: plain, tls: false)
-            if plainClient == nil { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        let viaPass = try #require(plainClient)
+        let viaPass = try await Self.connectOnceUp(port: plain)
         try await viaPass.register(nick: "mitchell", login: "mitchell", password: "s3cret pass", sasl: false)
         let viaTLS = try await TestIRCClient.connect(port: tls, tls: true)
         try await viaTLS.register(nick: "mitchell_phone", login: "mitchell", password: "s3cret pass")
@@ -120,6 +114,16 @@ struct ServeProcessTests {
         print(head.split(b"\\r\\n")[0].decode(), flush=True)
         time.sleep(60)
         """
+
+    /// A plaintext IRC connection, once the freshly started process listens (within 30 s).
+    private static func connectOnceUp(port: Int) async throws -> TestIRCClient {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if let client = try? await TestIRCClient.connect(port: port, tls: false) { return client }
+            guard ContinuousClock.now < deadline else { throw TestTimeout(waitingFor: "serve to listen on \(port)", seen: []) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
 
     /// A config for `serve` in `folder`: the given IRC listener and web address, and more lines.
     private static func writeConfig(_ folder: String, listen: String, tls: Bool, web: String, extra: String = "") throws -> String {
@@ -192,13 +196,7 @@ struct ServeProcessTests {
                                           stdin: "pw\n").status == 0)
         let process = try ChildProcess.spawn(try #require(SwitchboardBinary.path), ["serve", "--config", config])
         defer { process.killAndReap() }
-        var client: TestIRCClient?
-        let deadline = ContinuousClock.now + .seconds(30)
-        while client == nil, ContinuousClock.now < deadline {
-            client = try? await TestIRCClient.connect(port: plain, tls: false)
-            if client == nil { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        let hana = try #require(client)
+        let hana = try await Self.connectOnceUp(port: plain)
         try await hana.register(nick: "hana", login: "hana", password: "pw", sasl: false)
         process.signal(SIGHUP)
         #expect(try await hana.expect("ERROR", timeout: .seconds(10)).params == ["Server shutting down"])
