@@ -52,6 +52,8 @@ enum CommandTable {
             "MOTD": CommandHandler { $0.handleMotd($1, $2) },
             "VERSION": CommandHandler { $0.handleVersion($1, $2) },
             "TIME": CommandHandler { $0.handleTime($1, $2) },
+            "ADMIN": CommandHandler { $0.handleAdmin($1, $2) },
+            "INFO": CommandHandler { $0.handleInfo($1, $2) },
             // Presence (Presence.swift)
             "AWAY": CommandHandler { $0.handleAway($1, $2) },
             "SETNAME": CommandHandler(parameters: 1) { $0.handleSetname($1, $2) },

@@ -82,6 +82,8 @@ public struct IRCServerConfiguration: Sendable {
     public var serverName: String
     public var network: String
     public var motd: [String]
+    /// Who runs the server and how to reach them, shown by ADMIN; empty: not set.
+    public var contact: String
     public var listeners: [Listener]
     /// Required when any listener has `tls = true`.
     public var tls: TLSConfiguration?
@@ -106,6 +108,7 @@ public struct IRCServerConfiguration: Sendable {
         serverName: String = "switchboard.local",
         network: String = "Switchboard",
         motd: [String] = [],
+        contact: String = "",
         listeners: [Listener] = [],
         tls: TLSConfiguration? = nil,
         exempt: [AddressRange] = AddressRange.loopback,
@@ -124,6 +127,7 @@ public struct IRCServerConfiguration: Sendable {
         self.serverName = serverName
         self.network = network
         self.motd = motd
+        self.contact = contact
         self.listeners = listeners
         self.tls = tls
         self.exempt = exempt

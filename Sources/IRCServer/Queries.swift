@@ -224,4 +224,27 @@ extension ServerState {
         guard isForThisServer(client, message) else { return }
         sendMotd(client)
     }
+
+    // MARK: ADMIN / INFO
+
+    func handleAdmin(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
+        reply(client, .rplAdminMe, config.serverName, "Administrative info")
+        reply(client, .rplAdminLoc1, "\(config.network) live chat")
+        reply(client, .rplAdminLoc2, "Switchboard live-chat IRC server")
+        reply(client, .rplAdminEmail, config.contact.isEmpty ? "No administrative contact is set" : config.contact)
+    }
+
+    func handleInfo(_ client: Client, _ message: IRCMessage) {
+        guard isForThisServer(client, message) else { return }
+        for line in [
+            "\(Self.version): a live-chat server on IRC.",
+            "Website visitors chat through the web bridge; operators answer from their IRC client.",
+            "Type /msg LiveChat HELP for the live chat commands.",
+            "On-line since \(startedAt.formatted(.iso8601)).",
+        ] {
+            reply(client, .rplInfo, line)
+        }
+        reply(client, .rplEndOfInfo, "End of INFO list")
+    }
 }

@@ -291,7 +291,11 @@ extension ServerState {
     }
 
     func handlePong(_ client: Client, _ message: IRCMessage) {
+        // Any line shows the client is alive; a PONG without a token is still an error to report.
         client.pingSentAt = nil
+        if message.params.first?.isEmpty ?? true {
+            reply(client, .errNoOrigin, "No origin specified")
+        }
     }
 
     func handleQuit(_ client: Client, _ message: IRCMessage) {

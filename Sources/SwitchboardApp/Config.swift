@@ -35,6 +35,8 @@ public struct SwitchboardConfig: Sendable, Equatable {
     public var network: String
     /// The message of the day, one element per line.
     public var motd: [String]
+    /// Who runs the server and how to reach them (ADMIN); empty: not set.
+    public var contact: String = ""
     // [[listen]]
     public var listeners: [Listener]
     // [tls]

@@ -20,7 +20,7 @@ struct ConfigReader {
         try checkKeys(root, path: "", allowed: ["server", "listen", "tls", "web", "storage", "limits", "livechat"])
 
         if let server = try table(root, "server", path: "") {
-            try checkKeys(server, path: "server", allowed: ["name", "network", "motd"])
+            try checkKeys(server, path: "server", allowed: ["name", "network", "motd", "contact"])
             if let name = try string(server, "name", path: "server") {
                 try check(Self.isServerName(name), "server.name",
                     "invalid server name \"\(name)\": use a host-like name with a dot, e.g. \"chat.example.com\"")
@@ -33,6 +33,11 @@ struct ConfigReader {
             }
             if let motd = server["motd"] {
                 config.motd = try readMOTD(motd)
+            }
+            if let contact = try string(server, "contact", path: "server") {
+                try check(!contact.contains(where: \.isNewline) && contact.utf8.count <= 200, "server.contact",
+                    "invalid contact: it must be one line of at most 200 bytes")
+                config.contact = contact
             }
         }
 

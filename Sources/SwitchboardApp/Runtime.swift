@@ -53,6 +53,7 @@ public final class SwitchboardServer: Sendable {
             serverName: config.serverName,
             network: config.network,
             motd: config.motd,
+            contact: config.contact,
             listeners: config.listeners.map { .init(host: $0.host, port: $0.port, tls: $0.tls) },
             tls: tls,
             exempt: config.exempt.compactMap(AddressRange.init),

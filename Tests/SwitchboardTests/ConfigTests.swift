@@ -83,6 +83,7 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
             Hello.
             Second line.
             \"\"\"
+            contact = "ops@example.org"
 
             [[listen]]
             address = "[::1]:6697"
@@ -136,6 +137,7 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         #expect(config.serverName == "irc.example.org")
         #expect(config.network == "ExampleNet")
         #expect(config.motd == ["Hello.", "Second line."])
+        #expect(config.contact == "ops@example.org")
         #expect(config.listeners == [.init(host: "::1", port: 6697, tls: true), .init(host: "localhost", port: 0, tls: false)])
         #expect(config.listeners[0].address == "[::1]:6697")
         #expect(config.tlsCertificate == "/etc/ssl/chat.pem" && config.tlsKey == "/etc/ssl/chat.key")
@@ -225,6 +227,7 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         ("[server]\nname = \"not a name\"\n", "server.name", 2, "invalid server name"),
         ("[server]\nname = 42\n", "server.name", 2, "expected a string, found integer"),
         ("[server]\nmotd = 1\n", "server.motd", 2, "expected a string"),
+        ("[server]\ncontact = \"a\\nb\"\n", "server.contact", 2, "one line"),
         ("[storage]\npath = \"\"\n", "storage.path", 2, "must not be empty"),
         ("server = 1\n", "server", 1, "expected a table"),
     ] as [(String, String, Int, String)])

@@ -186,6 +186,48 @@ struct ProtocolConformanceTests {
         }
     }
 
+    @Test("ADMIN names the configured contact, INFO the version; both refuse other servers")
+    func adminAndInfo() async throws {
+        try await withServer(configure: { $0.contact = "Support team <support@example.com>" }) { server in
+            let alice = try await server.client("alice")
+            try await alice.send("ADMIN")
+            let admin = try await alice.collect(until: "259")
+            #expect(admin.map(\.command) == ["256", "257", "258", "259"])
+            #expect(admin[0].params == ["alice", "switchboard.local", "Administrative info"])
+            #expect(admin[3].params == ["alice", "Support team <support@example.com>"])
+            try await alice.send("INFO switchboard.local")
+            let info = try await alice.collect(until: "374")
+            #expect(info.dropLast().allSatisfy { $0.command == "371" })
+            #expect(info.contains { $0.params.last?.hasPrefix("switchboard-") == true })
+            #expect(info.last?.params == ["alice", "End of INFO list"])
+            for query in ["ADMIN other.server", "INFO other.server"] {
+                try await alice.send(query)
+                let answer = try await alice.expect("an answer to \(query)") { ["402", "256", "371"].contains($0.command) }
+                #expect(answer.params == ["alice", "other.server", "No such server"], "\(query)")
+            }
+        }
+        try await withServer { server in
+            let bob = try await server.client("bob")
+            try await bob.send("ADMIN")
+            #expect(try await bob.expect("259").params == ["bob", "No administrative contact is set"])
+        }
+    }
+
+    @Test("PING and PONG without a token are 409; the connection lives on")
+    func pingPongWithoutToken() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            for line in ["PONG", "PONG :", "PING"] {
+                try await alice.send(line)
+                #expect(try await alice.expect("409").params == ["alice", "No origin specified"], "\(line)")
+            }
+            try await alice.send("PONG switchboard.local")
+            try await alice.send("PING check")
+            let pong = try await alice.expect("an answer to PING check") { $0.command == "PONG" || $0.command == "409" }
+            #expect(pong.command == "PONG" && pong.params.last == "check")
+        }
+    }
+
     @Test("USER with an empty real name is 461, as with none")
     func userWithEmptyRealname() async throws {
         try await withServer { server in
