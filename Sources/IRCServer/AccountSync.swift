@@ -5,6 +5,8 @@ import Storage
 /// change from another process: a removed account is logged out and
 /// disconnected at once (peers with account-notify see `ACCOUNT *`), its
 /// conversations lose it, and edited settings reach the live connections.
+/// An account removed and created again between two checks is a different
+/// account (its creation time differs): it is handled as a removal.
 extension ServerState {
     static let accountCheckInterval = TimeAmount.seconds(2)
 
@@ -28,12 +30,20 @@ extension ServerState {
     func apply(accounts: [OperatorAccount]) {
         var byLogin: [String: OperatorAccount] = [:]
         for account in accounts { byLogin[account.login.lowercased()] = account }
+        // Logins whose account was created anew since the last check, or since a connection logged in to it.
+        var recreated = Set(byLogin.filter { key, account in
+            accountCreationTimes[key].map { $0 != account.createdAt } ?? false
+        }.keys)
+        accountCreationTimes = byLogin.mapValues(\.createdAt)
         for client in Array(clients.values) where !client.isClosing {
             guard let account = client.account else { continue }
             let key = account.login.lowercased()
             if let current = byLogin[key] {
-                if current != account { client.account = current }
-                continue
+                if current.createdAt == account.createdAt {
+                    if current != account { client.account = current }
+                    continue
+                }
+                recreated.insert(key)
             }
             if client.isRegistered {
                 let logout = event(from: client, command: "ACCOUNT", params: ["*"])
@@ -46,7 +56,7 @@ extension ServerState {
             disconnect(client, reason: "Operator account removed")
         }
         let known = conversations.values.flatMap(\.record.operators).map { $0.lowercased() } + operatorRecords.keys
-        let gone = Set(known).filter { byLogin[$0] == nil }
+        let gone = Set(known).filter { byLogin[$0] == nil || recreated.contains($0) }
         for login in gone.sorted() { forgetOperator(login) }
     }
 }

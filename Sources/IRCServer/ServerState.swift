@@ -41,6 +41,8 @@ final class ServerState {
     var nextClientID = 1
     var accountCheckRunning = false
     var lastAccountCheck = NIODeadline.now()
+    /// Each account's creation time at the last check (lowercased login), to tell a re-created account.
+    var accountCreationTimes: [String: Date] = [:]
     var maxRegistered = 0
 
     /// Reserved for the server's own pseudo-users.

@@ -58,6 +58,31 @@ struct RemovedAccountTests {
         }
     }
 
+    @Test("an account removed and created again between two account checks is still a removal")
+    func removedAndRecreatedAtOnce() async throws {
+        try await withServer(operators: ["alice", "dave"]) { server in
+            let dave = try await operatorInWebsite(server, "dave")
+            let visitor = try await assignedVisitor(to: dave, on: server, name: "Anna")
+            let alice = try await server.client("alice")
+
+            // Faster than the 2-second account check: the running server sees the same login throughout.
+            try server.server.database.operators.remove(login: "dave")
+            _ = try server.server.database.operators.add(
+                login: "dave", displayName: "Dave Other", chatName: nil, languages: ["en"],
+                isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+            let quit = try await dave.expect("the old connection's end", timeout: .seconds(8)) { $0.command == "ERROR" }
+            #expect(quit.params.last?.contains("Operator account removed") == true, "\(quit)")
+            try await eventually("the conversation waiting again") {
+                try server.server.database.conversations.conversation(id: Int64(visitor.id))?.status == .waiting
+            }
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("waiting for an operator"), "\(info)")
+            // The new account logs in and starts with nothing of the old one's.
+            let other = try await server.client("dave")
+            #expect(try await other.expectNothing(for: .milliseconds(500)) { $0.command == "JOIN" } == nil)
+        }
+    }
+
     @Test("removing an account, server running or not, takes it out of the stored conversations")
     func removalUpdatesStoredConversations() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-removal-\(UUID().uuidString)")
