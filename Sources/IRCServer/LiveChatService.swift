@@ -9,8 +9,8 @@ import Storage
 /// (HexChat loses service NOTICEs), and repeats errors as IRCv3 standard
 /// replies (`FAIL LIVECHAT <CODE> :text`) for clients that negotiated them.
 enum LiveChatService {
-    static let nick = "LiveChat"
-    static let user = "LiveChat"
+    static let nick = ServiceName.liveChat
+    static let user = ServiceName.liveChat
     static let realname = "Switchboard live chat service"
 
     struct Command: Sendable {

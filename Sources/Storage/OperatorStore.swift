@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HummingbirdBcrypt
+import LiveChat
 
 /// Operator accounts, stored in the `operator` table.
 ///
@@ -201,6 +202,9 @@ public struct OperatorStore: Sendable {
         }
         if let first = bytes.first, (first >= 0x30 && first <= 0x39) || first == UInt8(ascii: "-") {
             return "a login must not start with a digit or '-'"
+        }
+        if login.lowercased() == ServiceName.liveChat.lowercased() {
+            return "'\(ServiceName.liveChat)' is the name of the live chat service"
         }
         return nil
     }

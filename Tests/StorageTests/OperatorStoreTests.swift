@@ -119,7 +119,7 @@ let testBcryptCost = 4
     }
 
     @Test(arguments: [
-        "", String(repeating: "a", count: 33), "1abc", "-abc", "a b", "é", "a/b", "a:b", "a@b", "tab\t",
+        "", String(repeating: "a", count: 33), "1abc", "-abc", "a b", "é", "a/b", "a:b", "a@b", "tab\t", "LiveChat", "livechat",
     ])
     func invalidLogins(login: String) throws {
         try withDatabase { database, _ in

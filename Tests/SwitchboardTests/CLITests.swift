@@ -168,6 +168,25 @@ private struct CLISandbox {
         #expect(result.status != 0)
         #expect(result.stderr.contains("unknown or disabled language 'xx'; enabled languages: en, fr, es, de"), "\(result.stderr)")
         #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+        // An empty code is a mistake too, not "the default language".
+        for spelling in [["--lang", ""], ["--lang", "fr,"], ["--lang", "fr,,en"]] {
+            let empty = try sandbox.run(["operator", "add", "anna", "--name", "Anna"] + spelling + ["--password-stdin"], stdin: "pw\n")
+            #expect(empty.status != 0, "\(spelling)")
+            #expect(empty.stderr.contains("empty language code in --lang"), "\(empty.stderr)")
+        }
+        // Spaces around a code are forgiven.
+        #expect(try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--lang", " fr , en", "--password-stdin"],
+                                stdin: "pw\n").status == 0)
+        #expect(try sandbox.run(["operator", "list"]).stdout.contains("fr,en"))
+    }
+
+    @Test func serviceNameIsNotALogin() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let result = try sandbox.run(["operator", "add", "livechat", "--name", "Impostor", "--password-stdin"], stdin: "pw\n")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("'LiveChat' is the name of the live chat service"), "\(result.stderr)")
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
     }
 
     @Test func passwordInputProblems() throws {

@@ -169,8 +169,12 @@ func requirePasswordStdin(_ given: Bool) throws {
 /// first language.
 func enabledLanguages(_ codes: [String], config: SwitchboardConfig) throws -> [String] {
     var result: [String] = []
-    let requested = codes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+    let requested = codes.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        .map { $0.trimmingCharacters(in: .whitespaces) }
     for code in requested {
+        guard !code.isEmpty else {
+            throw CLIError("empty language code in --lang; enabled languages: \(config.languages.joined(separator: ", "))")
+        }
         guard let enabled = config.enabledLanguage(code) else {
             throw CLIError(
                 "unknown or disabled language '\(code)'; enabled languages: \(config.languages.joined(separator: ", "))")
