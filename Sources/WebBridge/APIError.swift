@@ -31,6 +31,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let notFound = Code(rawValue: "not_found")
         /// 404: no live chat channel with this slug.
         public static let unknownChannel = Code(rawValue: "unknown_channel")
+        /// 405: the route exists, but not with this method; `Allow` lists the methods it takes.
+        public static let methodNotAllowed = Code(rawValue: "method_not_allowed")
         /// 409: the conversation is closed; nothing more can be said in it.
         public static let conversationClosed = Code(rawValue: "conversation_closed")
         /// 408: a new connection sent no complete request in time (then it is closed).
@@ -73,6 +75,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     static let notFound = APIError(.notFound, .notFound, "There is nothing here.")
     static func unknownChannel(_ slug: String) -> APIError {
         APIError(.notFound, .unknownChannel, "There is no live chat channel \"\(slug)\".")
+    }
+    static func methodNotAllowed(_ method: HTTPRequest.Method, allow: String) -> APIError {
+        APIError(.methodNotAllowed, .methodNotAllowed, "This route does not take \(method.rawValue); it takes \(allow).",
+                 headers: [.allow: allow])
     }
     static let conversationClosed = APIError(.conflict, .conversationClosed, "The conversation is closed.")
     static func bodyTooLarge(limit: Int) -> APIError {

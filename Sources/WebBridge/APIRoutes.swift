@@ -20,7 +20,7 @@ struct VisitorAPI: Sendable {
         MessagePoster(gateway: gateway, limits: limits, metrics: metrics, logger: logger)
     }
 
-    func addRoutes(to router: Router<WebRequestContext>) {
+    func addRoutes(to router: some RouterMethods<WebRequestContext>) {
         let api = router.group("api/v1")
 
         api.get("livechat/:slug") { _, context -> Response in

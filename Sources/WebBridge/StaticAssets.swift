@@ -95,7 +95,7 @@ struct StaticAssets: Sendable {
 extension StaticAssets {
     /// `GET /` (the demo page), `GET /livechat/{slug}` (the full-page chat, for
     /// known channels only), and every other file by its name (`/widget.js`).
-    func addRoutes(to router: Router<WebRequestContext>, gateway: any VisitorGateway) {
+    func addRoutes(to router: some RouterMethods<WebRequestContext>, gateway: any VisitorGateway) {
         router.get("/") { request, _ -> Response in
             guard let response = response("index.html", for: request) else { throw APIError.notFound }
             return response

@@ -102,7 +102,8 @@ public struct WebService: Service {
 
         // Middleware runs outermost first: settings, CORS (sees every answer,
         // errors included), then errors rendered as JSON.
-        let router = Router(context: WebRequestContext.self)
+        let httpRouter = Router(context: WebRequestContext.self)
+        let router = MethodTableRouter(httpRouter)
         router.add(middleware: ContextSetupMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         router.add(middleware: CORSMiddleware(policy: api.origins))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
@@ -118,6 +119,7 @@ public struct WebService: Service {
         }
         api.addRoutes(to: router)
         assets.addRoutes(to: router, gateway: gateway)
+        router.answerOtherMethods()
 
         // Upgrade requests are matched against this router before the HTTP one.
         let webSocketRouter = Router(context: WebRequestContext.self)
@@ -129,7 +131,7 @@ public struct WebService: Service {
         let onRunning = self.onRunning
         let started = Mutex(false)
         let app = Application(
-            responder: HeadResponder(inner: router.buildResponder()),
+            responder: HeadResponder(inner: httpRouter.buildResponder()),
             server: HTTPServerBuilder { responder in
                 GuardedWebChannel(
                     inner: HTTP1WebSocketUpgradeChannel(

@@ -46,6 +46,29 @@ struct WebAPITests {
         }
     }
 
+    @Test("a known route asked with another method is 405 with Allow; an unknown route stays 404")
+    func wrongMethod() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            for (method, path, allow) in [
+                ("GET", "/api/v1/livechat/website/conversations", "POST"),
+                ("DELETE", "/api/v1/livechat/website", "GET, HEAD"),
+                ("PUT", "/api/v1/conversations/1/messages", "GET, HEAD, POST"),
+                ("POST", "/healthz", "GET, HEAD"),
+                ("PATCH", "/widget.js", "GET, HEAD"),
+            ] {
+                let answer = try await web.request(method, path)
+                #expect(answer.status == 405, "\(method) \(path)")
+                #expect(answer.headers["allow"] == allow, "\(method) \(path)")
+                #expect(answer.json["error"] as? String == "method_not_allowed", "\(method) \(path)")
+                #expect((answer.json["message"] as? String)?.contains("does not take \(method)") == true)
+            }
+            #expect(try await web.request("DELETE", "/api/v1/nothing/here").status == 404)
+            // The right method still works.
+            #expect(try await web.request("GET", "/api/v1/livechat/website").status == 200)
+        }
+    }
+
     @Test("Starting a conversation: 201 with id, token, status, operator, languages and the welcome message first")
     func createConversation() async throws {
         try await withServer { server in
