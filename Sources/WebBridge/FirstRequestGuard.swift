@@ -59,6 +59,9 @@ struct GuardedWebChannel: ServerChildChannel {
 
 /// Sits right after the HTTP request decoder for a connection's first request:
 ///
+/// - a request that does not keep the connection alive (HTTP/1.0 without
+///   `Connection: keep-alive`, or any `close` among the connection options) is
+///   passed on with `Connection: close`, so the connection ends after its answer;
 /// - a parse error in it, before any answer: a JSON `400 bad_request`, then the
 ///   connection is closed;
 /// - the whole request not in within `timeout` (a silent or trickling client): a
@@ -110,10 +113,18 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let isEnd: Bool
+        var data = data
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(var head):
             isEnd = false
             headSeen.succeed()
+            // Hummingbird ends a connection after the request only when it says
+            // `Connection: close`, and the HTTP/1.0 version is gone by then: an HTTP/1.0
+            // request without keep-alive would hold its connection until the idle timeout.
+            if !head.isKeepAlive, head.headers[canonicalForm: "connection"] != ["close"] {
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
+                data = wrapInboundOut(.head(head))
+            }
         case .body:
             isEnd = false
         case .end:

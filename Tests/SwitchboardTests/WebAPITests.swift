@@ -46,6 +46,29 @@ struct WebAPITests {
         }
     }
 
+    @Test("HTTP/1.0 without keep-alive, and Connection: close in any case, end the connection after the answer")
+    func connectionPersistence() async throws {
+        try await withServer { server in
+            let host = "Host: 127.0.0.1:\(server.webPort)"
+            for (request, closes) in [
+                ("GET /healthz HTTP/1.0\r\n\r\n", true),
+                ("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false),
+                ("GET /healthz HTTP/1.1\r\n\(host)\r\n\r\n", false),
+                ("GET /healthz HTTP/1.1\r\n\(host)\r\nConnection: Close\r\n\r\n", true),
+                ("GET /healthz HTTP/1.1\r\n\(host)\r\nConnection: TE, close\r\nTE: trailers\r\n\r\n", true),
+            ] {
+                let connection = try await RawConnection.connect(port: server.webPort)
+                try await connection.send(request)
+                #expect(try await connection.head().status == "HTTP/1.1 200 OK", "\(request)")
+                // Closed at once, or still open well after the answer (the idle timeout is 60 s).
+                let deadline = ContinuousClock.now + .seconds(closes ? 5 : 1)
+                while !connection.isClosed, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(connection.isClosed == closes, "\(request)")
+                await connection.close()
+            }
+        }
+    }
+
     @Test("a known route asked with another method is 405 with Allow; an unknown route stays 404")
     func wrongMethod() async throws {
         try await withServer { server in
