@@ -26,6 +26,9 @@ public final class IRCServer: Service, Sendable {
         let listeners: [any Channel]
     }
 
+    /// The Prometheus `# HELP` text of the series the server reports, by name.
+    public static var metricHelp: [String: String] { ServerMetrics.help }
+
     public init(configuration: IRCServerConfiguration, database: SwitchboardDatabase,
                 metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger) {
         self.configuration = configuration

@@ -73,7 +73,9 @@ public final class SwitchboardServer: Sendable {
                 channels: config.channels)
         )
         self.irc = IRCServer(configuration: ircConfiguration, database: database,
-                             metrics: PrometheusMetricsFactory(registry: registry), logger: logger)
+                             metrics: DescribedMetricsFactory(base: PrometheusMetricsFactory(registry: registry),
+                                                              help: IRCServer.metricHelp),
+                             logger: logger)
         let continuation = webReady.continuation
         let box = webPortBox
         let webExempt = config.exempt.compactMap(AddressRange.init)

@@ -621,8 +621,14 @@ struct WebAPITests {
                 let head = try await web.request("HEAD", path)
                 #expect(head.status == 200 && head.body.isEmpty, "HEAD \(path): \(head.status)")
             }
-            let metrics = try await web.request("GET", "/metrics")
-            #expect(String(decoding: metrics.body, as: UTF8.self).contains("switchboard_web_sockets"))
+            let metrics = String(decoding: try await web.request("GET", "/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("switchboard_web_sockets"))
+            // Every series says what it counts.
+            let series = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
+            #expect(series.contains("switchboard_irc_connections") && series.contains("switchboard_irc_deliveries_total"))
+            for name in series {
+                #expect(metrics.contains("# HELP \(name) "), "no HELP for \(name)")
+            }
         }
     }
 
