@@ -54,6 +54,18 @@ enum CommandTable {
             "TIME": CommandHandler { $0.handleTime($1, $2) },
             "ADMIN": CommandHandler { $0.handleAdmin($1, $2) },
             "INFO": CommandHandler { $0.handleInfo($1, $2) },
+            "LINKS": CommandHandler { $0.handleLinks($1, $2) },
+            // IRC operators' commands (OperCommands.swift): this server has no IRC operators.
+            "OPER": CommandHandler(parameters: 2) { s, c, _ in s.reply(c, .errNoOperHost, "No O-lines for your host") },
+            "KILL": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "WALLOPS": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "REHASH": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "RESTART": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "DIE": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "SQUIT": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "CONNECT": CommandHandler { $0.refuseOperCommand($1, $2) },
+            "USERS": CommandHandler { s, c, _ in s.reply(c, .errUsersDisabled, "USERS has been disabled") },
+            "SUMMON": CommandHandler { s, c, _ in s.reply(c, .errSummonDisabled, "SUMMON has been disabled") },
             // Presence (Presence.swift)
             "AWAY": CommandHandler { $0.handleAway($1, $2) },
             "SETNAME": CommandHandler(parameters: 1) { $0.handleSetname($1, $2) },

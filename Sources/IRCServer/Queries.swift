@@ -225,6 +225,21 @@ extension ServerState {
         sendMotd(client)
     }
 
+    // MARK: LINKS
+
+    /// `LINKS [[server] mask]`: one server, this one, when the mask matches it.
+    func handleLinks(_ client: Client, _ message: IRCMessage) {
+        if message.params.count > 1, !isThisServer(message.params[0]) {
+            replyNoSuchServer(client, message.params[0])
+            return
+        }
+        let mask = message.params.last ?? "*"
+        if isThisServer(mask) {
+            reply(client, .rplLinks, mask, config.serverName, "0 Switchboard live-chat IRC server")
+        }
+        reply(client, .rplEndOfLinks, mask, "End of /LINKS list")
+    }
+
     // MARK: ADMIN / INFO
 
     func handleAdmin(_ client: Client, _ message: IRCMessage) {

@@ -213,6 +213,45 @@ struct ProtocolConformanceTests {
         }
     }
 
+    @Test("LINKS lists this server; IRC operator commands are refused with their numerics, not 421")
+    func linksAndOperCommands() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            for (query, expected) in [
+                ("LINKS", [["364", "*", "switchboard.local", "0 Switchboard live-chat IRC server"], ["365", "*", "End of /LINKS list"]]),
+                ("LINKS *.local", [["364", "*.local", "switchboard.local", "0 Switchboard live-chat IRC server"],
+                                   ["365", "*.local", "End of /LINKS list"]]),
+                ("LINKS other.net", [["365", "other.net", "End of /LINKS list"]]),
+                ("LINKS far.away *", [["402", "far.away", "No such server"]]),
+            ] {
+                try await alice.send(query)
+                var answers: [[String]] = []
+                while answers.last.map({ $0[0] == "365" || $0[0] == "402" }) != true {
+                    let line = try await alice.expect("an answer to \(query)") { ["364", "365", "402", "421"].contains($0.command) }
+                    answers.append([line.command] + line.params.dropFirst())
+                }
+                #expect(answers == expected, "\(query)")
+            }
+            for (command, numeric, text) in [
+                ("OPER alice secret", "491", "No O-lines for your host"),
+                ("OPER alice", "461", "Not enough parameters"),
+                ("KILL bob :go away", "481", "Permission Denied- You're not an IRC operator"),
+                ("WALLOPS :hello", "481", "Permission Denied- You're not an IRC operator"),
+                ("DIE", "481", "Permission Denied- You're not an IRC operator"),
+                ("USERS", "446", "USERS has been disabled"),
+            ] {
+                try await alice.send(command)
+                let answer = try await alice.expect("an answer to \(command)") { $0.command.count == 3 && $0.command != "364" }
+                #expect(answer.command == numeric, "\(command)")
+                #expect(answer.params.last == text, "\(command)")
+            }
+            // Bob was not killed.
+            try await bob.send("PING still-here")
+            #expect(try await bob.expect("PONG").params.last == "still-here")
+        }
+    }
+
     @Test("PING and PONG without a token are 409; the connection lives on")
     func pingPongWithoutToken() async throws {
         try await withServer { server in

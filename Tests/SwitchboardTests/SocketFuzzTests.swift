@@ -9,7 +9,7 @@ import Testing
 struct SocketFuzzTests {
     static let commands = [
         "PRIVMSG", "NOTICE", "TAGMSG", "JOIN", "PART", "TOPIC", "NAMES", "LIST", "KICK", "INVITE", "MODE", "WHO",
-        "WHOIS", "WHOWAS", "ISON", "USERHOST", "LUSERS", "MOTD", "VERSION", "TIME", "ADMIN", "INFO", "AWAY", "SETNAME", "MONITOR",
+        "WHOIS", "WHOWAS", "ISON", "USERHOST", "LUSERS", "MOTD", "VERSION", "TIME", "ADMIN", "INFO", "LINKS", "OPER", "KILL", "AWAY", "SETNAME", "MONITOR",
         "CHGHOST", "CHATHISTORY", "MARKREAD", "CAP", "PASS", "USER", "AUTHENTICATE", "PING", "PONG", "NICK",
         "privmsg", "FROBNICATE", "",
     ]
