@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import LiveChat
 import Logging
 import NIOCore
@@ -64,9 +65,16 @@ public final class IRCServer: Service, Sendable {
         let logger = self.logger
         let metrics = self.metrics
         let database = self.database
-        let recovered = try ConversationRecovery.load(from: database.conversations)
-        let lastAssignments = try database.conversations.lastAssignments()
-        let canned = try database.cannedResponses.all()
+        let recovered: [RecoveredConversation]
+        let lastAssignments: [String: Date]
+        let canned: [CannedResponse]
+        do {
+            recovered = try ConversationRecovery.load(from: database.conversations)
+            lastAssignments = try database.conversations.lastAssignments()
+            canned = try database.cannedResponses.all()
+        } catch {
+            throw IRCServerError.unreadableDatabase(path: database.path, error)
+        }
         let state = try await loop.submit {
             let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
                                     metrics: metrics, logger: logger)
@@ -166,10 +174,13 @@ public final class IRCServer: Service, Sendable {
 
 public enum IRCServerError: Error, CustomStringConvertible {
     case missingTLSConfiguration
+    /// What the server reads at start (open conversations, canned responses) could not be read.
+    case unreadableDatabase(path: String, any Error)
 
     public var description: String {
         switch self {
         case .missingTLSConfiguration: "a TLS listener is configured but no certificate is available"
+        case .unreadableDatabase(let path, let error): "cannot read the database \(path): \(error)"
         }
     }
 }

@@ -25,6 +25,10 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidShortcut(String)
     /// A canned response's text is empty or too long.
     case invalidCannedText
+    /// The database's folder does not exist and cannot be created.
+    case unusableFolder(String, reason: String)
+    /// The database was migrated by a newer version (these migrations are unknown here).
+    case newerDatabase(migrations: [String])
 
     public var description: String {
         switch self {
@@ -52,6 +56,11 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
             return "invalid shortcut '\(shortcut)': use 1 to 32 letters, digits, - or _"
         case .invalidCannedText:
             return "a canned response is 1 to \(CannedResponseStore.maximumText) characters"
+        case .unusableFolder(let folder, let reason):
+            return "cannot create the database's folder \(folder): \(reason)"
+        case .newerDatabase(let migrations):
+            return "the database was upgraded by a newer version of Switchboard (it has changes this version does not know: "
+                + migrations.joined(separator: ", ") + "); run that version, or restore a backup made for this one"
         }
     }
 }

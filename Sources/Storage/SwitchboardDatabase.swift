@@ -25,7 +25,12 @@ public final class SwitchboardDatabase: Sendable {
         self.path = path
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                // Foundation's own description is a dump of its error object.
+                throw StorageError.unusableFolder(folder, reason: Self.reason(creating: folder, error))
+            }
         }
 
         var configuration = Configuration()
@@ -52,11 +57,39 @@ public final class SwitchboardDatabase: Sendable {
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
-            try Migrations.migrator().migrate(pool)
+            let migrator = Migrations.migrator()
+            // A database a newer Switchboard has migrated (after a downgrade, say) has
+            // tables and columns this version does not know: writing to it could break
+            // them, so it is refused rather than used.
+            let unknown = try pool.read { db in
+                try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+            }
+            guard unknown.isEmpty else { throw StorageError.newerDatabase(migrations: unknown) }
+            try migrator.migrate(pool)
         } catch {
             try? pool.close()
             throw error
         }
+    }
+
+    /// Why `folder` could not be created, in words (Foundation's own description
+    /// is a dump of its error object).
+    private static func reason(creating folder: String, _ error: any Error) -> String {
+        // A file where one of the path's folders should be: say which.
+        var ancestor = folder
+        while !ancestor.isEmpty, ancestor != "/" {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: ancestor, isDirectory: &isFolder) {
+                if !isFolder.boolValue { return "\(ancestor) is a file, not a folder" }
+                break
+            }
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        let described = error as NSError
+        if let underlying = described.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return described.localizedDescription
     }
 
     /// Closes every connection. Using the database afterwards is an error.

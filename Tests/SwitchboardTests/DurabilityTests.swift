@@ -146,4 +146,35 @@ struct DurabilityTests {
         server.signal(SIGTERM)
         #expect(await server.exit(within: .seconds(15)), "the server did not stop on SIGTERM")
     }
+
+    @Test("a database whose open conversations cannot be read stops the start, naming the file")
+    func damagedDatabaseIsNamed() async throws {
+        var path = ""
+        let first = try await TestServer.start()
+        path = first.server.config.storagePath
+        _ = try await TestVisitor.start(WebTestClient(port: first.webPort), name: "Anna")
+        await first.server.stop()   // the files stay
+        // Damage the first bytes of the conversation table's root page (SQLite's own tool says where it is).
+        let locate = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1])
+            print(c.execute("PRAGMA page_size").fetchone()[0], c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'conversation'").fetchone()[0])
+            """, path], timeout: .seconds(30))
+        let numbers = locate.output.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(numbers.count == 2, "\(locate.output) \(locate.errors)")
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: UInt64((numbers[1] - 1) * numbers[0]))
+        try file.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        try file.close()
+
+        do {
+            let second = try await TestServer.start(operators: []) { $0.storagePath = path }
+            await second.stop()
+            Issue.record("the server started on a damaged database")
+        } catch {
+            #expect("\(error)".contains("cannot read the database \(path)"), "\(error)")
+            #expect("\(error)".contains("malformed"), "\(error)")
+        }
+        try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    }
 }
