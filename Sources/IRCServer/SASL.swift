@@ -87,6 +87,9 @@ extension ServerState {
             } else {
                 if case .success(nil) = result { state.recordLoginFailure(of: client) }
                 state.saslFailed(client)
+                // CAP END, NICK and USER may have come while the password was checked:
+                // registration waited for the answer, and without an account it is refused now.
+                state.tryCompleteRegistration(client)
             }
         }
     }

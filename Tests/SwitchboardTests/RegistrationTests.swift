@@ -67,6 +67,25 @@ struct RegistrationTests {
         }
     }
 
+    @Test("a failed SASL login with CAP END, NICK and USER sent right after it is refused at once")
+    func saslFailurePipelined() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            try await client.send("CAP LS 302")
+            try await client.send("CAP REQ :sasl")
+            try await client.expect("CAP") { $0.params.count > 1 && $0.params[1] == "ACK" }
+            try await client.send("AUTHENTICATE PLAIN")
+            try await client.expect("AUTHENTICATE")
+            // Everything at once, as a bot would: the registration arrives while the password is checked.
+            try await client.send("AUTHENTICATE " + Data("\0alice\0wrong".utf8).base64EncodedString()
+                                  + "\r\nCAP END\r\nNICK x\r\nUSER x 0 * :x")
+            try await client.expect("904")
+            let refused = try await client.expect("464", timeout: .seconds(5))   // the registration timeout is 30 s
+            #expect(refused.params.last!.contains("operator account"))
+            try await client.expectClosed(timeout: .seconds(5))
+        }
+    }
+
     @Test("Registration without credentials is refused with 464 and closed")
     func noCredentials() async throws {
         try await withServer { server in
