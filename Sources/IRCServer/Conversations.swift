@@ -70,7 +70,8 @@ extension ServerState {
         }
         let name = "\(settings.irc)-\(record.id)"
         let folded = casemapping.fold(name)
-        let channel = IRCChannel(name: name, folded: folded)
+        // Created with the conversation, also when it is reopened after a restart.
+        let channel = IRCChannel(name: name, folded: folded, createdAt: record.createdAt)
         channel.isPermanent = true
         channel.modes.inviteOnly = true
         let visitor = Client(id: nextClientID, context: nil, isTLS: false, isLoopback: false, isExempt: true, floodBurst: 0)
@@ -88,7 +89,7 @@ extension ServerState {
         channel.conversation = conversation
         channel.topic = conversation.topic
         channel.topicSetBy = config.serverName
-        channel.topicSetAt = Date()
+        channel.topicSetAt = record.createdAt
         if record.visitorLeftAt == nil {
             channel.members[visitor] = []
             visitor.channels[folded] = channel

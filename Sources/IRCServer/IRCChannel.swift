@@ -69,10 +69,10 @@ final class IRCChannel {
     /// `ChannelHistoryBatch.Slot`).
     var archiveSlot: ChannelHistoryBatch.Slot = -1
 
-    init(name: String, folded: String) {
+    init(name: String, folded: String, createdAt: Date = Date()) {
         self.name = name
         self.folded = folded
-        self.createdAt = Date()
+        self.createdAt = createdAt
     }
 
     func isBanned(_ client: Client) -> Bool {

@@ -112,6 +112,10 @@ extension ServerState {
     }
 
     func handleServiceMessage(_ client: Client, text: String) {
+        if text.first == "\u{1}" {
+            answerServiceCTCP(client, text)
+            return
+        }
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard let first = words.first else { return }
         let name = first.uppercased()
@@ -120,6 +124,24 @@ extension ServerState {
             return
         }
         command.run(self, client, Array(words.dropFirst()))
+    }
+
+    /// CTCP queries clients send to any nick (`/ctcp LiveChat VERSION`, `/ping LiveChat`):
+    /// answered in CTCP, as a NOTICE, the way clients expect; others (ACTION...) ignored.
+    private func answerServiceCTCP(_ client: Client, _ text: String) {
+        var body = text.dropFirst()
+        if body.last == "\u{1}" { body = body.dropLast() }
+        let command = body.prefix { $0 != " " }.uppercased()
+        let argument = body.drop { $0 != " " }.dropFirst()
+        let answer: String
+        switch command {
+        case "VERSION": answer = "VERSION \(Self.version) live chat service"
+        case "PING": answer = "PING \(argument.prefix(64))"
+        case "TIME": answer = "TIME \(Date().formatted(.iso8601))"
+        case "CLIENTINFO": answer = "CLIENTINFO CLIENTINFO PING TIME VERSION"
+        default: return
+        }
+        send(IRCMessage(source: serviceHostmask, command: "NOTICE", params: [client.nick, "\u{1}\(answer)\u{1}"]), to: client)
     }
 
     // MARK: HELP
@@ -169,9 +191,9 @@ extension ServerState {
         }
         updateAccount(client, command: "NAME", change: { try $0.setChatName(login: account.login, newName) }) { state, updated in
             if let name = updated.chatName {
-                state.serviceOK(client, code: "NAME_SET", "Online Chat Name set: visitors now see \(name).")
+                state.serviceOK(client, code: "NAME_SET", "Online Chat Name set: visitors now see \"\(name)\".")
             } else {
-                state.serviceOK(client, code: "NAME_RESET", "Online Chat Name reset: visitors now see your name, \(updated.displayName).")
+                state.serviceOK(client, code: "NAME_RESET", "Online Chat Name reset: visitors now see your name, \"\(updated.displayName)\".")
             }
         }
     }

@@ -330,6 +330,9 @@ struct ConversationTests {
             let (alice, visitor) = try await aliceWithAnna(server)
             _ = try await visitor.say("before the restart")
             try await alice.expect("PRIVMSG")
+            try await alice.send("MODE \(visitor.channel)")
+            let created = try await alice.expect("329").params[2]
+            try await Task.sleep(for: .milliseconds(1100))   // a restart in the same second would prove nothing
             await alice.close()
             server = try await server.restarted()
             let resumed = visitor.resumed(on: server)
@@ -341,6 +344,9 @@ struct ConversationTests {
             #expect(missed.params[1].hasSuffix("after the restart"))
             let all = try await resumed.messages().messages.compactMap { $0["text"] as? String }
             #expect(all == ["How may I help you?", "before the restart", "after the restart"])
+            // The channel was created with the conversation, not with the restart.
+            try await back.send("MODE \(visitor.channel)")
+            #expect(try await back.expect("329").params[2] == created)
         }
     }
 

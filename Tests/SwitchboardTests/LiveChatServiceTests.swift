@@ -32,6 +32,22 @@ extension TestIRCClient {
 
 @Suite("LiveChat service")
 struct LiveChatServiceTests {
+    @Test("CTCP VERSION, PING and CLIENTINFO to LiveChat get CTCP answers; other CTCP nothing")
+    func ctcpToTheService() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            for (query, answer) in [("VERSION", "\u{1}VERSION switchboard-"), ("PING 12345", "\u{1}PING 12345\u{1}"),
+                                    ("CLIENTINFO", "\u{1}CLIENTINFO CLIENTINFO PING TIME VERSION\u{1}")] {
+                try await alice.send("PRIVMSG LiveChat :\u{1}\(query)\u{1}")
+                let reply = try await alice.expect("an answer to \(query)") { $0.source?.hasPrefix("LiveChat!") == true }
+                #expect(reply.command == "NOTICE" && reply.params[0] == "alice", "\(reply)")
+                #expect(reply.params[1].hasPrefix(answer), "\(reply)")
+            }
+            try await alice.send("PRIVMSG LiveChat :\u{1}ACTION waves\u{1}")
+            #expect(try await alice.expectNothing(for: .milliseconds(400)) { $0.source?.hasPrefix("LiveChat!") == true } == nil)
+        }
+    }
+
     @Test("HELP lists every command with one line each and explains one")
     func help() async throws {
         try await withServer { server in
@@ -72,7 +88,7 @@ struct LiveChatServiceTests {
             let name = try await bot.expect("BATCH")
             #expect(name.tag("label") == "n1")
             let note = try await bot.expect("NOTE")
-            #expect(Array(note.params) == ["LIVECHAT", "NAME_SET", "Online Chat Name set: visitors now see Helpful Bot."])
+            #expect(Array(note.params) == ["LIVECHAT", "NAME_SET", "Online Chat Name set: visitors now see \"Helpful Bot\"."])
             #expect(note.tag("batch") == String(name.params[0].dropFirst()))
             #expect(try await bot.expect("BATCH").params == ["-" + String(name.params[0].dropFirst())])
 
@@ -90,13 +106,13 @@ struct LiveChatServiceTests {
         do {
             let alice = try await server.client("alice")
             #expect(try await alice.askLiveChat("NAME").contains("visitors see your name, Alice"))
-            #expect(try await alice.askLiveChat("NAME Mitchell the Great") == "Online Chat Name set: visitors now see Mitchell the Great.")
+            #expect(try await alice.askLiveChat("NAME Mitchell the Great") == "Online Chat Name set: visitors now see \"Mitchell the Great\".")
             #expect(try await alice.askLiveChat("name") == "Your Online Chat Name is Mitchell the Great: visitors see it.")
             #expect(try await alice.askLiveChat("NAME " + String(repeating: "x", count: 65)).contains("Nothing changed"))
             server = try await server.restarted()
             let again = try await server.client("alice")
             #expect(try await again.askLiveChat("NAME") == "Your Online Chat Name is Mitchell the Great: visitors see it.")
-            #expect(try await again.askLiveChat("NAME -") == "Online Chat Name reset: visitors now see your name, Alice.")
+            #expect(try await again.askLiveChat("NAME -") == "Online Chat Name reset: visitors now see your name, \"Alice\".")
             let stored = try server.server.database.operators.find(login: "alice")
             #expect(stored?.chatName == nil)
         } catch {
