@@ -41,17 +41,23 @@ struct RegistrationTests {
         }
     }
 
+    /// A new connection with SASL PLAIN negotiated, waiting for the credentials.
+    private func saslStarted(_ server: TestServer) async throws -> TestIRCClient {
+        let client = try await server.connect()
+        try await client.send("CAP LS 302")
+        try await client.send("CAP REQ :sasl")
+        try await client.expect("CAP") { $0.params.count > 1 && $0.params[1] == "ACK" }
+        try await client.send("AUTHENTICATE PLAIN")
+        try await client.expect("AUTHENTICATE")
+        return client
+    }
+
     @Test("SASL failure is 904 and reveals nothing about the account")
     func saslFailure() async throws {
         try await withServer { server in
             var answers: [String] = []
             for (login, password) in [("alice", "wrong"), ("nobody", "wrong")] {
-                let client = try await server.connect()
-                try await client.send("CAP LS 302")
-                try await client.send("CAP REQ :sasl")
-                try await client.expect("CAP") { $0.params.count > 1 && $0.params[1] == "ACK" }
-                try await client.send("AUTHENTICATE PLAIN")
-                try await client.expect("AUTHENTICATE")
+                let client = try await saslStarted(server)
                 try await client.send("AUTHENTICATE " + Data("\0\(login)\0\(password)".utf8).base64EncodedString())
                 let fail = try await client.expect("904")
                 answers.append(fail.params.last!)
@@ -70,12 +76,7 @@ struct RegistrationTests {
     @Test("a failed SASL login with CAP END, NICK and USER sent right after it is refused at once")
     func saslFailurePipelined() async throws {
         try await withServer { server in
-            let client = try await server.connect()
-            try await client.send("CAP LS 302")
-            try await client.send("CAP REQ :sasl")
-            try await client.expect("CAP") { $0.params.count > 1 && $0.params[1] == "ACK" }
-            try await client.send("AUTHENTICATE PLAIN")
-            try await client.expect("AUTHENTICATE")
+            let client = try await saslStarted(server)
             // Everything at once, as a bot would: the registration arrives while the password is checked.
             try await client.send("AUTHENTICATE " + Data("\0alice\0wrong".utf8).base64EncodedString()
                                   + "\r\nCAP END\r\nNICK x\r\nUSER x 0 * :x")
