@@ -69,7 +69,14 @@ enum JSON {
 enum Timestamp {
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
 
-    static func string(_ date: Date) -> String { style.format(date) }
+    /// The formatter cuts to the millisecond, and a stored millisecond read back as a
+    /// `Double` can fall just below itself (`.488` as `.48799…`, shown `.487` while the
+    /// IRC `time` tag of the same message says `.488`): format the middle of the
+    /// nearest millisecond instead.
+    static func string(_ date: Date) -> String {
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded()
+        return style.format(Date(timeIntervalSince1970: (milliseconds + 0.5) / 1000))
+    }
 }
 
 // MARK: Responses

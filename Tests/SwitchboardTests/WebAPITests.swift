@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import IRCProtocol
 import Logging
 import NIOCore
 import NIOPosix
@@ -633,6 +634,15 @@ struct WebAPITests {
     }
 
     // MARK: Units
+
+    @Test("API times name the same millisecond as IRC's time tag, for every stored millisecond")
+    func timestampsMatchServerTime() {
+        let base: Int64 = 1_763_812_345_000
+        for offset in Int64(0)..<1000 {
+            let date = Date(timeIntervalSince1970: Double(base + offset) / 1000)   // as Storage reads it back
+            #expect(Timestamp.string(date) == ServerTime.format(date), "\(base + offset)")
+        }
+    }
 
     @Test("Token buckets: a burst, then the rate; IPv6 clients by /64")
     func tokenBuckets() {
