@@ -32,9 +32,11 @@ extension ServerState {
         for account in accounts { byLogin[account.login.lowercased()] = account }
         // Logins whose account was created anew since the last check, or since a connection logged in to it.
         var recreated = Set(byLogin.filter { key, account in
-            accountCreationTimes[key].map { $0 != account.createdAt } ?? false
+            knownAccounts[key].map { $0.createdAt != account.createdAt } ?? false
         }.keys)
-        accountCreationTimes = byLogin.mapValues(\.createdAt)
+        // The names visitors knew the removed accounts by, for "operator left".
+        var visibleNames = knownAccounts.mapValues(\.visibleName)
+        knownAccounts = byLogin
         for client in Array(clients.values) where !client.isClosing {
             guard let account = client.account else { continue }
             let key = account.login.lowercased()
@@ -45,6 +47,7 @@ extension ServerState {
                 }
                 recreated.insert(key)
             }
+            visibleNames[key] = account.visibleName
             if client.isRegistered {
                 let logout = event(from: client, command: "ACCOUNT", params: ["*"])
                 deliver(logout, to: ([client] + commonChannelPeers(of: client)).filter { $0.has(.accountNotify) })
@@ -57,6 +60,6 @@ extension ServerState {
         }
         let known = conversations.values.flatMap(\.record.operators).map { $0.lowercased() } + operatorRecords.keys
         let gone = Set(known).filter { byLogin[$0] == nil || recreated.contains($0) }
-        for login in gone.sorted() { forgetOperator(login) }
+        for login in gone.sorted() { forgetOperator(login, visibleName: visibleNames[login]) }
     }
 }

@@ -157,7 +157,9 @@ extension ServerState {
         let languages = record.languages.isEmpty ? "none given" : record.languages.joined(separator: ", ")
         serviceSay(client, "Languages: \(languages). Page: \(record.currentPage ?? "unknown"). Browser: \(record.userAgent ?? "unknown").")
         if let reason = record.assignmentReason, let at = record.assignedAt {
-            serviceSay(client, "Assigned at \(ClockText.hourMinute(at)) UTC because: \(reason).")
+            // A conversation back in the queue keeps its last decision, as history.
+            let when = record.status == .waiting ? "Last assigned (before it waited again)" : "Assigned"
+            serviceSay(client, "\(when) at \(ClockText.hourMinute(at)) UTC because: \(reason).")
         }
         let count = conversation.history.filter { $0.authorKind != .system }.count
         let last = record.lastMessageAt.map { ", last at \(ClockText.hourMinute($0)) UTC" } ?? ""

@@ -159,7 +159,7 @@ extension ServerState {
     }
 
     func author(ofOperator login: String) -> ChatAuthor {
-        let account = connections(ofAccount: login).first?.account
+        let account = connections(ofAccount: login).first?.account ?? knownAccounts[login.lowercased()]
         return ChatAuthor(kind: account?.isBot == true ? .bot : .operator, name: account?.visibleName ?? login)
     }
 
@@ -517,16 +517,18 @@ extension ServerState {
     /// remembered of it goes, so that a later account with the same login starts
     /// afresh. A conversation left without an operator waits again and goes to
     /// whoever the rule picks; one the visitor had already left ends.
-    func forgetOperator(_ login: String) {
+    func forgetOperator(_ login: String, visibleName: String? = nil) {
         let key = login.lowercased()
         for conversation in conversations.values.sorted(by: { $0.id < $1.id }) where !conversation.isClosed {
             guard let stored = conversation.record.operators.first(where: { $0.lowercased() == key }) else { continue }
             conversation.record.operators.removeAll { $0.lowercased() == key }
             let id = conversation.id
             persist("a removed operator leaving") { try $0.removeOperator(id: id, login: stored) }
-            // The name the visitor knew: the one on the operator's messages.
+            // The name the visitor knew: the one on the operator's messages, else the account's
+            // Online Chat Name as last seen (never the login, which visitors are not shown).
             let last = conversation.history.last { $0.authorLogin?.lowercased() == key }
-            conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: last?.authorName ?? stored)))
+            let name = last?.authorName ?? visibleName ?? stored
+            conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: name)))
             guard conversation.record.operators.isEmpty else { continue }
             if conversation.visitorLeft {
                 endConversation(conversation, reason: Conversation.visitorClosedReason)

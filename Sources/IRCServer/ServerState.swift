@@ -41,8 +41,9 @@ final class ServerState {
     var nextClientID = 1
     var accountCheckRunning = false
     var lastAccountCheck = NIODeadline.now()
-    /// Each account's creation time at the last check (lowercased login), to tell a re-created account.
-    var accountCreationTimes: [String: Date] = [:]
+    /// The accounts as the last check found them (lowercased login): to tell a
+    /// re-created account by its creation time, and a removed one's name.
+    var knownAccounts: [String: OperatorAccount] = [:]
     var maxRegistered = 0
 
     /// Reserved for the server's own pseudo-users.

@@ -38,6 +38,9 @@ struct RemovedAccountTests {
             #expect((left["author"] as? [String: Any])?["name"] as? String == "Dave")
             let info = try await alice.askLiveChat("INFO \(visitor.id)")
             #expect(info.contains("waiting for an operator"), "\(info)")
+            let lines = try await alice.liveChatLines()
+            #expect(lines.contains { $0.hasPrefix("Last assigned (before it waited again) at ") }, "\(lines)")
+            #expect(!lines.contains { $0.hasPrefix("Assigned at ") }, "\(lines)")
             let stored = try #require(try server.server.database.conversations.conversation(id: Int64(visitor.id)))
             #expect(stored.status == .waiting)
             #expect(stored.operators.isEmpty)
@@ -55,6 +58,24 @@ struct RemovedAccountTests {
                 isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
             let other = try await server.client("dave")
             #expect(try await other.expectNothing(for: .milliseconds(800)) { $0.command == "JOIN" } == nil)
+        }
+    }
+
+    @Test("the visitor is told a removed operator left by the Online Chat Name, never the login")
+    func removedOperatorLeavesByChatName() async throws {
+        try await withServer(operators: ["alice"]) { server in
+            _ = try server.server.database.operators.add(
+                login: "dan", displayName: "Dan Account", chatName: "Danny", languages: ["en"],
+                isBot: false, isAdmin: false, password: TestServer.password, bcryptCost: 4)
+            let dan = try await operatorInWebsite(server, "dan")
+            let visitor = try await assignedVisitor(to: dan, on: server, name: "Anna")
+            #expect((visitor.created.json["operator"] as? [String: Any])?["name"] as? String == "Danny")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            // Dan never wrote in the conversation: no message carries his name.
+            try server.server.database.operators.remove(login: "dan")
+            let left = try await socket.next(timeout: .seconds(8)) { $0["type"] as? String == "operator_left" }
+            #expect((left["author"] as? [String: Any])?["name"] as? String == "Danny")
         }
     }
 
