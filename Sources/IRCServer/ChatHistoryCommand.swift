@@ -246,12 +246,7 @@ extension ServerState {
         }
         if message.authorKind == .bot { tags.append(IRCTag("bot")) }
         return IRCMessage(tags: tags, source: hostmask(of: message, in: conversation), command: "PRIVMSG",
-                          params: [conversation.channel.name, historyText(message.text, at: message.at, for: client)])
-    }
-
-    /// Clients without server-time see when a message was written as a `[HH:MM]` prefix.
-    private func historyText(_ text: String, at: Date, for client: Client) -> String {
-        client.has(.serverTime) ? text : "[\(ClockText.hourMinute(at))] \(text)"
+                          params: [conversation.channel.name, historyText(ircText(of: message), at: message.at, for: client)])
     }
 
     private func historyFailed(_ client: Client, label: String?, subcommand: String, target: String, error: any Error) {

@@ -254,13 +254,11 @@ extension ServerState {
         if let batch {
             send(IRCMessage(source: config.serverName, command: "BATCH", params: ["+" + batch, "chathistory", conversation.channel.name]), to: client)
         }
-        let stamped = client.has(.serverTime)
         for message in messages {
             var tags = [IRCTag("time", ServerTime.format(message.at)), IRCTag("msgid", String(message.id))]
             if let batch { tags.insert(IRCTag("batch", batch), at: 0) }
-            let text = stamped ? message.text : "[\(ClockText.hourMinute(message.at))] \(message.text)"
             send(IRCMessage(tags: tags, source: hostmask(of: message, in: conversation), command: "PRIVMSG",
-                            params: [conversation.channel.name, text]), to: client)
+                            params: [conversation.channel.name, historyText(ircText(of: message), at: message.at, for: client)]), to: client)
         }
         if let batch {
             send(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + batch]), to: client)
@@ -268,6 +266,23 @@ extension ServerState {
         if let login = client.account?.login.lowercased(), let last = messages.last {
             operatorRecords[login, default: OperatorRecord()].seen[conversation.id] = last.id
         }
+    }
+
+    /// A stored conversation message's text as IRC carries it: an operator's `/me`,
+    /// stored as the visitor reads it, is an action again.
+    func ircText(of message: StoredMessage) -> String {
+        guard message.isAction, let action = OperatorText.action(in: message.text, by: message.authorName) else { return message.text }
+        return "\u{1}ACTION \(action)\u{1}"
+    }
+
+    /// Clients without server-time see when a history line was written as a `[HH:MM]`
+    /// prefix, inside a CTCP action so that it stays one.
+    func historyText(_ text: String, at: Date, for client: Client) -> String {
+        guard !client.has(.serverTime) else { return text }
+        let stamp = "[\(ClockText.hourMinute(at))] "
+        let action = "\u{1}ACTION "
+        guard text.hasPrefix(action) else { return stamp + text }
+        return action + stamp + text.dropFirst(action.count)
     }
 
     func hostmask(of message: StoredMessage, in conversation: Conversation) -> String {
@@ -351,12 +366,14 @@ extension ServerState {
         guard let account = client.account else { return }
         // The operators see what was sent; the visitor (and the stored message) gets plain text.
         var visible: String
+        var isAction = false
         switch OperatorText.classify(text) {
         case .ctcp(let command):
             noticeInConversation(client, conversation, "CTCP \(command) is not sent to the visitor, whose web page cannot answer it: nothing was sent.")
             return
         case .action(let action):
             visible = OperatorText.describe(action: action, by: account.visibleName)
+            isAction = true
         case .text(let plain):
             visible = plain
         }
@@ -385,7 +402,10 @@ extension ServerState {
         let id = conversation.id
         let bound = NIOLoopBound(client, eventLoop: loop)
         let sent = visible
-        storingMessage(of: conversation, { try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, at: Date()) }) { state, result in
+        let action = isAction
+        storingMessage(of: conversation, {
+            try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, isAction: action, at: Date())
+        }) { state, result in
             let client = bound.value
             guard let conversation = state.conversations[id] else { return }
             switch result {

@@ -26,6 +26,13 @@ public enum OperatorText {
         "*\(name) \(action)*"
     }
 
+    /// The action back from `describe(action:by:)`'s text, or nil when `text` is not one.
+    public static func action(in text: String, by name: String) -> String? {
+        let prefix = "*\(name) "
+        guard text.hasPrefix(prefix), text.hasSuffix("*"), text.count > prefix.count else { return nil }
+        return String(text.dropFirst(prefix.count).dropLast())
+    }
+
     /// The text without mIRC formatting: bold (0x02), colour (0x03 with up to
     /// two digits, then optionally a comma and up to two digits), hex colour
     /// (0x04 with up to two six-digit colours), reset (0x0F), monospace (0x11),

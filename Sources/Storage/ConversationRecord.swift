@@ -102,10 +102,12 @@ public struct StoredMessage: Sendable, Hashable {
     /// The operator's or bot's login.
     public var authorLogin: String?
     public var text: String
+    /// An operator's `/me`: `text` is how the visitor reads it (`*Alice waves*`).
+    public var isAction: Bool
 
     public init(
         id: Int64, conversationID: Int64, at: Date, authorKind: ChatAuthor.Kind, authorName: String,
-        authorLogin: String? = nil, text: String
+        authorLogin: String? = nil, text: String, isAction: Bool = false
     ) {
         self.id = id
         self.conversationID = conversationID
@@ -114,6 +116,7 @@ public struct StoredMessage: Sendable, Hashable {
         self.authorName = authorName
         self.authorLogin = authorLogin
         self.text = text
+        self.isAction = isAction
     }
 
     /// The message as the web bridge shows it.

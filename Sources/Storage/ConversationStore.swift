@@ -91,14 +91,14 @@ public struct ConversationStore: Sendable {
     ///   closed, `StorageError.unknownConversation` when there is none.
     public func append(
         conversationID: Int64, authorKind: ChatAuthor.Kind, authorName: String, authorLogin: String?, text: String,
-        at: Date
+        isAction: Bool = false, at: Date
     ) throws -> StoredMessage {
         let ms = Self.milliseconds(at)
         return try pool.write { db in
             guard try Self.status(db, id: conversationID) != .closed else { throw StorageError.conversationClosed }
             let message = try Self.insertMessage(
                 db, conversationID: conversationID, authorKind: authorKind, authorName: authorName,
-                authorLogin: authorLogin, text: text, ms: ms)
+                authorLogin: authorLogin, text: text, isAction: isAction, ms: ms)
             try db.execute(
                 sql: "UPDATE conversation SET last_message_at = MAX(COALESCE(last_message_at, ?), ?) WHERE id = ?",
                 arguments: [ms, ms, conversationID])
@@ -401,17 +401,17 @@ public struct ConversationStore: Sendable {
 
     private static func insertMessage(
         _ db: Database, conversationID: Int64, authorKind: ChatAuthor.Kind, authorName: String, authorLogin: String?,
-        text: String, ms: Int64
+        text: String, isAction: Bool = false, ms: Int64
     ) throws -> StoredMessage {
         try db.execute(
             sql: """
-                INSERT INTO message (conversation_id, at, author_kind, author_name, author_login, text)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO message (conversation_id, at, author_kind, author_name, author_login, text, is_action)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [conversationID, ms, authorKind.rawValue, authorName, authorLogin, text])
+            arguments: [conversationID, ms, authorKind.rawValue, authorName, authorLogin, text, isAction])
         return StoredMessage(
             id: db.lastInsertedRowID, conversationID: conversationID, at: date(ms), authorKind: authorKind,
-            authorName: authorName, authorLogin: authorLogin, text: text)
+            authorName: authorName, authorLogin: authorLogin, text: text, isAction: isAction)
     }
 
     private static func fetchRecord(_ db: Database, id: Int64) throws -> ConversationRecord? {
@@ -462,7 +462,8 @@ public struct ConversationStore: Sendable {
             authorKind: ChatAuthor.Kind(rawValue: kind) ?? .system,
             authorName: row["author_name"],
             authorLogin: row["author_login"],
-            text: row["text"]
+            text: row["text"],
+            isAction: row["is_action"]
         )
     }
 }

@@ -136,6 +136,11 @@ enum Migrations {
 
         CannedResponseStore.registerMigration(in: &migrator)
         ConversationStore.registerSeenMigration(in: &migrator)
+        // An operator's `/me` is stored as the visitor reads it (`*Alice waves*`); the
+        // flag lets IRC history give it back as an action.
+        migrator.registerMigration("v6-message-action") { db in
+            try db.execute(sql: "ALTER TABLE message ADD COLUMN is_action INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -27,5 +27,10 @@ struct OperatorTextTests {
         #expect(OperatorText.classify("\u{1}ping 123\u{1}") == .ctcp("PING"))
         #expect(OperatorText.classify("::hello\u{2}") == .text("::hello"))
         #expect(OperatorText.describe(action: "waves", by: "Bob") == "*Bob waves*")
+        // And back, for IRC history; text that is not one gives nil.
+        #expect(OperatorText.action(in: "*Bob Jones waves at *you**", by: "Bob Jones") == "waves at *you*")
+        #expect(OperatorText.action(in: "*Bob waves*", by: "Alice") == nil)
+        #expect(OperatorText.action(in: "*Bob *", by: "Bob") == "")
+        #expect(OperatorText.action(in: "Bob waves", by: "Bob") == nil)
     }
 }

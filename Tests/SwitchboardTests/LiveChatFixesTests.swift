@@ -348,4 +348,52 @@ struct OperatorTextRelayTests {
             #expect(!bob.history.contains { $0.contains("VERSION") })
         }
     }
+
+    @Test("/me stays an action in IRC history: replays, CHATHISTORY, and the [HH:MM] prefix goes inside it")
+    func actionsInHistory() async throws {
+        try await withAliceAndAnna { server, alice, visitor in
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION waves\u{1}")
+            _ = try await visitor.waitForMessage("*Alice waves*")
+            func replayed(to client: TestIRCClient, _ nick: String) async throws -> String {
+                try await alice.send("INVITE \(nick) \(visitor.channel)")
+                let line = try await client.expect("the replayed action") {
+                    $0.command == "PRIVMSG" && $0.params[0] == visitor.channel && $0.source?.hasPrefix("alice!") == true
+                }
+                return line.params[1]
+            }
+            // With server-time: the action as sent. Without: a [HH:MM] prefix inside the action.
+            let bob = try await server.client("bob", caps: ["server-time"])
+            #expect(try await replayed(to: bob, "bob") == "\u{1}ACTION waves\u{1}")
+            let carol = try await server.client("carol")
+            let plain = try await replayed(to: carol, "carol")
+            #expect(plain.hasPrefix("\u{1}ACTION [") && plain.hasSuffix("] waves\u{1}"), "\(plain.debugDescription)")
+            // CHATHISTORY gives it back the same way, also after a restart (the flag is stored).
+            let reader = try await server.client("reader", login: "bob", caps: ["server-time", "batch", "draft/chathistory"])
+            try await reader.send("CHATHISTORY LATEST \(visitor.channel) * 10")
+            let fetched = try await reader.expect("the action in the batch") {
+                $0.command == "PRIVMSG" && $0.tag("batch") != nil && $0.source?.hasPrefix("alice!") == true
+            }
+            #expect(fetched.params[1] == "\u{1}ACTION waves\u{1}")
+            let stored = try server.server.database.conversations.messages(conversationID: Int64(visitor.id), after: 0, limit: 10)
+            #expect(stored.messages.contains { $0.isAction && $0.text == "*Alice waves*" })
+        }
+    }
+
+    @Test("a channel's /me replayed to a client without server-time keeps the [HH:MM] prefix inside the action")
+    func channelActionPrefix() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            let carol = try await server.client("carol", caps: ["batch", "draft/chathistory"])
+            for client in [alice, carol] {
+                try await client.send("JOIN #team")
+                try await client.expect("366")
+            }
+            try await alice.send("PRIVMSG #team :\u{1}ACTION waves\u{1}")
+            try await carol.expect("PRIVMSG")
+            try await carol.send("CHATHISTORY LATEST #team * 10")
+            let action = try await carol.expect("the batch's message") { $0.command == "PRIVMSG" && $0.tag("batch") != nil }
+            #expect(action.params[1].hasPrefix("\u{1}ACTION [") && action.params[1].hasSuffix("] waves\u{1}"),
+                    "\(action.params[1].debugDescription)")
+        }
+    }
 }
