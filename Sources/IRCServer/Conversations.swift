@@ -244,9 +244,9 @@ extension ServerState {
         replay(conversation, to: client, after: after)
     }
 
-    /// Earlier messages of the conversation, as they were: with server-time (and in a
-    /// chathistory batch) for clients that support it, with a `[HH:MM]` prefix for
-    /// irssi, WeeChat and HexChat, which show no history by themselves.
+    /// Earlier messages of the conversation, as they were, pushed to the client (irssi,
+    /// WeeChat and HexChat fetch no history themselves): with server-time (and in a
+    /// chathistory batch) for clients that negotiated it, else with a `[HH:MM]` prefix.
     func replay(_ conversation: Conversation, to client: Client, after: Int64) {
         let messages = conversation.history.filter { $0.id > after && $0.authorKind != .system }
         guard !messages.isEmpty else { return }
