@@ -86,7 +86,7 @@ extension ServerState {
             reply(client, .rplCreationTime, channel.name, String(Int(channel.createdAt.timeIntervalSince1970)))
             return
         }
-        var parameters = arguments.dropFirst().makeIterator()
+        var parameters = arguments.dropFirst()
         var adding = true
         var applied: [(Bool, Character)] = []
         var appliedParameters: [String] = []
@@ -108,117 +108,128 @@ extension ServerState {
             return true
         }
 
-        for letter in changes {
-            switch letter {
-            case "+": adding = true
-            case "-": adding = false
-            case "b":
-                guard let mask = parameters.next() else {
-                    if !listedBans {
-                        listedBans = true
-                        sendBanList(client, channel: channel)
-                    }
-                    continue
-                }
-                if denied() || parameterModes >= ISupport.modesPerCommand { continue }
-                let normalized = IRCMask(mask, casemapping: casemapping)
-                var stored = normalized
-                if adding {
-                    guard normalized.pattern.utf8.count <= ISupport.banMaskLength else {
-                        reply(client, .errInvalidModeParam, channel.name, "b", mask,
-                              "Ban mask is too long: at most \(ISupport.banMaskLength) bytes as nick!user@host")
-                        continue
-                    }
-                    guard !channel.bans.contains(where: { $0.mask == normalized }) else { continue }
-                    guard channel.bans.count < ISupport.maxBans else {
-                        // ERR_BANLISTFULL names the list's mode character, not the mask.
-                        reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, "b", "Channel ban list is full"]))
-                        continue
-                    }
-                    channel.bans.append((normalized, client.hostmask, Date()))
-                } else {
-                    guard let index = channel.bans.firstIndex(where: { $0.mask == normalized }) else { continue }
-                    // The mask as stored, whatever its spelling here: clients remove it from their lists.
-                    stored = channel.bans.remove(at: index).mask
-                }
-                parameterModes += 1
-                applied.append((adding, letter))
-                appliedParameters.append(stored.pattern)
-            case "o", "v":
-                guard let nick = parameters.next() else {
-                    reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
-                    continue
-                }
-                if denied() || parameterModes >= ISupport.modesPerCommand { continue }
-                guard let member = self.client(named: nick) else {
-                    reply(client, .errNoSuchNick, nick, "No such nick/channel")
-                    continue
-                }
-                guard var modes = channel.members[member] else {
-                    reply(client, .errUserNotInChannel, member.nick, channel.name, "They aren't on that channel")
-                    continue
-                }
-                let flag: MemberModes = letter == "o" ? .op : .voice
-                guard modes.contains(flag) != adding else { continue }
-                if adding { modes.insert(flag) } else { modes.remove(flag) }
-                channel.members[member] = modes
-                parameterModes += 1
-                applied.append((adding, letter))
-                appliedParameters.append(member.nick)
-            case "k":
-                if adding {
-                    guard let key = parameters.next() else {
-                        reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
-                        continue
-                    }
-                    if denied() { continue }
-                    guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" ") else {
-                        reply(client, .errInvalidKey, channel.name,
-                              "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas")
-                        continue
-                    }
-                    channel.modes.key = key
-                    applied.append((true, letter))
-                    appliedParameters.append(key)
-                } else {
-                    _ = parameters.next()
-                    if denied() || channel.modes.key == nil { continue }
-                    channel.modes.key = nil
-                    applied.append((false, letter))
-                    appliedParameters.append("*")
-                }
-            case "l":
-                if adding {
-                    guard let text = parameters.next() else {
-                        reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
-                        continue
-                    }
-                    if denied() { continue }
-                    guard let limit = Int(text), limit > 0 else {
-                        reply(client, .errInvalidModeParam, channel.name, "l", text, "Invalid limit: must be a positive number")
-                        continue
-                    }
-                    channel.modes.limit = limit
-                    applied.append((true, letter))
-                    appliedParameters.append(String(limit))
-                } else {
-                    if denied() || channel.modes.limit == nil { continue }
-                    channel.modes.limit = nil
-                    applied.append((false, letter))
-                }
-            case "i", "m", "n", "s", "t":
-                if denied() { continue }
-                let changed: Bool
+        // RFC 2812: a mode string may be followed by more, each after the parameters
+        // of the one before ("+o alice -v bob").
+        var pendingModes: String? = changes
+        while let current = pendingModes {
+            for letter in current {
                 switch letter {
-                case "i": changed = channel.modes.inviteOnly != adding; channel.modes.inviteOnly = adding
-                case "m": changed = channel.modes.moderated != adding; channel.modes.moderated = adding
-                case "n": changed = channel.modes.noExternal != adding; channel.modes.noExternal = adding
-                case "s": changed = channel.modes.secret != adding; channel.modes.secret = adding
-                default: changed = channel.modes.topicLocked != adding; channel.modes.topicLocked = adding
+                case "+": adding = true
+                case "-": adding = false
+                case "b":
+                    guard let mask = parameters.popFirst() else {
+                        if !listedBans {
+                            listedBans = true
+                            sendBanList(client, channel: channel)
+                        }
+                        continue
+                    }
+                    if denied() || parameterModes >= ISupport.modesPerCommand { continue }
+                    let normalized = IRCMask(mask, casemapping: casemapping)
+                    var stored = normalized
+                    if adding {
+                        guard normalized.pattern.utf8.count <= ISupport.banMaskLength else {
+                            reply(client, .errInvalidModeParam, channel.name, "b", mask,
+                                  "Ban mask is too long: at most \(ISupport.banMaskLength) bytes as nick!user@host")
+                            continue
+                        }
+                        guard !channel.bans.contains(where: { $0.mask == normalized }) else { continue }
+                        guard channel.bans.count < ISupport.maxBans else {
+                            // ERR_BANLISTFULL names the list's mode character, not the mask.
+                            reply(client, IRCMessage(source: config.serverName, command: "478", params: [client.nick, channel.name, "b", "Channel ban list is full"]))
+                            continue
+                        }
+                        channel.bans.append((normalized, client.hostmask, Date()))
+                    } else {
+                        guard let index = channel.bans.firstIndex(where: { $0.mask == normalized }) else { continue }
+                        // The mask as stored, whatever its spelling here: clients remove it from their lists.
+                        stored = channel.bans.remove(at: index).mask
+                    }
+                    parameterModes += 1
+                    applied.append((adding, letter))
+                    appliedParameters.append(stored.pattern)
+                case "o", "v":
+                    guard let nick = parameters.popFirst() else {
+                        reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
+                        continue
+                    }
+                    if denied() || parameterModes >= ISupport.modesPerCommand { continue }
+                    guard let member = self.client(named: nick) else {
+                        reply(client, .errNoSuchNick, nick, "No such nick/channel")
+                        continue
+                    }
+                    guard var modes = channel.members[member] else {
+                        reply(client, .errUserNotInChannel, member.nick, channel.name, "They aren't on that channel")
+                        continue
+                    }
+                    let flag: MemberModes = letter == "o" ? .op : .voice
+                    guard modes.contains(flag) != adding else { continue }
+                    if adding { modes.insert(flag) } else { modes.remove(flag) }
+                    channel.members[member] = modes
+                    parameterModes += 1
+                    applied.append((adding, letter))
+                    appliedParameters.append(member.nick)
+                case "k":
+                    if adding {
+                        guard let key = parameters.popFirst() else {
+                            reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
+                            continue
+                        }
+                        if denied() { continue }
+                        guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" ") else {
+                            reply(client, .errInvalidKey, channel.name,
+                                  "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas")
+                            continue
+                        }
+                        channel.modes.key = key
+                        applied.append((true, letter))
+                        appliedParameters.append(key)
+                    } else {
+                        _ = parameters.popFirst()
+                        if denied() || channel.modes.key == nil { continue }
+                        channel.modes.key = nil
+                        applied.append((false, letter))
+                        appliedParameters.append("*")
+                    }
+                case "l":
+                    if adding {
+                        guard let text = parameters.popFirst() else {
+                            reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
+                            continue
+                        }
+                        if denied() { continue }
+                        guard let limit = Int(text), limit > 0 else {
+                            reply(client, .errInvalidModeParam, channel.name, "l", text, "Invalid limit: must be a positive number")
+                            continue
+                        }
+                        channel.modes.limit = limit
+                        applied.append((true, letter))
+                        appliedParameters.append(String(limit))
+                    } else {
+                        if denied() || channel.modes.limit == nil { continue }
+                        channel.modes.limit = nil
+                        applied.append((false, letter))
+                    }
+                case "i", "m", "n", "s", "t":
+                    if denied() { continue }
+                    let changed: Bool
+                    switch letter {
+                    case "i": changed = channel.modes.inviteOnly != adding; channel.modes.inviteOnly = adding
+                    case "m": changed = channel.modes.moderated != adding; channel.modes.moderated = adding
+                    case "n": changed = channel.modes.noExternal != adding; channel.modes.noExternal = adding
+                    case "s": changed = channel.modes.secret != adding; channel.modes.secret = adding
+                    default: changed = channel.modes.topicLocked != adding; channel.modes.topicLocked = adding
+                    }
+                    if changed { applied.append((adding, letter)) }
+                default:
+                    reply(client, .errUnknownMode, String(letter), "is an unknown mode char to me")
                 }
-                if changed { applied.append((adding, letter)) }
-            default:
-                reply(client, .errUnknownMode, String(letter), "is an unknown mode char to me")
+            }
+            if let next = parameters.first, next.first == "+" || next.first == "-" {
+                parameters.removeFirst()
+                pendingModes = next
+            } else {
+                pendingModes = nil
             }
         }
         guard !applied.isEmpty else { return }

@@ -267,6 +267,23 @@ struct ProtocolConformanceTests {
         }
     }
 
+    @Test("several mode strings in one MODE line are all applied, each with its parameters")
+    func severalModeStrings() async throws {
+        try await withServer { server in
+            let (alice, bob) = try await aliceAndOutsider(server, channel: "#ms")
+            try await bob.send("JOIN #ms")
+            try await bob.expect("366")
+            try await alice.send("MODE #ms +o bob -t +l 5")
+            let change = try await bob.expect("MODE") { $0.command == "MODE" && $0.params[0] == "#ms" }
+            #expect(change.params == ["#ms", "+o-t+l", "bob", "5"])
+            try await alice.send("MODE #ms")
+            #expect(try await alice.expect("324").params == ["alice", "#ms", "+ln", "5"])
+            // A parameter that is not a mode string is still ignored, as before.
+            try await alice.send("MODE #ms +m extra")
+            #expect(try await bob.expect("MODE").params == ["#ms", "+m"])
+        }
+    }
+
     @Test("USER with an empty real name is 461, as with none")
     func userWithEmptyRealname() async throws {
         try await withServer { server in
