@@ -88,12 +88,21 @@ extension ServerState {
             serviceSay(client, "You are already in \(conversation.channel.name).")
             return
         }
-        guard conversation.record.status == .waiting || conversation.record.operators.isEmpty else {
-            let owners = conversation.record.operators.joined(separator: ", ")
-            serviceFail(client, code: "ALREADY_ASSIGNED", "\(conversation.channel.name) is already with \(owners); ask them to /invite you.")
+        // A conversation whose operators are all disconnected (a bot that went down, an
+        // operator whose connection dropped) would leave its visitor unanswered: anyone may take it.
+        let owners = conversation.record.operators
+        let stranded = !owners.isEmpty && owners.allSatisfy { connections(ofAccount: $0).isEmpty }
+        guard conversation.record.status == .waiting || owners.isEmpty || stranded else {
+            serviceFail(client, code: "ALREADY_ASSIGNED", "\(conversation.channel.name) is already with \(owners.joined(separator: ", ")); ask them to /invite you.")
             return
         }
         assign(conversation, to: account.login, reason: "taken by \(account.login)", fresh: false, byTake: client)
+        if stranded {
+            // A bot's part is over once a human has it; a disconnected human finds it shared on return.
+            for login in owners where isBot(login, of: conversation) {
+                leaveConversation(login, conversation, reason: "Taken over by \(account.login)")
+            }
+        }
         serviceOK(client, code: "TAKEN", context: [conversation.channel.name], "You took \(conversation.channel.name) from \(conversation.visitorLabel).")
     }
 
@@ -207,7 +216,9 @@ extension ServerState {
             } else if record.status == .waiting || record.operators.isEmpty {
                 state = "waiting"
             } else {
-                state = "with " + record.operators.joined(separator: ", ")
+                // Say who is not connected: a conversation only they have is one to TAKE.
+                state = "with " + record.operators.map { connections(ofAccount: $0).isEmpty ? "\($0) (not connected)" : $0 }
+                    .joined(separator: ", ")
             }
             let ageSeconds = Int(now.timeIntervalSince(record.createdAt))
             let age = DurationText.wholeMinutes(Double(ageSeconds)) ?? "just now"

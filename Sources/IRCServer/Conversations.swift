@@ -147,6 +147,25 @@ extension ServerState {
         }
     }
 
+    /// Whether `login` is a bot account: as last seen, or the conversation channel's bot.
+    func isBot(_ login: String, of conversation: Conversation) -> Bool {
+        let key = login.lowercased()
+        if let account = connections(ofAccount: login).first?.account ?? knownAccounts[key] { return account.isBot }
+        return conversation.settings.bot?.lowercased() == key
+    }
+
+    /// A channel's bot that connects answers the conversations of its channel that
+    /// have waited since they started (as it would have, had it been connected then;
+    /// with `no_operator` they wait only when no human is available). Conversations
+    /// someone already had, forwarded ones included, keep waiting for a human.
+    func assignWaiting(toBot login: String) {
+        for conversation in waitingConversations where conversation.record.assignedAt == nil && !conversation.isClosed
+            && conversation.record.status == .waiting && conversation.settings.bot?.lowercased() == login.lowercased() {
+            guard let bot = connectedBot(of: conversation.settings) else { return }
+            assign(conversation, to: bot, reason: "the channel's bot", fresh: false)
+        }
+    }
+
     /// The login of the channel's bot when that bot account is connected.
     func connectedBot(of settings: IRCServerConfiguration.LiveChatChannel) -> String? {
         guard let login = settings.bot, let connection = connections(ofAccount: login).first,

@@ -75,6 +75,7 @@ public final class IRCServer: Service, Sendable {
         } catch {
             throw IRCServerError.unreadableDatabase(path: database.path, error)
         }
+        warnAboutChannelBots()
         let state = try await loop.submit {
             let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
                                     metrics: metrics, logger: logger)
@@ -146,6 +147,24 @@ public final class IRCServer: Service, Sendable {
             }
             .bind(host: listener.host, port: listener.port)
             .get()
+    }
+
+    /// A `bot` that names no account, or a human's, gets no conversation: say so at start
+    /// (accounts may still be added while the server runs, so this does not stop it).
+    private func warnAboutChannelBots() {
+        for channel in configuration.liveChat.channels {
+            guard let login = channel.bot else { continue }
+            let metadata: Logger.Metadata = ["channel": "\(channel.irc)", "bot": "\(login)"]
+            let found: OperatorAccount?
+            do { found = try database.operators.find(login: login) } catch { continue }
+            if let account = found {
+                if !account.isBot {
+                    logger.warning("the channel's bot is not a bot account (add it with --bot): it gets no conversations", metadata: metadata)
+                }
+            } else {
+                logger.warning("the channel's bot has no account yet: conversations go to the operators until it is added and connects", metadata: metadata)
+            }
+        }
     }
 
     /// Tells every client the server is shutting down, closes the connections and listeners.

@@ -254,6 +254,23 @@ extension ServerState {
         let joined = liveChatChannels.filter { channel in connections.contains { channel.members[$0] != nil } }
         let languages = account.languages.enumerated().map { $0.offset == 0 ? "\($0.element) (main)" : $0.element }
         serviceSay(client, "Online Chat Name: \(account.visibleName). Languages: \(languages.isEmpty ? "none" : languages.joined(separator: ", ")).")
+        if account.isBot {
+            // Bots join no channel: they answer the channels whose `bot` they are, while connected.
+            let mine = liveChatChannels.filter { $0.liveChat?.bot?.lowercased() == account.login.lowercased() }
+            guard !mine.isEmpty else {
+                serviceOK(client, code: "NOT_A_CHANNEL_BOT", "No live chat channel names you as its bot ([[livechat.channel]] bot), so no conversation comes to you.")
+                return
+            }
+            for channel in mine {
+                guard let settings = channel.liveChat else { continue }
+                let when = settings.botWhen == .always ? "every new conversation" : "new conversations when no operator is available"
+                let ongoing = conversations.values.filter { !$0.isClosed && $0.settings.slug == settings.slug
+                    && $0.record.operators.contains { $0.lowercased() == account.login.lowercased() } }.count
+                serviceOK(client, code: "CHANNEL_BOT", context: [channel.name, settings.botWhen.rawValue, String(ongoing)],
+                          "\(channel.name) (\(settings.name)): you are its bot and get \(when) while connected; \(ongoing) open.")
+            }
+            return
+        }
         if joined.isEmpty {
             let names = liveChatChannels.map(\.name).joined(separator: ", ")
             serviceOK(client, code: "NOT_JOINED", "You are in no live chat channel, so no conversation comes to you. Join one: \(names).")

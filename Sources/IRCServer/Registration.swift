@@ -225,6 +225,7 @@ extension ServerState {
         sendWelcome(client)
         notifyMonitors(nick: client.nick, online: true, client: client)
         rejoinConversations(client)
+        if account.isBot { assignWaiting(toBot: account.login) }
         logger.info("operator connected", metadata: ["account": "\(account.login)", "nick": "\(client.nick)", "address": "\(client.ipAddress)"])
     }
 

@@ -203,6 +203,54 @@ struct BotTests {
             try await alice.expect("the JOIN of \(second.channel)") { $0.command == "JOIN" && $0.params.first == second.channel }
         }
     }
+
+    @Test("a bot that connects answers the conversations that waited for it, not those a bot forwarded")
+    func waitingConversationsGoToAConnectingBot() async throws {
+        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
+            try server.addBot("faqbot")
+            let web = WebTestClient(port: server.webPort)
+            let waiting = try await TestVisitor.start(web, name: "Anna")
+            #expect(waiting.status == "waiting")
+            let bot = try await server.client("faqbot")
+            try await bot.expect("the bot's JOIN") { $0.command == "JOIN" && $0.params.first == waiting.channel }
+            // Forwarded with nobody available: it waits again, and the bot does not get it back on its return.
+            try await bot.send("PRIVMSG LiveChat :FORWARD \(waiting.channel)")
+            try await bot.expect("the bot's PART") { $0.command == "PART" && $0.params.first == waiting.channel }
+            await bot.close()
+            let back = try await server.client("faqbot")
+            #expect(try await back.expectNothing(for: .milliseconds(800)) { $0.command == "JOIN" && $0.params.first == waiting.channel } == nil)
+            // STATUS tells the bot what it is, rather than to join a channel.
+            let status = try await back.askLiveChat("STATUS")
+            #expect(status.hasPrefix("Online Chat Name: Faqbot"), "\(status)")
+            let lines = try await back.liveChatLines()
+            #expect(lines.contains { $0.hasPrefix("#website (Website): you are its bot and get every new conversation while connected") }, "\(lines)")
+        }
+    }
+
+    @Test("a conversation whose bot went away can be taken by an operator; the bot leaves it")
+    func takeFromADisconnectedBot() async throws {
+        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
+            try server.addBot("faqbot")
+            let web = WebTestClient(port: server.webPort)
+            let bot = try await server.client("faqbot")
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            #expect(visitor.operatorName == "Faqbot")
+            let alice = try await server.client("alice")
+            // While the bot is connected, the conversation is its own.
+            #expect(try await alice.askLiveChat("TAKE \(visitor.id)").contains("is already with faqbot"))
+            await bot.close()
+            try await waitUntilGone("faqbot", seenBy: alice)
+            try await alice.send("PRIVMSG LiveChat :LIST")
+            #expect(try await alice.liveChatLines().contains { $0.contains("with faqbot (not connected)") })
+            #expect(try await alice.askLiveChat("TAKE \(visitor.id)").hasPrefix("You took \(visitor.channel)"))
+            #expect(alice.history.contains { $0.contains(" JOIN \(visitor.channel)") })
+            let info = try await alice.askLiveChat("INFO \(visitor.id)")
+            #expect(info.contains("with alice") && !info.contains("faqbot"), "\(info)")
+            // The bot, back, is no longer in it.
+            let back = try await server.client("faqbot")
+            #expect(try await back.expectNothing(for: .milliseconds(800)) { $0.command == "JOIN" && $0.params.first == visitor.channel } == nil)
+        }
+    }
 }
 
 // MARK: - Helpers
