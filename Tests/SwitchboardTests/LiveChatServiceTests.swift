@@ -80,7 +80,7 @@ struct LiveChatServiceTests {
             #expect(status.tag("label") == "s1")
             let statusBatch = String(status.params[0].dropFirst())
             let notJoined = try await bot.expect("NOTE")
-            #expect(notJoined.params[0...1] == ["LIVECHAT", "NOT_JOINED"])
+            #expect(notJoined.params[0...1] == ["LIVECHAT", "NOT_A_CHANNEL_BOT"])
             #expect(notJoined.tag("batch") == statusBatch)
             #expect(try await bot.expect("BATCH").params == ["-" + statusBatch])
 
