@@ -126,7 +126,7 @@ struct VisitorAPI: Sendable {
         // answered: an event that happens as soon as the visitor sees the upgrade
         // (an operator joining) must not fall before the subscription.
         let subscriptions = PerConnection<AsyncStream<VisitorEvent>>()
-        router.ws("/api/v1/conversations/:id/events", shouldUpgrade: { request, context in
+        router.webSocketRoute("/api/v1/conversations/:id/events", shouldUpgrade: { request, context in
             do {
                 if origins.verdict(request) == .denied {
                     throw APIError.originNotAllowed

@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import IRCProtocol
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import Synchronization
 import Testing
@@ -642,6 +644,25 @@ struct WebAPITests {
             let date = Date(timeIntervalSince1970: Double(base + offset) / 1000)   // as Storage reads it back
             #expect(Timestamp.string(date) == ServerTime.format(date), "\(base + offset)")
         }
+    }
+
+    @Test("an upgraded WebSocket request lets go of its connection once the connection closes")
+    func upgradedRequestReleasesItsConnection() async throws {
+        weak var released: EmbeddedChannel?
+        do {
+            let channel = EmbeddedChannel()
+            released = channel
+            let router = Router(context: WebRequestContext.self)
+            router.webSocketRoute("/ws", shouldUpgrade: { _, _ in .upgrade([:]) }, onUpgrade: { _, _, _ in })
+            let context = WebRequestContext(source: .init(channel: channel, logger: Logger(label: "test")))
+            let request = Request(head: .init(method: .get, scheme: "http", authority: "localhost", path: "/ws"),
+                                  body: .init(buffer: ByteBuffer()))
+            // The route accepts: HummingbirdWebSocket keeps the handler, with the context, in the context.
+            #expect(try await router.buildResponder().respond(to: request, context: context).status == .ok)
+            try await channel.close()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(released == nil, "the closed connection is still referenced")
     }
 
     @Test("Token buckets: a burst, then the rate; IPv6 clients by /64")
