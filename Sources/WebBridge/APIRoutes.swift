@@ -147,8 +147,8 @@ struct VisitorAPI: Sendable {
             guard let id = try? Validate.conversationID(context.parameters.get("id")) else { return }
             let after = (try? Validate.after(query.get("after"))) ?? nil
             let events = subscriptions.take(for: context.channel)
-            await socket.run(conversation: id, after: after, events: events, address: context.remoteAddress,
-                             connection: context.channel, inbound: inbound, outbound: outbound)
+            try await socket.run(conversation: id, after: after, events: events, address: context.remoteAddress,
+                                 connection: context.channel, inbound: inbound, outbound: outbound)
         })
     }
 

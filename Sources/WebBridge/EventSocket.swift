@@ -118,9 +118,12 @@ struct EventSocket: Sendable {
     static let closeGrace: TimeAmount = .seconds(2)
 
     /// Serves one socket. `events` is the conversation's subscription, made before
-    /// the upgrade was answered (one is made here without it).
+    /// the upgrade was answered (one is made here without it). Throws what broke
+    /// the visitor's side of the protocol (a message too large, text that is not
+    /// UTF-8, a stray continuation frame), for the WebSocket layer to close the
+    /// socket with the code that says so (1009, 1007, 1002).
     func run(conversation id: Int64, after: Int64?, events: AsyncStream<VisitorEvent>?, address: SocketAddress?,
-             connection: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+             connection: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         metrics.openSockets.increment()
         defer { metrics.openSockets.decrement() }
         let writer = FrameWriter(outbound: outbound)
@@ -154,29 +157,33 @@ struct EventSocket: Sendable {
         // On shutdown HummingbirdWebSocket sends a close frame and waits for the answer
         // with no time limit: a visitor whose network vanished would hold the whole
         // shutdown (and the IRC clients' ERROR) up for good.
-        await withGracefulShutdownHandler {
+        let broken = await withGracefulShutdownHandler {
             await serve(events, conversation: id, skipping: alreadySent, address: address, connection: connection,
                         inbound: inbound, writer: writer, outbound: outbound)
         } onGracefulShutdown: {
             closeSoon(connection)
         }
+        if let broken { throw broken }
     }
 
-    /// Live events out and the visitor's frames in, until either side ends.
+    /// Live events out and the visitor's frames in, until either side ends; what
+    /// broke the visitor's frames, if that is how it ended.
     private func serve(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping alreadySent: Set<Int64>,
                        address: SocketAddress?, connection: any Channel, inbound: WebSocketInboundStream,
-                       writer: FrameWriter, outbound: WebSocketOutboundWriter) async {
-        await withTaskGroup(of: Void.self) { group in
+                       writer: FrameWriter, outbound: WebSocketOutboundWriter) async -> (any Error)? {
+        await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
                 await self.forward(events, conversation: id, skipping: alreadySent, writer: writer, outbound: outbound)
+                return nil
             }
             group.addTask {
                 await self.receive(conversation: id, address: address, inbound: inbound, writer: writer)
             }
             // Whichever ends first (the conversation closed, or the visitor left) ends the other.
-            await group.next()
+            let broken = await group.next() ?? nil
             group.cancelAll()
             closeSoon(connection)
+            return broken
         }
     }
 
@@ -217,8 +224,8 @@ struct EventSocket: Sendable {
         }
     }
 
-    /// The visitor's frames until the socket closes.
-    private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter) async {
+    /// The visitor's frames until the socket closes; the error that ended them, if one did.
+    private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter) async -> (any Error)? {
         var lastTyping: ContinuousClock.Instant?
         var iterator = inbound.messages(maxSize: Self.readLimit(maxFrameBytes: maxFrameBytes)).makeAsyncIterator()
         do {
@@ -255,7 +262,9 @@ struct EventSocket: Sendable {
             }
         } catch {
             logger.debug("events socket read ended", metadata: ["conversation": "\(id)", "error": "\(error)"])
+            return error
         }
+        return nil
     }
 
     /// Stores a message sent on the socket; the answer is its `ack` or an `error`.

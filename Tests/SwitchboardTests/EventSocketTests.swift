@@ -80,4 +80,24 @@ struct EventSocketTests {
             #expect(try await socket.next { $0["type"] as? String == "ack" }["client_id"] as? Int == 4)
         }
     }
+
+    @Test("frames that break the protocol close the socket with the code that says why")
+    func protocolErrorsHaveTheirCloseCodes() async throws {
+        try await withServer { server in
+            let (_, visitor) = try await aliceWithVisitor(server)
+            let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 30_000)
+            let cases: [(String, Int, [(opcode: UInt8, payload: [UInt8], fin: Bool)])] = [
+                // 90,000 bytes in three fragments: over the 64 KiB a message may reach (4 x max_body_bytes).
+                ("a fragmented message too large", 1009, [(0x1, chunk, false), (0x0, chunk, false), (0x0, chunk, true)]),
+                ("text that is not UTF-8", 1007, [(0x1, [0xFF, 0xFE], true)]),
+                ("a continuation with no message to continue", 1002, [(0x0, Array("{}".utf8), true)]),
+            ]
+            for (what, code, frames) in cases {
+                let socket = try await openSocket(server, visitor)
+                for frame in frames { try await socket.sendFrame(opcode: frame.opcode, payload: frame.payload, fin: frame.fin) }
+                try await socket.waitUntilClosed()
+                #expect(socket.closeCode == code, "\(what): \(socket.closeCode.map(String.init) ?? "no close frame")")
+            }
+        }
+    }
 }

@@ -747,6 +747,8 @@ final class TestSocket: Sendable {
         var frames: [String] = []
         var fragments: [UInt8] = []
         var closed = false
+        /// The code of the server's close frame, once one came.
+        var closeCode: Int?
     }
 
     private final class Shared: Sendable {
@@ -852,6 +854,7 @@ final class TestSocket: Sendable {
                 }
             case 0x8:
                 if state.answersClose { replies.append(frame(opcode: 0x8, payload: Array(payload.prefix(2)))) }
+                if payload.count >= 2 { state.closeCode = Int(payload[0]) << 8 | Int(payload[1]) }
                 state.closed = true
             case 0x9:
                 replies.append(frame(opcode: 0xA, payload: payload))
@@ -863,8 +866,8 @@ final class TestSocket: Sendable {
     }
 
     /// A masked client frame.
-    private static func frame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = [0x80 | opcode]
+    private static func frame(opcode: UInt8, payload: [UInt8], fin: Bool = true) -> [UInt8] {
+        var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         if payload.count < 126 {
             bytes.append(0x80 | UInt8(payload.count))
         } else if payload.count < 65536 {
@@ -921,6 +924,14 @@ final class TestSocket: Sendable {
     func sendText(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: 0x1, payload: Array(text.utf8))))
     }
+
+    /// Any frame, as a client could send it (a fragment, a continuation, bytes that are not UTF-8).
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: opcode, payload: payload, fin: fin)))
+    }
+
+    /// The code of the server's close frame, nil before one came.
+    var closeCode: Int? { shared.state.withLock { $0.closeCode } }
 
     func waitUntilClosed(timeout: Duration = .seconds(5)) async throws {
         let deadline = ContinuousClock.now + timeout
