@@ -64,8 +64,11 @@ extension ServerState {
         client.channels[folded] = channel
         announceJoin(client, to: channel)
         sendTopic(client, channel: channel, quietWhenUnset: true)
-        sendReadMarker(client, channel)
-        sendNames(client, channel: channel)
+        whenReadMarkersReady(for: client) { state in
+            guard client.channels[folded] === channel else { return }
+            state.sendReadMarker(client, channel)
+            state.sendNames(client, channel: channel)
+        }
         joinedLiveChat(client, channel: channel)
     }
 

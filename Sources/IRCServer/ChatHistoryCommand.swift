@@ -195,6 +195,9 @@ extension ServerState {
 
     /// The limit, at most `chatHistoryLimit`; nil (and a FAIL sent) when it is not a positive number.
     private func historyLimit(_ client: Client, subcommand: String, _ text: String) -> Int? {
+        // A positive number too large for an Int is still a large limit: cut, like any other.
+        let digits = !text.isEmpty && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        if digits, Int(text) == nil { return Self.chatHistoryLimit }
         guard let limit = Int(text), limit > 0 else {
             sendFail(client, command: "CHATHISTORY", code: "INVALID_PARAMS", context: [subcommand, text],
                      description: "Invalid limit", always: true)

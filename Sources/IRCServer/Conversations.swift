@@ -258,16 +258,21 @@ extension ServerState {
         client.channels[channel.folded] = channel
         announceJoin(client, to: channel)
         sendTopic(client, channel: channel, quietWhenUnset: true)
-        sendReadMarker(client, channel)
-        sendNames(client, channel: channel)
-        replay(conversation, to: client, after: after)
+        // What came until now is replayed; what comes from now on is relayed to the member.
+        let through = conversation.history.last?.id ?? after
+        whenReadMarkersReady(for: client) { state in
+            guard client.channels[channel.folded] === channel else { return }
+            state.sendReadMarker(client, channel)
+            state.sendNames(client, channel: channel)
+            state.replay(conversation, to: client, after: after, through: through)
+        }
     }
 
     /// Earlier messages of the conversation, as they were, pushed to the client (irssi,
     /// WeeChat and HexChat fetch no history themselves): with server-time (and in a
     /// chathistory batch) for clients that negotiated it, else with a `[HH:MM]` prefix.
-    func replay(_ conversation: Conversation, to client: Client, after: Int64) {
-        let messages = conversation.history.filter { $0.id > after && $0.authorKind != .system }
+    func replay(_ conversation: Conversation, to client: Client, after: Int64, through: Int64 = .max) {
+        let messages = conversation.history.filter { $0.id > after && $0.id <= through && $0.authorKind != .system }
         guard !messages.isEmpty else { return }
         let batch = client.has(.batch) ? messageIDs.batchReference() : nil
         if let batch {

@@ -86,6 +86,17 @@ extension ServerState {
     }
 
     /// After a JOIN: the account's marker for the channel, to clients with the cap.
+    /// Runs `body` once `client`'s account has its read markers loaded (at once when they
+    /// are, or when the client does not use them): a joined channel's `MARKREAD` must come
+    /// before its `NAMES`, and the first read after a start comes from the database.
+    func whenReadMarkersReady(for client: Client, _ body: @escaping (ServerState) -> Void) {
+        guard client.has(.readMarker), let login = client.account?.login else {
+            body(self)
+            return
+        }
+        withReadMarkers(of: login, body)
+    }
+
     func sendReadMarker(_ client: Client, _ channel: IRCChannel) {
         guard client.has(.readMarker), let login = client.account?.login else { return }
         let folded = channel.folded
