@@ -34,9 +34,6 @@ extension ServerState {
         var recreated = Set(byLogin.filter { key, account in
             knownAccounts[key].map { $0.createdAt != account.createdAt } ?? false
         }.keys)
-        // The names visitors knew the removed accounts by, for "operator left".
-        var visibleNames = knownAccounts.mapValues(\.visibleName)
-        knownAccounts = byLogin
         for client in Array(clients.values) where !client.isClosing {
             guard let account = client.account else { continue }
             let key = account.login.lowercased()
@@ -47,7 +44,8 @@ extension ServerState {
                 }
                 recreated.insert(key)
             }
-            visibleNames[key] = account.visibleName
+            // Known until the conversations have let it go (they tell the visitor its name).
+            if knownAccounts[key] == nil { knownAccounts[key] = account }
             if client.isRegistered {
                 let logout = event(from: client, command: "ACCOUNT", params: ["*"])
                 deliver(logout, to: ([client] + commonChannelPeers(of: client)).filter { $0.has(.accountNotify) })
@@ -60,6 +58,7 @@ extension ServerState {
         }
         let known = conversations.values.flatMap(\.record.operators).map { $0.lowercased() } + operatorRecords.keys
         let gone = Set(known).filter { byLogin[$0] == nil || recreated.contains($0) }
-        for login in gone.sorted() { forgetOperator(login, visibleName: visibleNames[login]) }
+        for login in gone.sorted() { forgetOperator(login) }
+        knownAccounts = byLogin
     }
 }

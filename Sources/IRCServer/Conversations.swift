@@ -147,11 +147,15 @@ extension ServerState {
         }
     }
 
+    /// The account of `login` as a connection of it has it, else as the last account check found it.
+    func lastSeenAccount(_ login: String) -> OperatorAccount? {
+        connections(ofAccount: login).first?.account ?? knownAccounts[login.lowercased()]
+    }
+
     /// Whether `login` is a bot account: as last seen, or the conversation channel's bot.
     func isBot(_ login: String, of conversation: Conversation) -> Bool {
-        let key = login.lowercased()
-        if let account = connections(ofAccount: login).first?.account ?? knownAccounts[key] { return account.isBot }
-        return conversation.settings.bot?.lowercased() == key
+        if let account = lastSeenAccount(login) { return account.isBot }
+        return conversation.settings.bot?.lowercased() == login.lowercased()
     }
 
     /// A channel's bot that connects answers the conversations of its channel that
@@ -178,7 +182,7 @@ extension ServerState {
     }
 
     func author(ofOperator login: String) -> ChatAuthor {
-        let account = connections(ofAccount: login).first?.account ?? knownAccounts[login.lowercased()]
+        let account = lastSeenAccount(login)
         return ChatAuthor(kind: account?.isBot == true ? .bot : .operator, name: account?.visibleName ?? login)
     }
 
@@ -561,17 +565,17 @@ extension ServerState {
     /// remembered of it goes, so that a later account with the same login starts
     /// afresh. A conversation left without an operator waits again and goes to
     /// whoever the rule picks; one the visitor had already left ends.
-    func forgetOperator(_ login: String, visibleName: String? = nil) {
+    func forgetOperator(_ login: String) {
         let key = login.lowercased()
         for conversation in conversations.values.sorted(by: { $0.id < $1.id }) where !conversation.isClosed {
             guard let stored = conversation.record.operators.first(where: { $0.lowercased() == key }) else { continue }
             conversation.record.operators.removeAll { $0.lowercased() == key }
             let id = conversation.id
             persist("a removed operator leaving") { try $0.removeOperator(id: id, login: stored) }
-            // The name the visitor knew: the one on the operator's messages, else the account's
-            // Online Chat Name as last seen (never the login, which visitors are not shown).
+            // The name the visitor knew: the one on the operator's messages, else the removed
+            // account's Online Chat Name as last known (never the login, which visitors are not shown).
             let last = conversation.history.last { $0.authorLogin?.lowercased() == key }
-            let name = last?.authorName ?? visibleName ?? stored
+            let name = last?.authorName ?? knownAccounts[key]?.visibleName ?? stored
             conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: name)))
             guard conversation.record.operators.isEmpty else { continue }
             if conversation.visitorLeft {
