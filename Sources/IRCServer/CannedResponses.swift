@@ -76,7 +76,7 @@ extension ServerState {
             let bound = NIOLoopBoundClient(client: client, loop: loop)
             let loop = self.loop
             let state = NIOLoopBound(self, eventLoop: loop)
-            let label = deferLabel(client)
+            let label = deferAnswer(client)
             authenticator.pool.runIfActive(eventLoop: loop) { try store.add(shortcut: shortcut, text: text, by: login) }
                 .whenComplete { result in
                     let state = state.value
@@ -105,7 +105,7 @@ extension ServerState {
             let store = database.cannedResponses
             let bound = NIOLoopBoundClient(client: client, loop: loop)
             let state = NIOLoopBound(self, eventLoop: loop)
-            let label = deferLabel(client)
+            let label = deferAnswer(client)
             authenticator.pool.runIfActive(eventLoop: loop) { try store.remove(key) }.whenComplete { result in
                 let state = state.value
                 let client = bound.client

@@ -6,6 +6,16 @@ extension ServerState {
     // MARK: JOIN
 
     func handleJoin(_ client: Client, _ message: IRCMessage) {
+        if !readMarkersLoaded(for: client) {
+            // A joined channel's MARKREAD comes before its NAMES, and the account's
+            // markers are still in the database: the whole JOIN runs once they are read.
+            let label = deferAnswer(client)
+            whenReadMarkersReady(for: client) { state in
+                guard !client.isClosing else { return }
+                state.answer(labeled: label, to: client) { state.handleJoin(client, message) }
+            }
+            return
+        }
         let names = message.params[0]
         if names == "0" {
             for channel in Array(client.channels.values) {
@@ -64,11 +74,8 @@ extension ServerState {
         client.channels[folded] = channel
         announceJoin(client, to: channel)
         sendTopic(client, channel: channel, quietWhenUnset: true)
-        whenReadMarkersReady(for: client) { state in
-            guard client.channels[folded] === channel else { return }
-            state.sendReadMarker(client, channel)
-            state.sendNames(client, channel: channel)
-        }
+        sendReadMarker(client, channel)   // loaded: handleJoin waited for them
+        sendNames(client, channel: channel)
         joinedLiveChat(client, channel: channel)
     }
 

@@ -76,7 +76,7 @@ extension ServerState {
             return
         }
 
-        let label = deferLabel(client)
+        let label = deferAnswer(client)
         let bound = NIOLoopBound(client, eventLoop: loop)
         let state = NIOLoopBound(self, eventLoop: loop)
         let pool = authenticator.pool
@@ -144,7 +144,7 @@ extension ServerState {
             conversationNames[conversation.id] = conversation.channel.name
         }
 
-        let label = deferLabel(client)
+        let label = deferAnswer(client)
         let channelStore = channelHistoryStore
         let conversationStore = self.conversationStore
         let pool = authenticator.pool
@@ -271,5 +271,6 @@ extension ServerState {
             return
         }
         writeBatch(to: client, type: type, params: params, label: label, lines: lines)
+        resumeInput(client)
     }
 }

@@ -95,6 +95,9 @@ final class Client {
     var lastRefill: NIODeadline
     var wakeupScheduled = false
     var readingPaused = false
+    /// A command of this client answers after an asynchronous step (a password
+    /// check, a database read); its next lines wait until it has answered.
+    var inputHeld = false
 
     // Output
     var needsFlush = false

@@ -129,7 +129,7 @@ extension ServerState {
         let label = conversation.visitorLabel
         let name = conversation.channel.name
         let bound = NIOLoopBoundClient(client: client, loop: loop)
-        let replyLabel = deferLabel(client)
+        let replyLabel = deferAnswer(client)
         storing({ try $0.pages(id: id) }) { state, result in
             let client = bound.client
             state.answer(labeled: replyLabel, to: client) {

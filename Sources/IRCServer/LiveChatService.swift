@@ -228,7 +228,7 @@ extension ServerState {
     private func updateAccount(_ client: Client, command: String, change: @escaping @Sendable (OperatorStore) throws -> OperatorAccount,
                                then: @escaping (ServerState, OperatorAccount) -> Void) {
         let operators = authenticator.operators
-        let label = deferLabel(client)
+        let label = deferAnswer(client)
         let bound = NIOLoopBound((self, client, then), eventLoop: loop)
         authenticator.pool.runIfActive(eventLoop: loop) { try change(operators) }.whenComplete { result in
             let (state, client, then) = bound.value

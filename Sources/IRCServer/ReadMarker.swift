@@ -43,7 +43,7 @@ extension ServerState {
         let folded = casemapping.fold(target)
         let name = isChannel ? channel(named: target)?.name ?? target : target
         // Answered later the first time the account's markers are needed: the label goes with the answer.
-        let label = chatHistory.markers[login.lowercased()] == nil ? deferLabel(client) : nil
+        let label = chatHistory.markers[login.lowercased()] == nil ? deferAnswer(client) : nil
         withReadMarkers(of: login) { state in
             state.markRead(client, login: login, folded: folded, name: name, requested: requested, label: label)
         }
@@ -83,6 +83,12 @@ extension ServerState {
             send(update, to: connection)
         }
         answer(labeled: label, to: client) { send(update, to: client) }
+    }
+
+    /// Whether `client`'s read markers can be used without waiting for the database.
+    func readMarkersLoaded(for client: Client) -> Bool {
+        guard client.has(.readMarker), let login = client.account?.login else { return true }
+        return chatHistory.markers[login.lowercased()] != nil
     }
 
     /// After a JOIN: the account's marker for the channel, to clients with the cap.

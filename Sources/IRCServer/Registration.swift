@@ -194,6 +194,7 @@ extension ServerState {
             }
             let login = pass.login.isEmpty ? user : pass.login
             client.authenticating = true
+            holdInput(client)
             let bound = NIOLoopBound((self, client), eventLoop: loop)
             authenticator.verify(login: login, password: pass.password, on: loop).whenComplete { result in
                 let (state, client) = bound.value
@@ -202,6 +203,7 @@ extension ServerState {
                 if case .success(let account?) = result {
                     client.account = state.shared(account)
                     state.tryCompleteRegistration(client)
+                    state.resumeInput(client)
                 } else {
                     if case .success(nil) = result { state.recordLoginFailure(of: client) }
                     state.reply(client, .errPasswdMismatch, "Invalid login or password")

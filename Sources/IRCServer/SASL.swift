@@ -73,6 +73,7 @@ extension ServerState {
         }
         client.sasl = .verifying
         client.authenticating = true
+        holdInput(client)
         let bound = NIOLoopBound((self, client), eventLoop: loop)
         authenticator.verify(login: parts[1], password: parts[2], on: loop).whenComplete { result in
             let (state, client) = bound.value
@@ -91,6 +92,7 @@ extension ServerState {
                 // registration waited for the answer, and without an account it is refused now.
                 state.tryCompleteRegistration(client)
             }
+            state.resumeInput(client)
         }
     }
 

@@ -232,7 +232,7 @@ final class ServerState {
         case .tooLong:
             reply(client, .errInputTooLong, "Input line was too long")
         case .line(let buffer):
-            if client.isExempt, client.inbox.isEmpty {
+            if client.isExempt, client.inbox.isEmpty, !client.inputHeld {
                 // Not paced and nothing waiting: no queue to go through.
                 handle(line: buffer, from: client)
             } else {
@@ -245,7 +245,7 @@ final class ServerState {
     /// Runs queued lines as fast as the client's flood budget allows; the rest wait
     /// (fake lag) and, past a backlog, the socket stops being read.
     func processInbox(of client: Client) {
-        while client.inboxHead < client.inbox.count, !client.isClosing {
+        while client.inboxHead < client.inbox.count, !client.isClosing, !client.inputHeld {
             if !client.isExempt {
                 refillTokens(client)
                 if client.tokens < 1 {
@@ -272,6 +272,30 @@ final class ServerState {
         } else if backlog < 16, client.readingPaused {
             client.readingPaused = false
             client.connection?.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        }
+    }
+
+    /// Stops running `client`'s lines until `resumeInput`: IRC clients expect answers
+    /// in the order of their commands, and pipeline them (a bot sends its login and
+    /// its JOINs in one write), so a command that answers after an asynchronous step
+    /// keeps the lines after it waiting.
+    func holdInput(_ client: Client) {
+        client.inputHeld = true
+    }
+
+    /// The held command has answered: the lines that came meanwhile run now, in
+    /// their own batch of input.
+    func resumeInput(_ client: Client) {
+        guard client.inputHeld else { return }
+        client.inputHeld = false
+        guard client.pendingInput > 0 else { return }
+        let bound = NIOLoopBound((self, client), eventLoop: loop)
+        loop.execute {
+            let (state, client) = bound.value
+            guard !client.isClosing else { return }
+            state.startInput()
+            state.processInbox(of: client)
+            state.endInput()
         }
     }
 
@@ -387,16 +411,20 @@ final class ServerState {
         return handler
     }
 
-    /// For commands that answer after an asynchronous step: takes over the
-    /// current command's label, to be used with `answer(labeled:to:)`.
-    func deferLabel(_ client: Client) -> String? {
+    /// For commands that answer after an asynchronous step: holds the client's next
+    /// lines until the answer, and takes over the current command's label. The
+    /// answer must go through `answer(labeled:to:)`.
+    func deferAnswer(_ client: Client) -> String? {
+        holdInput(client)
         guard let label = client.currentLabel else { return nil }
         client.labelDeferred = true
         return label
     }
 
-    /// Sends the replies `body` produces as the labeled response of a deferred command.
+    /// Sends the replies `body` produces as the answer of a deferred command (its
+    /// labeled response, with a label), then lets the client's next lines run.
     func answer(labeled label: String?, to client: Client, _ body: () -> Void) {
+        defer { resumeInput(client) }
         guard let label, !client.isClosing else {
             body()
             return

@@ -87,6 +87,38 @@ struct RegistrationTests {
         }
     }
 
+    @Test("lines sent in one write with a PASS login run after it, in order")
+    func pipelinedAfterPassLogin() async throws {
+        try await withServer { server in
+            let client = try await server.connect()
+            // A bot's whole start in one write: the JOIN must not run before the password is checked.
+            try await client.send("PASS alice:\(TestServer.password)\r\nNICK alice\r\nUSER alice 0 * :Alice\r\nJOIN #pipe\r\nPING :after")
+            let lines = try await client.collect(until: "PONG")
+            let commands = lines.map(\.command)
+            #expect(!commands.contains("451"), "\(lines)")
+            let welcome = try #require(commands.firstIndex(of: "001"), "\(lines)")
+            let join = try #require(commands.firstIndex(of: "JOIN"), "\(lines)")
+            let names = try #require(commands.firstIndex(of: "366"), "\(lines)")
+            #expect(welcome < join && join < names)
+        }
+    }
+
+    @Test("a SASL failure, its retry and the registration sent in one write are answered in order")
+    func saslPipelined() async throws {
+        try await withServer { server in
+            let client = try await saslStarted(server)
+            let wrong = Data("\0alice\0wrong".utf8).base64EncodedString()
+            let right = Data("\0alice\0\(TestServer.password)".utf8).base64EncodedString()
+            try await client.send(["AUTHENTICATE \(wrong)", "AUTHENTICATE PLAIN", "AUTHENTICATE \(right)",
+                                   "NICK alice", "USER alice 0 * :Alice", "CAP END", "JOIN #pipe"].joined(separator: "\r\n"))
+            let lines = try await client.collect(until: "366")
+            let commands = lines.map(\.command)
+            #expect(commands.filter { ["904", "AUTHENTICATE", "903", "001", "JOIN"].contains($0) }
+                    == ["904", "AUTHENTICATE", "903", "001", "JOIN"], "\(lines)")
+            #expect(!commands.contains("451") && !commands.contains("908"), "\(lines)")
+        }
+    }
+
     @Test("Registration without credentials is refused with 464 and closed")
     func noCredentials() async throws {
         try await withServer { server in
