@@ -35,7 +35,7 @@ final class Conversation {
 
     static let historyLimit = 200
     /// The `closed` reason when the visitor closed the conversation.
-    static let visitorClosedReason = "closed by the visitor"
+    static let visitorClosedReason = "Closed by the visitor"
 
     init(record: ConversationRecord, settings: IRCServerConfiguration.LiveChatChannel, channel: IRCChannel, visitor: Client,
          languages: [LanguageTag]) {

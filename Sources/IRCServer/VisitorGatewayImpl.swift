@@ -158,12 +158,14 @@ struct LiveChatGateway: VisitorGateway {
 
     func rate(conversation: Int64, rating: Int, comment: String?) async throws(GatewayError) {
         guard [1, 3, 5].contains(rating) else { throw .invalid("rating must be 1, 3 or 5") }
-        let comment = try Self.clean(comment, maximum: VisitorLimits.text, what: "comment")
+        // A comment is free text, as a message is: it may have several lines.
+        let comment = try Self.clean(comment, maximum: VisitorLimits.text, what: "comment", keeping: ["\t", "\n", "\r"])
         try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
-        // The operators still in the conversation hear how it went.
+        // The operators still in the conversation hear how it went, on one IRC line.
+        let oneLine = comment.map { $0.split(whereSeparator: { $0 == "\t" || $0.isNewline }).joined(separator: " ") }
         _ = try? await onLoop { state in
             guard let open = state.conversations[conversation] else { return }
-            let stars = "\(rating)/5" + (comment.map { ": \($0)" } ?? "")
+            let stars = "\(rating)/5" + (oneLine.map { ": \($0)" } ?? "")
             state.announce(inConversation: open, "\(open.visitorName) rated the conversation \(stars)")
         }
     }
@@ -202,12 +204,13 @@ struct LiveChatGateway: VisitorGateway {
 
     /// Trims, refuses control characters and over-long values (counted in
     /// Unicode scalars, as the web API counts them); empty becomes nil.
-    static func clean(_ value: String?, maximum: Int, what: String) throws(GatewayError) -> String? {
+    static func clean(_ value: String?, maximum: Int, what: String,
+                      keeping allowed: Set<Unicode.Scalar> = []) throws(GatewayError) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
         guard trimmed.unicodeScalars.count <= maximum else { throw .invalid(VisitorLimits.tooLong(what, limit: maximum)) }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
             throw .invalid("\(what) contains control characters")
         }
         return trimmed

@@ -125,7 +125,7 @@ public struct OperatorStore: Sendable {
             let orphaned = "status = 'assigned' AND NOT EXISTS (SELECT 1 FROM conversation_operator o WHERE o.conversation_id = conversation.id)"
             try db.execute(sql: "UPDATE conversation SET status = 'waiting' WHERE \(orphaned) AND visitor_left_at IS NULL")
             try db.execute(
-                sql: "UPDATE conversation SET status = 'closed', closed_at = ?, close_reason = 'closed by the visitor' WHERE \(orphaned)",
+                sql: "UPDATE conversation SET status = 'closed', closed_at = ?, close_reason = 'Closed by the visitor' WHERE \(orphaned)",
                 arguments: [ConversationStore.milliseconds(Date())])
             try db.execute(sql: "UPDATE conversation SET assigned_login = NULL WHERE assigned_login = ?", arguments: [login])
             return true

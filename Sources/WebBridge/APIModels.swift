@@ -180,15 +180,25 @@ struct PageRequest: Decodable {
 }
 
 struct RatingRequest: Decodable {
-    /// Nil when missing or not an integer: reported as `invalid_rating`.
-    var rating: Int?
+    /// A rating of the wrong type is `bad_request`, as in every other body; one that
+    /// is missing, null, or a number other than 1, 3 or 5 is `invalid_rating` (as a
+    /// missing `text` is `text_required`). 0 stands for those.
+    var rating: Int
     var comment: String?
 
     enum CodingKeys: String, CodingKey { case rating, comment }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        rating = try? container.decodeIfPresent(Int.self, forKey: .rating)
+        if try !container.contains(.rating) || container.decodeNil(forKey: .rating) {
+            rating = 0
+        } else if let whole = try? container.decode(Int.self, forKey: .rating) {
+            rating = whole
+        } else if (try? container.decode(Double.self, forKey: .rating)) != nil {
+            rating = 0   // a number, but not a whole one in range: not 1, 3 or 5
+        } else {
+            rating = try container.decode(Int.self, forKey: .rating)   // not a number: the error says so
+        }
         comment = try container.decodeIfPresent(String.self, forKey: .comment)
     }
 }

@@ -30,18 +30,20 @@ struct VisitorAPI: Sendable {
 
         api.post("livechat/:slug/conversations") { request, context -> Response in
             let summary = try await channel(context)
-            try limit(.conversations, context)
             let input = try JSON.decode(CreateConversationRequest.self, from: try await body(request, context))
             let enabled = summary.languages.compactMap(LanguageTag.init)
+            let new = NewConversation(
+                slug: summary.slug,
+                name: try Validate.optional(input.name, field: "name", limit: APILimits.maxNameLength),
+                page: try Validate.optional(input.page, field: "page", limit: APILimits.maxURLLength),
+                visitor: try Validate.optional(input.visitor, field: "visitor", limit: APILimits.maxVisitorIDLength),
+                languages: AcceptLanguage.parse(request.headers[.acceptLanguage] ?? "", enabled: enabled),
+                userAgent: request.headers[.userAgent].map { String($0.unicodeScalars.prefix(APILimits.maxUserAgentLength)) })
+            // Counted once the request is valid: a refused one starts no conversation.
+            try limit(.conversations, context)
             let created: CreatedConversation
             do {
-                created = try await gateway.createConversation(NewConversation(
-                    slug: summary.slug,
-                    name: try Validate.optional(input.name, field: "name", limit: APILimits.maxNameLength),
-                    page: try Validate.optional(input.page, field: "page", limit: APILimits.maxURLLength),
-                    visitor: try Validate.optional(input.visitor, field: "visitor", limit: APILimits.maxVisitorIDLength),
-                    languages: AcceptLanguage.parse(request.headers[.acceptLanguage] ?? "", enabled: enabled),
-                    userAgent: request.headers[.userAgent].map { String($0.unicodeScalars.prefix(APILimits.maxUserAgentLength)) }))
+                created = try await gateway.createConversation(new)
             } catch let error as GatewayError {
                 throw APIError(error)
             }
@@ -99,7 +101,8 @@ struct VisitorAPI: Sendable {
         api.post("conversations/:id/rating") { request, context -> Response in
             let id = try await authorize(request, context)
             let input = try JSON.decode(RatingRequest.self, from: try await body(request, context))
-            guard let rating = input.rating, [1, 3, 5].contains(rating) else {
+            let rating = input.rating
+            guard [1, 3, 5].contains(rating) else {
                 throw APIError(.badRequest, .invalidRating, "\"rating\" must be 1, 3 or 5.")
             }
             let comment = try Validate.freeText(input.comment, what: "comment")
@@ -111,11 +114,22 @@ struct VisitorAPI: Sendable {
             return try JSON.response(StatusBody(status: "ok"))
         }
 
-        // A plain GET (no upgrade) of the events route: same checks, then 426.
+        // A plain GET (no upgrade) of the events route: same checks, then 426; a
+        // WebSocket handshake that cannot be taken (RFC 6455 4.2.1) says why.
         api.get("conversations/:id/events") { request, context -> Response in
             _ = try await authorize(request, context, queryToken: true)
+            let versions = request.headers[values: .secWebSocketVersion]
+            let keys = request.headers[values: .secWebSocketKey]
+            if !versions.isEmpty, versions != ["13"] {
+                throw APIError(.upgradeRequired, .upgradeRequired, "Only WebSocket version 13 is supported.",
+                               headers: [.upgrade: "websocket", .connection: "Upgrade", .secWebSocketVersion: "13"])
+            }
+            if !versions.isEmpty || !keys.isEmpty {
+                throw APIError(.badRequest, .badRequest,
+                               "A WebSocket handshake needs one Sec-WebSocket-Key and Sec-WebSocket-Version: 13.")
+            }
             throw APIError(.upgradeRequired, .upgradeRequired, "This route is a WebSocket.",
-                           headers: [.upgrade: "websocket", .connection: "Upgrade"])
+                           headers: [.upgrade: "websocket", .connection: "Upgrade", .secWebSocketVersion: "13"])
         }
     }
 

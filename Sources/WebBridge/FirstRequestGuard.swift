@@ -59,6 +59,10 @@ struct GuardedWebChannel: ServerChildChannel {
 
 /// Sits right after the HTTP request decoder for a connection's first request:
 ///
+/// - an `Upgrade` header that is not a WebSocket handshake for the events route
+///   is dropped, so the request is answered as plain HTTP (RFC 9110 lets a server
+///   ignore it): SwiftNIO's upgrade handler loses a request whose upgrade it does
+///   not take, and the client got no answer at all;
 /// - a request that does not keep the connection alive (HTTP/1.0 without
 ///   `Connection: keep-alive`, or any `close` among the connection options) is
 ///   passed on with `Connection: close`, so the connection ends after its answer;
@@ -118,6 +122,10 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(var head):
             isEnd = false
             headSeen.succeed()
+            if head.headers.contains(name: "Upgrade"), !Self.isEventsHandshake(head) {
+                head.headers.remove(name: "Upgrade")
+                data = wrapInboundOut(.head(head))
+            }
             // Hummingbird ends a connection after the request only when it says
             // `Connection: close`, and the HTTP/1.0 version is gone by then: an HTTP/1.0
             // request without keep-alive would hold its connection until the idle timeout.
@@ -137,6 +145,19 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             timer = nil
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
+    }
+
+    /// A request SwiftNIO's WebSocket upgrader takes (one key, version 13) for the one
+    /// route that upgrades; every other upgrade would reach the router as nothing.
+    static func isEventsHandshake(_ head: HTTPRequestHead) -> Bool {
+        guard head.headers["Upgrade"].contains(where: { value in
+            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "websocket" }
+        }) else { return false }
+        guard head.headers["Sec-WebSocket-Key"].count == 1, head.headers["Sec-WebSocket-Version"] == ["13"] else { return false }
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[0].isEmpty && parts[1] == "api" && parts[2] == "v1"
+            && parts[3] == "conversations" && !parts[4].isEmpty && parts[5] == "events"
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

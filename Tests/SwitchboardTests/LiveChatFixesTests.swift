@@ -230,7 +230,7 @@ struct ClosedConversationTests {
     func reasonOnReconnect() async throws {
         try await withServer { server in
             let (_, byVisitor, byOperator) = try await closedConversations(server)
-            for (visitor, reason) in [(byVisitor, "closed by the visitor"), (byOperator, "all sorted")] {
+            for (visitor, reason) in [(byVisitor, "Closed by the visitor"), (byOperator, "all sorted")] {
                 for query in ["", "&after=0"] {
                     let socket = try await TestSocket.open(
                         port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)\(query)")

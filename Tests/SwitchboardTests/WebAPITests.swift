@@ -72,6 +72,36 @@ struct WebAPITests {
         }
     }
 
+    @Test("an Upgrade the server does not take is ignored: the request is answered as plain HTTP")
+    func ignoredUpgrades() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web)
+            let events = "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)"
+            let host = "Host: 127.0.0.1:\(server.webPort)"
+            for (path, headers, status, error) in [
+                ("/healthz", ["Upgrade: h2c", "Connection: Upgrade, HTTP2-Settings", "HTTP2-Settings: AAMAAABkAAQAAP__"], 200, nil),
+                ("/healthz", ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                              "Sec-WebSocket-Version: 13"], 200, nil),
+                ("/api/v1/livechat/website", ["Upgrade: foo", "Connection: Upgrade"], 200, nil),
+                (events, ["Upgrade: h2c", "Connection: Upgrade"], 426, "upgrade_required"),
+                (events, ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13"], 400, "bad_request"),
+                (events, ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                          "Sec-WebSocket-Version: 8"], 426, "upgrade_required"),
+                ("/api/v1/conversations/\(visitor.id)/events?token=wrong", ["Upgrade: websocket", "Connection: Upgrade"], 401, "unauthorized"),
+            ] {
+                let request = (["GET \(path) HTTP/1.1", host, "Connection: close"] + headers).joined(separator: "\r\n") + "\r\n\r\n"
+                let reply = try await RawConnection.exchange(port: server.webPort, request: Array(request.utf8))
+                #expect(reply.status == status, "\(path) \(headers)")
+                if let error {
+                    let json = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
+                    #expect(json?["error"] as? String == error, "\(path) \(headers)")
+                }
+                if status == 426 { #expect(reply.headers["sec-websocket-version"] == "13") }
+            }
+        }
+    }
+
     @Test("a known route asked with another method is 405 with Allow; an unknown route stays 404")
     func wrongMethod() async throws {
         try await withServer { server in
@@ -237,8 +267,11 @@ struct WebAPITests {
                 ("/rating", Data("{\"rating\": 5, \"comment\": \"bell\\u0007\"}".utf8), "bad_request"),
                 ("/rating", Data("{\"rating\": 5, \"comment\": \"\\u0000\"}".utf8), "bad_request"),
                 ("/rating", Data("{\"rating\": 4}".utf8), "invalid_rating"),
-                ("/rating", Data("{\"rating\": \"5\"}".utf8), "invalid_rating"),
+                ("/rating", Data("{\"rating\": 4.5}".utf8), "invalid_rating"),
+                ("/rating", Data("{\"rating\": null}".utf8), "invalid_rating"),
                 ("/rating", Data("{}".utf8), "invalid_rating"),
+                ("/rating", Data("{\"rating\": \"5\"}".utf8), "bad_request"),
+                ("/rating", Data("{\"rating\": true}".utf8), "bad_request"),
                 ("/pages", Data("{\"title\": \"no url\"}".utf8), "bad_request"),
             ]
             for (route, body, code) in cases {
@@ -257,6 +290,8 @@ struct WebAPITests {
             #expect(try await visitor.say(String(repeating: "é", count: 4000)).status == 201)
             #expect(try await visitor.say("two\r\nlines\tand a tab").status == 201)
             #expect(try await visitor.messages().messages.last?["text"] as? String == "two\r\nlines\tand a tab")
+            let comment = try await web.request("POST", path + "/rating", json: ["rating": 5, "comment": "Quick\nand\tkind"], headers: auth)
+            #expect(comment.status == 200, "\(comment.json)")
         }
     }
 
@@ -327,7 +362,7 @@ struct WebAPITests {
             let replayed = try await socket.messages(count: 2)
             #expect(replayed.last?.text == "bye")
             let closed = try await socket.next { $0["type"] as? String == "closed" }
-            #expect(closed["reason"] as? String == "closed by the visitor")
+            #expect(closed["reason"] as? String == "Closed by the visitor")
             try await socket.waitUntilClosed()
         }
     }
@@ -342,6 +377,11 @@ struct WebAPITests {
             $0.webMessagesPerMinute = 3
         }) { server in
             let web = WebTestClient(port: server.webPort)
+            // Refused requests start nothing and use none of the budget.
+            for _ in 0..<3 {
+                let bad = try await web.request("POST", "/api/v1/livechat/website/conversations", rawBody: Data("nope".utf8))
+                #expect(bad.status == 400)
+            }
             let visitor = try await TestVisitor.start(web)
             let second = try await web.request("POST", "/api/v1/livechat/website/conversations", json: [:])
             #expect(second.status == 429)
