@@ -1,5 +1,6 @@
 import Foundation
 import IRCProtocol
+import LiveChat
 import NIOCore
 import Storage
 
@@ -13,37 +14,50 @@ extension ServerState {
         case unknown([String])
     }
 
-    /// Replaces every `::shortcut` that stands as a word (alone, or between spaces,
-    /// optionally followed by punctuation) with its text.
+    /// Replaces every known `::shortcut` with its text, without formatting codes (the
+    /// visitor reads plain text): at the start, after a space or punctuation, or
+    /// right after another shortcut (`(::thanks)`, `::a,::b`), not inside a word
+    /// (`std::vector`). An unknown one that stands as a word (alone or between
+    /// spaces, optionally followed by punctuation) stops the message: a typo must not
+    /// reach the visitor. Other `::` (an IPv6 address's `[::1]`) are left as they are.
     func expandCannedResponses(in text: String) -> Expansion {
         guard text.contains("::") else { return .unchanged }
+        let characters = Array(text)
+        func isShortcutCharacter(_ character: Character) -> Bool {
+            character.isASCII && (character.isLetter || character.isNumber || character == "-" || character == "_")
+        }
+        var result = ""
         var unknown: [String] = []
         var changed = false
-        var words: [String] = []
-        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
-            guard word.hasPrefix("::"), word.count > 2 else {
-                words.append(String(word))
-                continue
+        var index = 0
+        var lastExpansionEnd = -1
+        while index < characters.count {
+            let startsShortcut = characters[index] == ":" && index + 1 < characters.count && characters[index + 1] == ":"
+                && (index == 0 || index == lastExpansionEnd
+                    || !isShortcutCharacter(characters[index - 1]) && characters[index - 1] != ":")
+            if startsShortcut {
+                var end = index + 2
+                while end < characters.count, isShortcutCharacter(characters[end]) { end += 1 }
+                if let key = CannedResponseStore.normalize(String(characters[(index + 2)..<end])) {
+                    if let response = cannedResponses[key] {
+                        result += OperatorText.plain(response.text)
+                        changed = true
+                        index = end
+                        lastExpansionEnd = end
+                        continue
+                    }
+                    var after = end
+                    while after < characters.count, ".,!?;:".contains(characters[after]) { after += 1 }
+                    let standsAlone = (index == 0 || characters[index - 1] == " ")
+                        && (after == characters.count || characters[after] == " ")
+                    if standsAlone { unknown.append("::" + key) }
+                }
             }
-            var name = word.dropFirst(2)
-            var trailing = ""
-            while let last = name.last, ".,!?;:".contains(last) {
-                trailing = String(last) + trailing
-                name = name.dropLast()
-            }
-            guard let key = CannedResponseStore.normalize(String(name)) else {
-                words.append(String(word))
-                continue
-            }
-            if let response = cannedResponses[key] {
-                words.append(response.text + trailing)
-                changed = true
-            } else {
-                unknown.append("::" + key)
-            }
+            result.append(characters[index])
+            index += 1
         }
         if !unknown.isEmpty { return .unknown(unknown) }
-        return changed ? .expanded(words.joined(separator: " ")) : .unchanged
+        return changed ? .expanded(result) : .unchanged
     }
 
     func serviceCanned(_ client: Client, _ arguments: [String]) {

@@ -205,9 +205,9 @@ extension ServerState {
         conversation.record.status = .assigned
         conversation.record.assignedAt = now
         conversation.record.assignmentReason = reason
-        if !conversation.record.operators.contains(where: { $0.lowercased() == login.lowercased() }) {
-            conversation.record.operators.append(login)
-        }
+        // An operator already in it (a transfer to a colleague who was invited) is no news to the visitor.
+        let alreadyOperator = conversation.record.operators.contains { $0.lowercased() == login.lowercased() }
+        if !alreadyOperator { conversation.record.operators.append(login) }
         var record = operatorRecords[login.lowercased(), default: OperatorRecord()]
         record.lastAssignedAt = now
         record.conversations[conversation.id] = AssignedConversation(
@@ -221,7 +221,7 @@ extension ServerState {
         if let byTake, !targets.contains(where: { $0 === byTake }) { targets.append(byTake) }
         if targets.isEmpty { targets = connections(ofAccount: login) }
         for client in targets { joinConversation(client, conversation, after: 0) }
-        conversation.publish(.operatorJoined(author(ofOperator: login)))
+        if !alreadyOperator { conversation.publish(.operatorJoined(author(ofOperator: login))) }
         if let live {
             let verb = fresh ? "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) assigned to"
                              : "Conversation \(conversation.channel.name) from \(conversation.visitorLabel) assigned to"
@@ -393,26 +393,27 @@ extension ServerState {
         }
         guard let account = client.account else { return }
         // The operators see what was sent; the visitor (and the stored message) gets plain text.
-        var visible: String
+        var plain: String
         var isAction = false
         switch OperatorText.classify(text) {
         case .ctcp(let command):
             noticeInConversation(client, conversation, "CTCP \(command) is not sent to the visitor, whose web page cannot answer it: nothing was sent.")
             return
         case .action(let action):
-            visible = OperatorText.describe(action: action, by: account.visibleName)
+            plain = action
             isAction = true
-        case .text(let plain):
-            visible = plain
+        case .text(let text):
+            plain = text
         }
         var text = text
         var expanded = false
-        switch expandCannedResponses(in: visible) {
+        switch expandCannedResponses(in: plain) {
         case .unchanged:
             break
         case .expanded(let result):
-            text = result
-            visible = result
+            // The operators see the expanded text too, as the message or action it was.
+            plain = result
+            text = isAction ? "\u{1}ACTION \(result)\u{1}" : result
             expanded = true
         case .unknown(let names):
             let list = names.joined(separator: ", ")
@@ -420,7 +421,8 @@ extension ServerState {
             sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names, description: "Unknown canned response \(list); nothing was sent")
             return
         }
-        guard !visible.allSatisfy(\.isWhitespace) else {
+        let visible = isAction ? OperatorText.describe(action: plain, by: account.visibleName) : plain
+        guard isAction || !plain.allSatisfy(\.isWhitespace) else {
             noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
             return
         }

@@ -175,19 +175,23 @@ extension ServerState {
                             reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
                             continue
                         }
-                        if denied() { continue }
-                        guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" ") else {
+                        if denied() || parameterModes >= ISupport.modesPerCommand { continue }
+                        // A key starting with ':' could not be sent back as a middle parameter of 324 or MODE.
+                        guard !key.isEmpty, !key.contains(","), key.utf8.count <= ISupport.keyLength, !key.contains(" "),
+                              !key.hasPrefix(":") else {
                             reply(client, .errInvalidKey, channel.name,
-                                  "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas")
+                                  "Key is not well-formed: 1 to \(ISupport.keyLength) bytes, no spaces or commas, not starting with ':'")
                             continue
                         }
                         channel.modes.key = key
+                        parameterModes += 1
                         applied.append((true, letter))
                         appliedParameters.append(key)
                     } else {
                         _ = parameters.popFirst()
-                        if denied() || channel.modes.key == nil { continue }
+                        if denied() || parameterModes >= ISupport.modesPerCommand || channel.modes.key == nil { continue }
                         channel.modes.key = nil
+                        parameterModes += 1
                         applied.append((false, letter))
                         appliedParameters.append("*")
                     }
@@ -197,12 +201,13 @@ extension ServerState {
                             reply(client, .errNeedMoreParams, "MODE", "Not enough parameters")
                             continue
                         }
-                        if denied() { continue }
+                        if denied() || parameterModes >= ISupport.modesPerCommand { continue }
                         guard let limit = Int(text), limit > 0 else {
                             reply(client, .errInvalidModeParam, channel.name, "l", text, "Invalid limit: must be a positive number")
                             continue
                         }
                         channel.modes.limit = limit
+                        parameterModes += 1
                         applied.append((true, letter))
                         appliedParameters.append(String(limit))
                     } else {

@@ -42,6 +42,20 @@ struct OperatorToolsTests {
             let sentence = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
             #expect(sentence.params[1] == "Sure. Thank you for waiting. I will check.")
 
+            // Next to punctuation and other shortcuts too; the visitor gets no formatting codes; actions expand.
+            _ = try await alice.askLiveChat("CANNED ADD promo \u{2}-20%\u{2} with code \u{3}04SPRING\u{3}")
+            for (sent, expected) in [("(::thanks)", "(Thank you for waiting.)"), ("::promo,::thanks", "-20% with code SPRING,Thank you for waiting."),
+                                     ("std::vector and [::1] stay", "std::vector and [::1] stay")] {
+                try await alice.send("PRIVMSG \(visitor.channel) :\(sent)")
+                let echo = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+                #expect(echo.params[1] == expected)
+                _ = try await visitor.waitForMessage(expected)
+            }
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION says ::thanks\u{1}")
+            let action = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(action.params[1] == "\u{1}ACTION says Thank you for waiting.\u{1}")
+            #expect(try await texts(visitor).contains { $0.hasSuffix(" says Thank you for waiting.*") })
+
             try await alice.send("PRIVMSG \(visitor.channel) :::nope")
             let told = try await alice.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
             #expect(told.params[1].contains("Unknown canned response ::nope"))
@@ -51,7 +65,7 @@ struct OperatorToolsTests {
 
             #expect(try await alice.askLiveChat("CANNED DEL hello") == "Deleted ::hello.")
             let stored = try server.server.database.cannedResponses.all().map(\.shortcut)
-            #expect(stored == ["thanks"])
+            #expect(stored == ["promo", "thanks"])
         }
     }
 
@@ -95,6 +109,26 @@ struct OperatorToolsTests {
             try await bob.send("PRIVMSG \(visitor.channel) :!leave")
             try await bob.expect("PART") { $0.command == "PART" && $0.params[0] == visitor.channel }
             #expect(try await visitor.say("hello?").status == 409)
+        }
+    }
+
+    @Test("TRANSFER to a colleague already in the conversation: the visitor hears only that the first operator left")
+    func transferToInvitedColleague() async throws {
+        try await withServer { server in
+            let (alice, visitor) = try await assignedConversation(server)
+            let bob = try await server.client("bob")
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            let joined = try await socket.next { $0["type"] as? String == "operator_joined" }
+            #expect((joined["author"] as? [String: Any])?["name"] as? String == "Bob")
+            try await alice.send("PRIVMSG LiveChat :TRANSFER \(visitor.channel) bob")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == visitor.channel }
+            let next = try await socket.next { ["operator_joined", "operator_left"].contains($0["type"] as? String ?? "") }
+            #expect(next["type"] as? String == "operator_left", "\(next)")
+            #expect((next["author"] as? [String: Any])?["name"] as? String == "Alice")
+            await socket.close()
         }
     }
 

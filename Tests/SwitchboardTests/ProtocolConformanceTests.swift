@@ -138,6 +138,17 @@ struct ProtocolConformanceTests {
             #expect(try await client.expect("525").params.last?.contains("23") == true)
             try await client.send("MODE #km +k \(String(repeating: "k", count: 23))")
             #expect(try await client.expect("MODE").params[1] == "+k")
+            // A key cannot start with ':': 324 could not send it back as a middle parameter.
+            try await client.send("MODE #km +k ::x")
+            #expect(try await client.expect("525").params[1] == "#km")
+
+            // MODES=6 counts every mode with a parameter, keys and limits too.
+            try await client.send("MODE #km +bbbbbl q1 q2 q3 q4 q5 9 +k key")
+            let change = try await client.expect("MODE")
+            #expect(change.params[1] == "+bbbbbl" && change.params.count == 8, "\(change)")
+            try await client.send("MODE #km +lllllll 1 2 3 4 5 6 7")
+            let limitChange = try await client.expect("MODE")
+            #expect(limitChange.params[1] == "+llllll" && limitChange.params.last == "6", "\(limitChange)")
         }
     }
 
