@@ -29,6 +29,10 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     case unusableFolder(String, reason: String)
     /// The database was migrated by a newer version (these migrations are unknown here).
     case newerDatabase(migrations: [String])
+    /// Another server holds the database's lock.
+    case databaseInUse(String)
+    /// The lock file next to the database cannot be opened or locked.
+    case unusableLockFile(String, reason: String)
 
     public var description: String {
         switch self {
@@ -61,6 +65,11 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
         case .newerDatabase(let migrations):
             return "the database was upgraded by a newer version of Switchboard (it has changes this version does not know: "
                 + migrations.joined(separator: ", ") + "); run that version, or restore a backup made for this one"
+        case .databaseInUse(let path):
+            return "another Switchboard server is already running on the database \(path); stop it first, "
+                + "or give this one its own storage.path"
+        case .unusableLockFile(let path, let reason):
+            return "cannot lock \(path): \(reason)"
         }
     }
 }

@@ -19,9 +19,13 @@ public final class SwitchboardDatabase: Sendable {
     /// Messages per channel in the history archive, counted as they are written.
     let historyCounts = StoredCounts()
 
+    /// Held while a server uses the database (see `ServerLock`).
+    private let serverLock: ServerLock?
+
     /// Opens (creating it if needed) the database at `path` and brings its
-    /// schema up to date. The parent folder is created when missing.
-    public init(path: String) throws {
+    /// schema up to date. The parent folder is created when missing. A server
+    /// opens it `asServer`: then a second server on the same file is refused.
+    public init(path: String, asServer: Bool = false) throws {
         self.path = path
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
@@ -32,6 +36,8 @@ public final class SwitchboardDatabase: Sendable {
                 throw StorageError.unusableFolder(folder, reason: Self.reason(creating: folder, error))
             }
         }
+        let serverLock = asServer ? try ServerLock(databasePath: path) : nil
+        self.serverLock = serverLock
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
@@ -48,7 +54,12 @@ public final class SwitchboardDatabase: Sendable {
             try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        self.pool = try DatabasePool(path: path, configuration: configuration)
+        do {
+            self.pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            serverLock?.release()
+            throw error
+        }
         self.verificationCache = VerificationCache()
         do {
             // GRDB sets `synchronous = NORMAL` on the writer when it enables WAL,
@@ -68,6 +79,7 @@ public final class SwitchboardDatabase: Sendable {
             try migrator.migrate(pool)
         } catch {
             try? pool.close()
+            serverLock?.release()
             throw error
         }
     }
@@ -97,6 +109,7 @@ public final class SwitchboardDatabase: Sendable {
         // Readers first: the last connection to close checkpoints and removes the
         // WAL, and a read-only connection cannot.
         pool.releaseMemory()
+        defer { serverLock?.release() }
         try pool.close()
     }
 

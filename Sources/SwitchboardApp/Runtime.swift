@@ -37,7 +37,7 @@ public final class SwitchboardServer: Sendable {
         self.config = config
         self.logger = logger
         do {
-            self.database = try SwitchboardDatabase(path: config.storagePath)
+            self.database = try SwitchboardDatabase(path: config.storagePath, asServer: true)
         } catch {
             throw CLIError("cannot open the database \(config.storagePath) (storage.path): \(error)")
         }

@@ -26,6 +26,25 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 
+    @Test("one server at a time: a second server on the database is refused, the operator commands are not")
+    func oneServerAtATime() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/data/switchboard.sqlite"
+        let server = try SwitchboardDatabase(path: path, asServer: true)
+        #expect(throws: StorageError.databaseInUse(path)) {
+            try SwitchboardDatabase(path: path, asServer: true)
+        }
+        #expect(StorageError.databaseInUse(path).description.contains("already running on the database \(path)"))
+        // `switchboard operator ...` next to the running server.
+        let command = try SwitchboardDatabase(path: path)
+        _ = try command.operators.all()
+        try command.close()
+        // Once the first server has closed it, the next one starts.
+        try server.close()
+        try SwitchboardDatabase(path: path, asServer: true).close()
+    }
+
     @Test("a file where the database's folder should be is named in plain words")
     func folderBlockedByAFile() throws {
         let folder = try TemporaryFolder()
