@@ -217,7 +217,7 @@ extension ServerState {
         persist("the assignment") { try $0.assign(id: id, to: login, reason: reason, at: now) }
 
         let live = liveChannel(of: conversation)
-        var targets = connections(ofAccount: login).filter { client in live.map { $0.members[client] != nil } ?? false }
+        var targets = connectionsInLiveChannel(of: conversation, login: login)
         if let byTake, !targets.contains(where: { $0 === byTake }) { targets.append(byTake) }
         if targets.isEmpty { targets = connections(ofAccount: login) }
         for client in targets { joinConversation(client, conversation, after: 0) }
@@ -251,6 +251,30 @@ extension ServerState {
             guard let conversation = channel.conversation,
                   let messageID = operatorRecords[key]?.seen[conversation.id] else { return nil }
             return (conversation.id, login, messageID)
+        }
+    }
+
+    /// The connections of `login` in the conversation's live chat channel: where a
+    /// conversation given to the account goes (to all of them when none is there).
+    private func connectionsInLiveChannel(of conversation: Conversation, login: String) -> [Client] {
+        guard let live = liveChannel(of: conversation) else { return [] }
+        return connections(ofAccount: login).filter { live.members[$0] != nil }
+    }
+
+    /// A connection left (QUIT, a dropped link) while other connections of its account
+    /// stay online: a conversation of the account that none of them is in goes to them,
+    /// whole (they may never have seen it). The conversation is the account's: it must
+    /// not stay with an account that is online and cannot see it, out of colleagues'
+    /// reach since the account is not "not connected".
+    func handOverConversations(_ left: [Conversation], of login: String) {
+        let key = login.lowercased()
+        guard !connections(ofAccount: login).isEmpty else { return }
+        for conversation in left where !conversation.isClosed
+            && conversation.record.operators.contains(where: { $0.lowercased() == key })
+            && !conversation.channel.members.keys.contains(where: { $0.account?.login.lowercased() == key }) {
+            var targets = connectionsInLiveChannel(of: conversation, login: login)
+            if targets.isEmpty { targets = connections(ofAccount: login) }
+            for client in targets { joinConversation(client, conversation, after: 0) }
         }
     }
 

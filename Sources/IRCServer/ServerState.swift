@@ -189,6 +189,7 @@ final class ServerState {
         }
         let quit = event(from: client, command: "QUIT", params: [quitMessage])
         deliver(quit, to: commonChannelPeers(of: client))
+        let conversationsLeft = client.channels.values.compactMap(\.conversation)
         for channel in client.channels.values {
             channel.members[client] = nil
             removeIfEmpty(channel)
@@ -199,6 +200,9 @@ final class ServerState {
         if let login = client.account?.login.lowercased() {
             accountConnections[login]?.removeAll { $0 === client }
             if accountConnections[login]?.isEmpty == true { accountConnections[login] = nil }
+        }
+        if !isShuttingDown, !conversationsLeft.isEmpty, let login = client.account?.login {
+            handOverConversations(conversationsLeft, of: login)
         }
         notifyMonitors(nick: client.nick, online: false, client: client)
         client.isRegistered = false

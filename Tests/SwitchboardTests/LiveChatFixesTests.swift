@@ -143,6 +143,26 @@ struct RemovedAccountTests {
 
 @Suite("Assignment of waiting conversations")
 struct WaitingAssignmentTests {
+    @Test("when the account's connection in a conversation leaves, the account's other connection gets it, whole")
+    func conversationGoesToTheAccountsOtherConnection() async throws {
+        try await withServer { server in
+            let laptop = try await operatorInWebsite(server, "alice")
+            let phone = try await server.client("alicephone", login: "alice")   // online, not in #website
+            let visitor = try await assignedVisitor(to: laptop, on: server, name: "Orph")
+            _ = try await visitor.say("first question")
+            try await laptop.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            try await laptop.send("QUIT :battery")
+            try await phone.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            let replayed = try await phone.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(replayed.params[1].hasSuffix("first question"))
+            _ = try await visitor.say("hello? anyone?")
+            let live = try await phone.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(live.params[1] == "hello? anyone?")
+            try await phone.send("PRIVMSG \(visitor.channel) :Still here")
+            _ = try await visitor.waitForMessage("Still here")
+        }
+    }
+
     @Test("a waiting conversation is assigned once when an operator joins: one notice, one event, one decision")
     func assignedOnceOnJoin() async throws {
         let logs = CapturedLogs()
