@@ -85,6 +85,24 @@ struct LiveChatGateway: VisitorGateway {
                                    languages: languages, messages: [welcome.chatMessage])
     }
 
+    func state(conversation: Int64) async throws(GatewayError) -> ConversationState {
+        let open = try await onLoop { state -> ConversationState? in
+            guard let open = state.conversations[conversation], !open.isClosed else { return nil }
+            let languages = open.languages.map(\.description)
+            if open.visitorLeft {
+                return ConversationState(status: .closed, operatorName: nil, languages: languages, closeReason: Conversation.visitorClosedReason)
+            }
+            guard open.record.status == .assigned, let login = open.record.operators.last else {
+                return ConversationState(status: .waiting, operatorName: nil, languages: languages, closeReason: nil)
+            }
+            return ConversationState(status: .assigned, operatorName: state.author(ofOperator: login).name,
+                                     languages: languages, closeReason: nil)
+        }
+        if let open { return open }
+        guard let record = try await database({ try $0.conversation(id: conversation) }) else { throw .unknownConversation }
+        return ConversationState(status: .closed, operatorName: nil, languages: record.languages, closeReason: record.closeReason)
+    }
+
     func authorize(conversation: Int64, token: String) async -> Bool {
         (try? await database { try $0.tokenMatches(conversationID: conversation, token: token) }) ?? false
     }

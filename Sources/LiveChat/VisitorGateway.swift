@@ -115,6 +115,26 @@ public struct CreatedConversation: Sendable, Hashable {
     }
 }
 
+/// Where a conversation stands now: what a page that reloads, or an events socket
+/// that connects again, may have missed while it was away.
+public struct ConversationState: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable { case assigned, waiting, closed }
+
+    public var status: Status
+    /// The Online Chat Name of the operator who joined last, while assigned.
+    public var operatorName: String?
+    public var languages: [String]
+    /// Why it ended, once closed (nil when no reason was given).
+    public var closeReason: String?
+
+    public init(status: Status, operatorName: String?, languages: [String], closeReason: String?) {
+        self.status = status
+        self.operatorName = operatorName
+        self.languages = languages
+        self.closeReason = closeReason
+    }
+}
+
 /// What happens in a conversation, pushed to the visitor's WebSocket.
 public enum VisitorEvent: Sendable, Hashable {
     case message(ChatMessage)
@@ -148,6 +168,7 @@ public enum GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
 public protocol VisitorGateway: Sendable {
     func channel(slug: String) async -> ChannelSummary?
     func createConversation(_ request: NewConversation) async throws(GatewayError) -> CreatedConversation
+    func state(conversation: Int64) async throws(GatewayError) -> ConversationState
     /// Whether `token` is the bearer token of `conversation`. Constant time; false for unknown ids.
     func authorize(conversation: Int64, token: String) async -> Bool
     /// Messages after `after` (0: from the start), oldest first, at most `limit`; `more` when others follow.

@@ -118,6 +118,23 @@ struct OperatorBody: Encodable {
     var name: String
 }
 
+/// `GET /api/v1/conversations/{id}`: `operator` and `reason` are always there, null when they do not apply.
+struct ConversationStateBody: Encodable {
+    var id: Int64
+    var state: ConversationState
+
+    enum CodingKeys: String, CodingKey { case id, status, `operator`, languages, reason }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(state.status.rawValue, forKey: .status)
+        try container.encode(state.operatorName.map(OperatorBody.init(name:)), forKey: .operator)
+        try container.encode(state.languages, forKey: .languages)
+        try container.encode(state.closeReason, forKey: .reason)
+    }
+}
+
 struct CreatedConversationBody: Encodable {
     var id: Int64
     var token: String

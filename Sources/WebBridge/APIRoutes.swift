@@ -51,6 +51,15 @@ struct VisitorAPI: Sendable {
             return try JSON.response(CreatedConversationBody(created), status: .created)
         }
 
+        api.get("conversations/:id") { request, context -> Response in
+            let id = try await authorize(request, context)
+            do {
+                return try JSON.response(ConversationStateBody(id: id, state: try await gateway.state(conversation: id)))
+            } catch let error as GatewayError {
+                throw APIError(error)
+            }
+        }
+
         api.get("conversations/:id/messages") { request, context -> Response in
             let id = try await authorize(request, context)
             let after = try Validate.after(request.uri.queryParameters.get("after")) ?? 0

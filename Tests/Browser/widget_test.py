@@ -202,6 +202,21 @@ def main():
             raise Failure("after a reload the chat window should be open again, as it was")
         log(f"reload restored {len(texts)} messages, no duplicates")
 
+        # A page that was away when the operator joined has "waiting" stored: after a
+        # reload the widget asks the server where the conversation stands.
+        driver.execute_script(
+            "const s = JSON.parse(localStorage.getItem(arguments[0]));"
+            "s.waiting = true; s.operator = null; localStorage.setItem(arguments[0], JSON.stringify(s));",
+            f"sbw:conversation:{args.channel}")
+        driver.refresh()
+
+        def header_names_operator():
+            text = widget_js("w.querySelector('.sbw-sub').textContent")
+            return text if text.startswith("Chatting with ") else None
+        header = wait("the header to name the operator after a reload with a stale stored state",
+                      header_names_operator, 15)
+        log(f"after a reload with a stale state the header says {header!r}")
+
         errors = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
         if errors:
             raise Failure("console errors:\n" + "\n".join(f"  {entry.get('message')}" for entry in errors))

@@ -162,6 +162,35 @@ struct WebAPITests {
         }
     }
 
+    @Test("GET /api/v1/conversations/{id} tells where the conversation stands: waiting, assigned, closed")
+    func conversationState() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let visitor = try await TestVisitor.start(web, name: "Anna", languages: "fr, en;q=0.5")
+            let auth = ["Authorization": "Bearer \(visitor.token)"]
+            let path = "/api/v1/conversations/\(visitor.id)"
+            let waiting = try await web.request("GET", path, headers: auth)
+            #expect(waiting.status == 200)
+            #expect(waiting.json["id"] as? Int == visitor.id)
+            #expect(waiting.json["status"] as? String == "waiting")
+            #expect(waiting.json["operator"] is NSNull && waiting.json["reason"] is NSNull)
+            #expect(waiting.json["languages"] as? [String] == ["fr", "en"])
+
+            // Assigned while the visitor was not listening: the state says so.
+            let alice = try await operatorInWebsite(server, "alice")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            let assigned = try await web.request("GET", path, headers: auth)
+            #expect(assigned.json["status"] as? String == "assigned")
+            #expect((assigned.json["operator"] as? [String: Any])?["name"] as? String == "Alice")
+
+            #expect(try await visitor.close().status == 200)
+            let closed = try await web.request("GET", path, headers: auth)
+            #expect(closed.json["status"] as? String == "closed")
+            #expect(closed.json["reason"] as? String == "Closed by the visitor")
+            #expect(try await web.request("GET", path, headers: ["Authorization": "Bearer nope"]).status == 401)
+        }
+    }
+
     @Test("Posting a message: 201 with id and at once stored; it is then in the history")
     func postMessage() async throws {
         try await withServer { server in

@@ -299,12 +299,28 @@
     });
   }
 
+  // Whether an operator is with the visitor now: the socket tells what happens while
+  // it is open, not what happened while the page was away or the socket reconnected.
+  var operatorEvents = 0;   // an operator event newer than a state answer wins over it
+  function syncState() {
+    var c = conv, seen = operatorEvents;
+    if (!c || ended) return;
+    api('GET', convPath(c, ''), null, c.token).then(function (r) {
+      if (c !== conv || ended || !r.ok || seen !== operatorEvents) return;
+      if (r.data.status === 'closed') return;   // the socket's `closed` event ends it, with the reason
+      conv.waiting = r.data.status !== 'assigned';
+      conv.operator = (r.data.operator && r.data.operator.name) || null;
+      save();
+      refresh();
+    }, function () {});
+  }
+
   function connect() {
     clearTimeout(wsTimer);
     if (!conv || ended || ws) return;
     var c = conv, openedAt = 0;
     var sock = ws = new WebSocket(base.replace(/^http/, 'ws') + convPath(c, '/events?token=' + encodeURIComponent(c.token) + '&after=' + c.lastId));
-    sock.onopen = function () { openedAt = Date.now(); };
+    sock.onopen = function () { openedAt = Date.now(); syncState(); };
     sock.onmessage = function (e) {
       var ev;
       try { ev = JSON.parse(e.data); } catch (err) { return; }
@@ -329,12 +345,13 @@
     if (ev.type === 'message') render(ev, true);
     else if (ev.type === 'typing') { if (ev.active === false) hideTyping(); else showTyping(name); }
     else if (ev.type === 'operator_joined') {
+      operatorEvents++;
       conv.waiting = false;
       conv.operator = name;
       save();
       refresh();
       system(name + ' joined');
-    } else if (ev.type === 'operator_left') { hideTyping(); system(name + ' left'); }
+    } else if (ev.type === 'operator_left') { operatorEvents++; hideTyping(); system(name + ' left'); syncState(); }
     else if (ev.type === 'closed') { if (ev.reason) system(String(ev.reason).replace(/^./, function (c) { return c.toUpperCase(); })); finish(); }
   }
 
