@@ -68,7 +68,7 @@ extension ServerState {
                     client.monitoring.insert(folded)
                     monitors[folded, default: []].insert(client)
                 }
-                if let member = self.client(named: nick) { online.append(member.hostmask) } else { offline.append(nick) }
+                if let hostmask = onlineHostmask(of: nick) { online.append(hostmask) } else { offline.append(nick) }
             }
             for line in pack(online, fixed: [client.nick], numeric: .rplMonOnline) {
                 reply(client, .rplMonOnline, line.replacingOccurrences(of: " ", with: ","))
@@ -99,7 +99,7 @@ extension ServerState {
             var online: [String] = []
             var offline: [String] = []
             for folded in client.monitoring.sorted() {
-                if let member = nicks[folded] { online.append(member.hostmask) } else { offline.append(folded) }
+                if let hostmask = onlineHostmask(of: folded) { online.append(hostmask) } else { offline.append(folded) }
             }
             for line in pack(online, fixed: [client.nick], numeric: .rplMonOnline) {
                 reply(client, .rplMonOnline, line.replacingOccurrences(of: " ", with: ","))
@@ -110,6 +110,11 @@ extension ServerState {
         default:
             reply(client, .errUnknownCommand, "MONITOR", "Unknown MONITOR subcommand")
         }
+    }
+
+    /// For MONITOR: the nick's hostmask when someone (or the LiveChat service) has it.
+    private func onlineHostmask(of nick: String) -> String? {
+        isService(nick) ? serviceHostmask : client(named: nick)?.hostmask
     }
 
     // MARK: CHGHOST

@@ -46,8 +46,27 @@ extension ServerState {
                 let shared = member.channels.values.first { $0.members[client] != nil }
                 sendWhoEntry(client, member: member, channel: shared, modes: shared?.members[member], whox: whox)
             }
+            if fullMask == nil, isService(mask) {
+                // The LiveChat service is found by its nick, as WHOIS, ISON and MONITOR find it.
+                sendWhoEntry(client, WhoSubject(nick: LiveChatService.nick, user: LiveChatService.user, host: config.serverName,
+                                                realname: LiveChatService.realname, flags: "HB", ipAddress: "255.255.255.255",
+                                                idleSeconds: 0, account: nil),
+                             channelName: "*", whox: whox)
+            }
         }
         reply(client, .rplEndOfWho, mask, "End of WHO list")
+    }
+
+    /// What a WHO reply says of a user: a client, or the LiveChat service.
+    private struct WhoSubject {
+        var nick: String
+        var user: String
+        var host: String
+        var realname: String
+        var flags: String
+        var ipAddress: String
+        var idleSeconds: Int
+        var account: String?
     }
 
     private func sharesChannel(_ a: Client, _ b: Client) -> Bool {
@@ -59,10 +78,17 @@ extension ServerState {
         var flags = member.awayMessage == nil ? "H" : "G"
         if member.bot { flags += "B" }
         if let modes { flags += modes.prefixes(all: client.has(.multiPrefix)) }
-        let channelName = channel?.name ?? "*"
+        let subject = WhoSubject(nick: member.nick, user: member.user ?? "*", host: member.host, realname: member.realname,
+                                 flags: flags, ipAddress: member === client ? member.ipAddress : "255.255.255.255",
+                                 idleSeconds: Int(Date().timeIntervalSince(member.lastActivityDate)), account: member.accountName)
+        sendWhoEntry(client, subject, channelName: channel?.name ?? "*", whox: whox)
+    }
+
+    private func sendWhoEntry(_ client: Client, _ member: WhoSubject, channelName: String,
+                              whox: (fields: Set<Character>, token: String?)?) {
         guard let whox else {
-            reply(client, .rplWhoReply, channelName, member.user ?? "*", member.host, config.serverName,
-                  member.nick, flags, "0 \(member.realname)")
+            reply(client, .rplWhoReply, channelName, member.user, member.host, config.serverName,
+                  member.nick, member.flags, "0 \(member.realname)")
             return
         }
         // WHOX fields always come back in this order, whatever order they were asked in.
@@ -71,15 +97,15 @@ extension ServerState {
             switch field {
             case "t": params.append(whox.token ?? "0")
             case "c": params.append(channelName)
-            case "u": params.append(member.user ?? "*")
-            case "i": params.append(member === client ? member.ipAddress : "255.255.255.255")
+            case "u": params.append(member.user)
+            case "i": params.append(member.ipAddress)
             case "h": params.append(member.host)
             case "s": params.append(config.serverName)
             case "n": params.append(member.nick)
-            case "f": params.append(flags)
+            case "f": params.append(member.flags)
             case "d": params.append("0")
-            case "l": params.append(String(Int(Date().timeIntervalSince(member.lastActivityDate))))
-            case "a": params.append(member.accountName ?? "0")
+            case "l": params.append(String(member.idleSeconds))
+            case "a": params.append(member.account ?? "0")
             case "o": params.append("n/a")
             case "r": params.append(member.realname)
             default: break
@@ -177,6 +203,7 @@ extension ServerState {
     func handleUserhost(_ client: Client, _ message: IRCMessage) {
         let requested = message.params.flatMap { $0.split(separator: " ").map(String.init) }.prefix(5)
         let entries = requested.compactMap { nick -> String? in
+            if isService(nick) { return "\(LiveChatService.nick)=+\(LiveChatService.user)@\(config.serverName)" }
             guard let member = self.client(named: nick) else { return nil }
             return "\(member.nick)=\(member.awayMessage == nil ? "+" : "-")\(member.user ?? "*")@\(member.host)"
         }

@@ -67,6 +67,19 @@ struct LiveChatServiceTests {
             #expect(fail.params[0...1] == ["LIVECHAT", "UNKNOWN_COMMAND"])
             try await alice.send("WHOIS LiveChat")
             #expect(try await alice.expect("311").params[1] == "LiveChat")
+            // Online for every presence query clients use, not WHOIS and ISON only.
+            try await alice.send("USERHOST livechat")
+            #expect(try await alice.expect("302").params[1] == "LiveChat=+LiveChat@\(server.server.config.serverName)")
+            try await alice.send("MONITOR + LiveChat")
+            #expect(try await alice.expect("730").params[1].hasPrefix("LiveChat!LiveChat@"))
+            try await alice.send("MONITOR S")
+            #expect(try await alice.expect("730").params[1].hasPrefix("LiveChat!LiveChat@"))
+            try await alice.send("WHO LiveChat")
+            let who = try await alice.collect(until: "315").filter { $0.command == "352" }
+            #expect(who.map { $0.params[5] } == ["LiveChat"] && who.first?.params[6] == "HB", "\(who)")
+            try await alice.send("WHO LiveChat %tnfa,7")
+            let whox = try await alice.expect("354")
+            #expect(whox.params == ["alice", "7", "LiveChat", "HB", "0"], "\(whox)")
         }
     }
 
