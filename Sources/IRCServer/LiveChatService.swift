@@ -182,12 +182,12 @@ extension ServerState {
         if requested == "-" {
             newName = nil
         } else {
-            guard requested.count <= Self.maximumChatName,
-                  !requested.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                serviceFail(client, code: "INVALID_NAME", "An Online Chat Name is 1 to \(Self.maximumChatName) characters without control characters. Nothing changed.")
+            do {
+                newName = try OperatorStore.validatedChatName(requested)
+            } catch {
+                serviceFail(client, code: "INVALID_NAME", "An Online Chat Name is 1 to \(Self.maximumChatName) characters, with a visible one and without control characters (\(error)). Nothing changed.")
                 return
             }
-            newName = requested
         }
         updateAccount(client, command: "NAME", change: { try $0.setChatName(login: account.login, newName) }) { state, updated in
             if let name = updated.chatName {
@@ -210,7 +210,8 @@ extension ServerState {
             serviceOK(client, code: "LANG", context: [tags.joined(separator: ",")], "Your Online Chat Languages: \(mine). Enabled on this server: \(enabledText).")
             return
         }
-        let text = arguments.joined(separator: ",")
+        // "fr en", "fr,en" and "fr, en" all name two languages.
+        let text = arguments.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }.joined(separator: ",")
         switch LanguageList.parse(text, enabled: enabled) {
         case .failure(let error):
             serviceFail(client, code: "INVALID_LANGUAGE", "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Nothing changed.")

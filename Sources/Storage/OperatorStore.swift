@@ -220,19 +220,29 @@ public struct OperatorStore: Sendable {
 
     static func validatedName(_ name: String, maximum: Int = maxNameLength) throws(StorageError) -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.isEmpty { throw StorageError.invalidName(name, reason: "a name must not be empty") }
+        if trimmed.isEmpty && name.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+            throw StorageError.invalidName(name, reason: "a name must not be empty")
+        }
         if trimmed.count > maximum {
             throw StorageError.invalidName(name, reason: "a name has at most \(maximum) characters")
         }
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw StorageError.invalidName(name, reason: "a name must not contain control characters or line breaks")
         }
+        // Visitors read it: zero-width characters alone show nothing, and text-direction
+        // controls (U+202A-U+202E, U+2066-U+2069) make a name read as something else.
+        if !trimmed.unicodeScalars.contains(where: { !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint }) {
+            throw StorageError.invalidName(name, reason: "a name needs a visible character")
+        }
+        if trimmed.unicodeScalars.contains(where: { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) {
+            throw StorageError.invalidName(name, reason: "a name must not contain text-direction controls")
+        }
         return trimmed
     }
 
     /// An Online Chat Name; a blank one means "none".
-    static func validatedChatName(_ name: String) throws(StorageError) -> String? {
-        if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return nil }
+    public static func validatedChatName(_ name: String) throws(StorageError) -> String? {
+        if name.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return nil }
         return try validatedName(name, maximum: maxChatNameLength)
     }
 
