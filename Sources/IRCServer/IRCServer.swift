@@ -102,12 +102,15 @@ public final class IRCServer: Service, Sendable {
         let inbound = queues
         var listeners: [any Channel] = []
         do {
-            for listener in configuration.listeners {
+            for (index, listener) in configuration.listeners.enumerated() {
                 let channel: any Channel
                 do {
                     channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
                 } catch {
-                    throw ListenError(address: listener.address, what: listener.tls ? "IRC over TLS" : "plaintext IRC", error)
+                    // "Address already in use" reads as another program's doing; it may be our own listener.
+                    let sibling = configuration.listeners[..<index].first { $0.port == listener.port }
+                    throw ListenError(address: listener.address, what: listener.tls ? "IRC over TLS" : "plaintext IRC", error,
+                                      overlapping: sibling?.address)
                 }
                 listeners.append(channel)
                 logger.info("IRC listening", metadata: [
@@ -211,11 +214,14 @@ public struct ListenError: Error, CustomStringConvertible {
     public let what: String
     public let reason: String
 
-    public init(address: String, what: String, _ error: any Error) {
+    public init(address: String, what: String, _ error: any Error, overlapping sibling: String? = nil) {
         self.address = address
         self.what = what
         if let error = error as? IOError {
             reason = String(cString: strerror(error.errnoCode))
+                + (error.errnoCode == EADDRINUSE && sibling != nil
+                    ? " (by the [[listen]] entry \(sibling!) of this configuration: 0.0.0.0 and :: take the port on every address, and localhost is 127.0.0.1 or ::1)"
+                    : "")
         } else {
             reason = "\(error)"
         }

@@ -164,6 +164,14 @@ struct ServeProcessTests {
         #expect(result.status != 0)
         #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(takenPort) (web): Address already in use"), "\(result.stderr)")
 
+        // Two of our own listeners on one port: the message says so, not "another program".
+        config = try Self.writeConfig(folder, listen: "127.0.0.1:\(free1)", tls: false, web: "127.0.0.1:\(free2)",
+                                      extra: "[[listen]]\naddress = \"0.0.0.0:\(free1)\"\ntls = false")
+        result = try SwitchboardBinary.run(["serve", "--config", config])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot listen on 0.0.0.0:\(free1) (plaintext IRC): Address already in use (by the [[listen]] entry 127.0.0.1:\(free1) of this configuration"),
+                "\(result.stderr)")
+
         // Two development certificates: the key of one does not belong to the other.
         let logger = Logger(label: "test")
         for name in ["", "/other"] {
