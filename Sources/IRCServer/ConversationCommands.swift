@@ -84,8 +84,10 @@ extension ServerState {
             return
         }
         if conversation.record.operators.contains(where: { $0.lowercased() == account.login.lowercased() }) {
-            for connection in [client] { joinConversation(connection, conversation, after: 0) }
-            serviceSay(client, "You are already in \(conversation.channel.name).")
+            // This connection may not be in it yet (the account's other one is): it joins now.
+            joinConversation(client, conversation, after: 0)
+            serviceOK(client, code: "ALREADY_YOURS", context: [conversation.channel.name],
+                      "\(conversation.channel.name) is already yours; you are in it.")
             return
         }
         // A conversation whose operators are all disconnected (a bot that went down, an

@@ -166,7 +166,7 @@ struct OperatorToolsTests {
             try await alice.send("PRIVMSG \(visitor.channel) :!history")
             #expect(try await alice.liveChatLines().contains { $0.hasSuffix("https://shop.example/faq — FAQ") })
             try await alice.send("PRIVMSG \(visitor.channel) :!take")
-            #expect(try await alice.liveChatLines().contains("You are already in \(visitor.channel)."))
+            #expect(try await alice.liveChatLines().contains("\(visitor.channel) is already yours; you are in it."))
             try await alice.send("PRIVMSG \(visitor.channel) :!close Solved, thanks")
             let part = try await alice.expect("PART") { $0.command == "PART" && $0.source?.hasPrefix("alice!") == true }
             #expect(part.params == [visitor.channel, "Conversation ended: Solved, thanks"])
