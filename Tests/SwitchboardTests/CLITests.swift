@@ -249,6 +249,28 @@ private struct CLISandbox {
         #expect(folder.stderr.contains("this is a folder, not a configuration file"), "\(folder.stderr)")
     }
 
+    /// Timers count in 64-bit nanoseconds: a duration beyond them once passed the
+    /// config check and crashed the server after its listeners were up.
+    @Test func tooLongDurationStopsServeBeforeAnythingStarts() throws {
+        let sandbox = try CLISandbox(config: """
+            [[listen]]
+            address = "127.0.0.1:0"
+            tls = false
+            [web]
+            address = "127.0.0.1:0"
+            [limits]
+            registration_timeout = "3000000h"
+            """)
+        defer { sandbox.remove() }
+        let result = try sandbox.run(["serve"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(
+            "\(sandbox.configPath):12: limits.registration_timeout: the duration \"3000000h\" is too long (at most 8760h = 365 days)"),
+            "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.databasePath), "the server started")
+    }
+
     @Test func help() throws {
         let result = try SwitchboardBinary.run(["operator", "add", "--help"])
         #expect(result.status == 0)

@@ -195,6 +195,12 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         ("[livechat]\ninactivity_timeout = \"0m\"\n", "livechat.inactivity_timeout", 2, "must be positive"),
         ("[livechat]\ninactivity_timeout = 30\n", "livechat.inactivity_timeout", 2, "expected a duration"),
         ("[limits]\nping_timeout = \"1d\"\n", "limits.ping_timeout", 2, "invalid duration"),
+        ("[limits]\nregistration_timeout = \"3000000h\"\n", "limits.registration_timeout", 2,
+         "the duration \"3000000h\" is too long (at most 8760h = 365 days)"),
+        ("[limits]\nping_interval = \"8760h1s\"\n", "limits.ping_interval", 2, "too long (at most 8760h = 365 days)"),
+        ("[limits]\nping_timeout = \"999999999h\"\n", "limits.ping_timeout", 2, "too long"),
+        ("[limits]\nlogin_failure_window = \"8761h\"\n", "limits.login_failure_window", 2, "too long"),
+        ("[livechat]\ninactivity_timeout = \"3000000h\"\n", "livechat.inactivity_timeout", 2, "too long"),
         ("[livechat]\nlanguages = []\n", "livechat.languages", 2, "at least one language"),
         ("[livechat]\nlanguages = [\"en\", \"english language\"]\n", "livechat.languages[1]", 2, "invalid language tag"),
         ("[livechat]\nlanguages = [\"en\", \"EN\"]\n", "livechat.languages[1]", 2, "listed twice"),
@@ -238,6 +244,22 @@ private func configError(_ toml: String, file: String = "etc/test.toml") -> Conf
         #expect(error.line == line)
         #expect(error.message.contains(message), "message: \(error.message)")
         #expect(error.description.hasPrefix("etc/test.toml:\(line): \(key): "))
+    }
+
+    @Test func durationsUpToAYearAreAccepted() throws {
+        let config = try SwitchboardConfig.parse(
+            """
+            [limits]
+            login_failure_window = "8760h"
+            registration_timeout = "8759h59m59s"
+            ping_interval = "8760h"
+            ping_timeout = "8760h"
+            [livechat]
+            inactivity_timeout = "8760h"
+            """, file: "x.toml")
+        let year: TimeInterval = 365 * 24 * 3600
+        #expect(config.loginFailureWindow == year && config.registrationTimeout == year - 1)
+        #expect(config.pingInterval == year && config.pingTimeout == year && config.inactivityTimeout == year)
     }
 
     @Test func errorDescriptionFormat() {
