@@ -71,6 +71,23 @@ private struct CLISandbox {
         try SwitchboardBinary.run(arguments + ["--config", configPath], stdin: stdin)
     }
 
+    /// Runs with `stdin` as raw bytes, which need not be text.
+    func run(_ arguments: [String], stdinBytes: [UInt8]) throws -> SwitchboardBinary.Result {
+        let path = try #require(SwitchboardBinary.path, "the switchboard binary was not found next to the tests; build it first")
+        let run = folder + "/run-" + UUID().uuidString
+        FileManager.default.createFile(atPath: run + ".in", contents: Data(stdinBytes))
+        let child = try ChildProcess.spawn(path, arguments + ["--config", configPath], input: run + ".in",
+                                           output: .file(run + ".out"), errors: .file(run + ".err"))
+        if !child.wait(timeout: 60) {
+            child.killAndReap()
+            Issue.record("switchboard \(arguments.joined(separator: " ")) did not finish within 60 s")
+        }
+        return SwitchboardBinary.Result(
+            status: child.exitCode ?? -1,
+            stdout: (try? String(contentsOfFile: run + ".out", encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: run + ".err", encoding: .utf8)) ?? "")
+    }
+
     func remove() {
         try? FileManager.default.removeItem(atPath: folder)
     }
@@ -209,6 +226,31 @@ private struct CLISandbox {
         #expect(result.stderr.contains("--password-stdin"), "\(result.stderr)")
 
         #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+    }
+
+    /// Decoding standard input with repair turned every invalid byte into U+FFFD,
+    /// so that any 8 random bytes made the same weak password.
+    @Test func passwordThatIsNotUTF8IsRefused() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let notUTF8: [UInt8] = [0xFF, 0xFE, 0x80, 0xC3, 0x28, 0xA0, 0xA1, 0xF8, 0x0A]
+        let refusal = "Error: the password read from standard input is not valid UTF-8; give it as UTF-8 text\n"
+        let emptyPassword = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "\n")
+
+        var result = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdinBytes: notUTF8)
+        #expect(result.status == 1 && result.status == emptyPassword.status, "\(result.stderr)")
+        #expect(result.stderr == refusal)
+        #expect(result.stdout.isEmpty)
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+
+        #expect(try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "héllo wörld\n").status == 0)
+        result = try sandbox.run(["operator", "passwd", "anna", "--password-stdin"], stdinBytes: notUTF8)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr == refusal)
+        #expect(result.stdout.isEmpty)
+        let database = try SwitchboardDatabase(path: sandbox.databasePath)
+        defer { try? database.close() }
+        #expect(try database.operators.verify(login: "anna", password: "héllo wörld") != nil)
     }
 
     @Test func invalidLoginAndUnknownAccounts() throws {
