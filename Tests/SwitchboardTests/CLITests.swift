@@ -320,4 +320,23 @@ private struct CLISandbox {
             #expect(result.stdout.contains(option))
         }
     }
+
+    /// The commands refuse to run without --password-stdin, so their usage must not
+    /// show it as optional.
+    @Test(arguments: [["operator", "add", "anna", "--name", "Anna"], ["operator", "passwd", "anna"]])
+    func usageShowsPasswordStdinAsRequired(command: [String]) throws {
+        let help = try SwitchboardBinary.run(Array(command.prefix(2)) + ["--help"])
+        #expect(help.status == 0)
+        let usage = try #require(help.stdout.split(separator: "\n").first { $0.hasPrefix("USAGE:") })
+        #expect(usage.contains(" --password-stdin") && !usage.contains("[--password-stdin]"), "\(usage)")
+        #expect(help.stdout.contains("Required: read the password from standard input"), "\(help.stdout)")
+
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let missing = try sandbox.run(command, stdin: "pw\n")
+        #expect(missing.status == 64)
+        #expect(missing.stderr.hasPrefix("Error: Missing expected argument '--password-stdin'"), "\(missing.stderr)")
+        #expect(missing.stderr.contains("Usage: switchboard operator \(command[1]) <login>"), "\(missing.stderr)")
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+    }
 }

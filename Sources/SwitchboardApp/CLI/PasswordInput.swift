@@ -7,6 +7,18 @@ import Musl
 import Darwin
 #endif
 
+/// `--password-stdin`, which `operator add` and `operator passwd` require: a
+/// password is never an argument, where `ps` and the shell history would show
+/// it. A flag of an enumeration without a default is one ArgumentParser
+/// requires, and shows without brackets in the usage line.
+enum PasswordSource: String, EnumerableFlag {
+    case passwordStdin
+
+    static func help(for value: PasswordSource) -> ArgumentHelp? {
+        "Required: read the password from standard input (one line), e.g. printf '%s\\n' \"$PASSWORD\" | switchboard operator ... --password-stdin"
+    }
+}
+
 /// Reads a password: one line of standard input, without its line break.
 /// On a terminal, asks for it on stderr and turns echo off.
 enum PasswordInput {
