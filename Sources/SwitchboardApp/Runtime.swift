@@ -156,8 +156,11 @@ public final class SwitchboardServer: Sendable {
         } catch {
             throw CLIError("tls.key: cannot load the private key: \(problem(key, "private key"))")
         }
-        let configuration = TLSConfiguration.makeServerConfiguration(
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        // TLS 1.0 and 1.1 are deprecated (RFC 8996): every IRC client still
+        // maintained speaks TLS 1.2.
+        configuration.minimumTLSVersion = .tlsv12
         do {
             _ = try NIOSSLContext(configuration: configuration)
         } catch {
