@@ -46,7 +46,11 @@ public final class SwitchboardServer: Sendable {
             _ = try DevelopmentCertificate.ensure(
                 certificatePath: config.tlsCertificate, keyPath: config.tlsKey,
                 hostnames: [config.serverName], logger: logger)
-            tls = try Self.tlsConfiguration(certificate: config.tlsCertificate, key: config.tlsKey)
+            let configuration = try Self.tlsConfiguration(certificate: config.tlsCertificate, key: config.tlsKey)
+            if case .certificate(let leaf)? = configuration.certificateChain.first {
+                CertificateValidity.warn(leaf, path: config.tlsCertificate, logger: logger)
+            }
+            tls = configuration
         }
         let registry = PrometheusCollectorRegistry()
         let ircConfiguration = IRCServerConfiguration(

@@ -1,10 +1,15 @@
+import Crypto
+import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import SwitchboardApp
 import Testing
+import X509
 
-/// The TLS listeners as a client sees them.
+/// The TLS listeners as a client sees them, and what the server says at start-up
+/// about the certificate it serves.
 @Suite("TLS listeners")
 struct TLSTests {
     @Test("refuse clients that speak only TLS 1.0 or 1.1, and speak TLS 1.2 and 1.3")
@@ -21,6 +26,95 @@ struct TLSTests {
             let tls13 = try await TLSProbe.negotiatedVersion(port: server.tlsPort, minimum: .tlsv12, maximum: .tlsv13)
             #expect(tls13 == .tlsv13)
         }
+    }
+
+    /// How long from now a test certificate starts and ends being valid, and what
+    /// the server must log about it (nil: nothing).
+    struct ValidityCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let notBefore: TimeInterval
+        let notAfter: TimeInterval
+        let warning: (@Sendable (_ path: String, _ notBefore: String, _ notAfter: String) -> String)?
+        var testDescription: String { name }
+    }
+
+    static let day: TimeInterval = 24 * 3600
+
+    @Test("warn at start-up about a certificate that has expired, expires within 30 days or is not valid yet", arguments: [
+        ValidityCase(name: "expired", notBefore: -400 * day, notAfter: -2 * day) { path, _, notAfter in
+            "tls.certificate: the certificate \(path) expired on \(notAfter): TLS clients refuse it; renew it"
+        },
+        ValidityCase(name: "expires in 10 days", notBefore: -300 * day, notAfter: 10 * day + 3600) { path, _, notAfter in
+            "tls.certificate: the certificate \(path) expires on \(notAfter), in 10 days: renew it before then"
+        },
+        ValidityCase(name: "not valid yet", notBefore: day, notAfter: 90 * day) { path, notBefore, _ in
+            "tls.certificate: the certificate \(path) is not valid before \(notBefore): TLS clients refuse it until then (is the clock right?)"
+        },
+        ValidityCase(name: "valid for 31 more days", notBefore: -day, notAfter: 31 * day, warning: nil),
+    ])
+    func certificateDatesAreChecked(validity: ValidityCase) async throws {
+        let folder = try TestCertificate.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let (notBefore, notAfter) = (now + validity.notBefore, now + validity.notAfter)
+        let files = try TestCertificate.write(in: folder, organization: "Example Ltd", notBefore: notBefore, notAfter: notAfter)
+        let written = try Data(contentsOf: URL(fileURLWithPath: files.certificate))
+        let warnings = try await warningsServing(files)
+        if let warning = validity.warning {
+            let iso = ISO8601DateFormatter()
+            #expect(warnings == [warning(files.certificate, iso.string(from: notBefore), iso.string(from: notAfter))])
+        } else {
+            #expect(warnings.isEmpty)
+        }
+        // A certificate the server did not generate is never replaced.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: files.certificate)) == written)
+    }
+
+    /// Starts a server with the certificate and key in `files`, checks that a TLS
+    /// client gets through (a warning is for whoever runs the server; clients are
+    /// served all the same), and returns what the server logged as warnings or worse.
+    private func warningsServing(_ files: (certificate: String, key: String)) async throws -> [String] {
+        let logs = CapturedLogs()
+        try await withServer(operators: [], logs: logs, configure: {
+            $0.tlsCertificate = files.certificate
+            $0.tlsKey = files.key
+        }) { server in
+            let version = try await TLSProbe.negotiatedVersion(port: server.tlsPort, minimum: .tlsv12, maximum: .tlsv13)
+            #expect(version != nil)
+        }
+        return logs.entries(atLeast: .warning).map(\.message)
+    }
+}
+
+/// Self-signed certificates with chosen dates, written as PEM files.
+enum TestCertificate {
+    static func temporaryFolder() throws -> String {
+        let folder = NSTemporaryDirectory() + "switchboard-tls-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Writes `server.crt` (for localhost and 127.0.0.1) and `server.key` into `folder`.
+    static func write(in folder: String, organization: String, notBefore: Date, notAfter: Date) throws
+        -> (certificate: String, key: String)
+    {
+        let key = P256.Signing.PrivateKey()
+        let certificateKey = Certificate.PrivateKey(key)
+        let name = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName("localhost")
+        }
+        let extensions = try Certificate.Extensions {
+            SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(.init(contentBytes: [127, 0, 0, 1]))])
+        }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: certificateKey.publicKey,
+            notValidBefore: notBefore, notValidAfter: notAfter, issuer: name, subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: certificateKey)
+        let paths = (certificate: folder + "/server.crt", key: folder + "/server.key")
+        try (certificate.serializeAsPEM().pemString + "\n").write(toFile: paths.certificate, atomically: true, encoding: .utf8)
+        try (key.pemRepresentation + "\n").write(toFile: paths.key, atomically: true, encoding: .utf8)
+        return paths
     }
 }
 
