@@ -1,10 +1,11 @@
 import Crypto
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import SwitchboardApp
+@testable import SwitchboardApp
 import Testing
 import X509
 
@@ -70,6 +71,27 @@ struct TLSTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: files.certificate)) == written)
     }
 
+    @Test("an expired development certificate is replaced by a new one, with a warning")
+    func expiredDevelopmentCertificateIsRenewed() async throws {
+        let folder = try TestCertificate.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let expiry = now - 3 * Self.day
+        let files = try TestCertificate.write(in: folder, organization: DevelopmentCertificate.organization,
+                                              notBefore: now - 368 * Self.day, notAfter: expiry)
+        let warnings = try await warningsServing(files)
+        let renewed = try Certificate(pemEncoded: String(contentsOfFile: files.certificate, encoding: .utf8))
+        #expect(renewed.notValidAfter > now + 364 * Self.day)
+        let key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: files.key, encoding: .utf8))
+        #expect(renewed.publicKey == Certificate.PublicKey(key.publicKey))
+        #expect(try FileManager.default.attributesOfItem(atPath: files.key)[.posixPermissions] as? Int == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: files.certificate + ".new"))
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.hasPrefix(
+            "the development certificate \(files.certificate) expired on \(ISO8601DateFormatter().string(from: expiry)); generated a new one")
+            == true, "\(warnings)")
+    }
+
     /// Starts a server with the certificate and key in `files`, checks that a TLS
     /// client gets through (a warning is for whoever runs the server; clients are
     /// served all the same), and returns what the server logged as warnings or worse.
@@ -83,6 +105,23 @@ struct TLSTests {
             #expect(version != nil)
         }
         return logs.entries(atLeast: .warning).map(\.message)
+    }
+
+    @Test("an expired development certificate without its own key beside it is left alone")
+    func developmentCertificateWithAnotherKeyIsNotRenewed() throws {
+        let folder = try TestCertificate.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let now = Date()
+        let files = try TestCertificate.write(in: folder, organization: DevelopmentCertificate.organization,
+                                              notBefore: now - 400 * Self.day, notAfter: now - Self.day)
+        let otherKey = P256.Signing.PrivateKey().pemRepresentation + "\n"
+        try otherKey.write(toFile: files.key, atomically: true, encoding: .utf8)
+        let certificate = try Data(contentsOf: URL(fileURLWithPath: files.certificate))
+        let renewed = try DevelopmentCertificate.ensure(
+            certificatePath: files.certificate, keyPath: files.key, hostnames: [], logger: Logger(label: "test"))
+        #expect(!renewed)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: files.certificate)) == certificate)
+        #expect(try String(contentsOfFile: files.key, encoding: .utf8) == otherKey)
     }
 }
 
