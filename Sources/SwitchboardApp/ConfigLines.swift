@@ -16,7 +16,10 @@ struct ConfigLines {
         var prefix = ""  // the display path of the current table
         var openMultiline: String? = nil  // the delimiter of a multi-line string being skipped
 
-        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // A CRLF line break is one Character ("\r\n"), not a "\n": a file saved
+        // on Windows would otherwise be one long line.
+        let textLines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (offset, rawLine) in textLines.enumerated() {
             let lineNumber = offset + 1
             let line = Substring(rawLine.trimmingPrefixWhitespace())
 

@@ -393,8 +393,16 @@ struct ConfigReader {
         guard seconds > 0 else {
             throw error(fullKey, "the duration must be positive, not \"\(text)\"")
         }
+        guard seconds <= Self.longestDuration else {
+            throw error(fullKey, "the duration \"\(text)\" is too long (at most "
+                + "\(LiveChatDuration.format(Self.longestDuration)) = \(DurationText.describe(Self.longestDuration)))")
+        }
         return seconds
     }
+
+    /// The longest duration any key accepts. Longer ones are mistakes, and the
+    /// server's timers count in 64-bit nanoseconds, which end after 292 years.
+    static let longestDuration: TimeInterval = 365 * 24 * 3600
 
     // MARK: Rules
 

@@ -17,7 +17,9 @@ import Darwin
 public enum DevelopmentCertificate {
     /// Makes sure a certificate and its key exist.
     ///
-    /// - If both files exist, does nothing and returns `false`.
+    /// - If both files exist, does nothing and returns `false`, unless they are
+    ///   an expired development certificate and its key: then renews them
+    ///   (see `renewIfExpired`) and returns `true`.
     /// - If neither exists, generates a self-signed P-256 certificate for
     ///   `localhost`, `hostnames`, 127.0.0.1 and ::1, valid for one year,
     ///   writes both as PEM (the key readable by its owner only), creating
@@ -29,14 +31,16 @@ public enum DevelopmentCertificate {
         certificatePath: String,
         keyPath: String,
         hostnames: [String],
-        logger: Logger
+        logger: Logger,
+        now: Date = Date()
     ) throws -> Bool {
         let fileManager = FileManager.default
         let hasCertificate = fileManager.fileExists(atPath: certificatePath)
         let hasKey = fileManager.fileExists(atPath: keyPath)
         switch (hasCertificate, hasKey) {
         case (true, true):
-            return false
+            return try renewIfExpired(certificatePath: certificatePath, keyPath: keyPath, hostnames: hostnames,
+                                      logger: logger, now: now)
         case (true, false):
             throw DevelopmentCertificateError(
                 "the TLS certificate \(certificatePath) exists but its key \(keyPath) does not; put the key there or remove the certificate to get a development certificate"
@@ -49,7 +53,7 @@ public enum DevelopmentCertificate {
             break
         }
 
-        let (certificatePEM, keyPEM) = try generate(hostnames: hostnames)
+        let (certificatePEM, keyPEM) = try generate(hostnames: hostnames, now: now)
         try createParentFolder(of: certificatePath)
         try createParentFolder(of: keyPath)
         try write(keyPEM, to: keyPath, mode: 0o600)
@@ -77,13 +81,17 @@ public enum DevelopmentCertificate {
         return names
     }
 
+    /// The organization in the subject of every development certificate: how the
+    /// server tells one it generated from a real one.
+    static let organization = "Switchboard development certificate"
+
     /// A new self-signed certificate and its private key, both as PEM.
     static func generate(hostnames: [String], now: Date = Date()) throws -> (certificate: String, key: String) {
         let privateKey = P256.Signing.PrivateKey()
         let certificateKey = Certificate.PrivateKey(privateKey)
         let dnsNames = names(hostnames)
         let subject = try DistinguishedName {
-            OrganizationName("Switchboard development certificate")
+            OrganizationName(organization)
             CommonName(dnsNames.count > 1 ? dnsNames[1] : "localhost")
         }
 
@@ -137,7 +145,7 @@ public enum DevelopmentCertificate {
 
     /// Writes a new file with `mode` from the start (no window where a key
     /// would be readable by others), refusing to replace an existing file.
-    private static func write(_ text: String, to path: String, mode: mode_t) throws {
+    static func write(_ text: String, to path: String, mode: mode_t) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, mode)
         guard descriptor >= 0 else {
             throw DevelopmentCertificateError("cannot create \(path): \(String(cString: strerror(errno)))")

@@ -46,7 +46,11 @@ public final class SwitchboardServer: Sendable {
             _ = try DevelopmentCertificate.ensure(
                 certificatePath: config.tlsCertificate, keyPath: config.tlsKey,
                 hostnames: [config.serverName], logger: logger)
-            tls = try Self.tlsConfiguration(certificate: config.tlsCertificate, key: config.tlsKey)
+            let configuration = try Self.tlsConfiguration(certificate: config.tlsCertificate, key: config.tlsKey)
+            if case .certificate(let leaf)? = configuration.certificateChain.first {
+                CertificateValidity.warn(leaf, path: config.tlsCertificate, logger: logger)
+            }
+            tls = configuration
         }
         let registry = PrometheusCollectorRegistry()
         let ircConfiguration = IRCServerConfiguration(
@@ -156,8 +160,11 @@ public final class SwitchboardServer: Sendable {
         } catch {
             throw CLIError("tls.key: cannot load the private key: \(problem(key, "private key"))")
         }
-        let configuration = TLSConfiguration.makeServerConfiguration(
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        // TLS 1.0 and 1.1 are deprecated (RFC 8996): every IRC client still
+        // maintained speaks TLS 1.2.
+        configuration.minimumTLSVersion = .tlsv12
         do {
             _ = try NIOSSLContext(configuration: configuration)
         } catch {

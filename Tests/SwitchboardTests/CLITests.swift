@@ -71,6 +71,23 @@ private struct CLISandbox {
         try SwitchboardBinary.run(arguments + ["--config", configPath], stdin: stdin)
     }
 
+    /// Runs with `stdin` as raw bytes, which need not be text.
+    func run(_ arguments: [String], stdinBytes: [UInt8]) throws -> SwitchboardBinary.Result {
+        let path = try #require(SwitchboardBinary.path, "the switchboard binary was not found next to the tests; build it first")
+        let run = folder + "/run-" + UUID().uuidString
+        FileManager.default.createFile(atPath: run + ".in", contents: Data(stdinBytes))
+        let child = try ChildProcess.spawn(path, arguments + ["--config", configPath], input: run + ".in",
+                                           output: .file(run + ".out"), errors: .file(run + ".err"))
+        if !child.wait(timeout: 60) {
+            child.killAndReap()
+            Issue.record("switchboard \(arguments.joined(separator: " ")) did not finish within 60 s")
+        }
+        return SwitchboardBinary.Result(
+            status: child.exitCode ?? -1,
+            stdout: (try? String(contentsOfFile: run + ".out", encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: run + ".err", encoding: .utf8)) ?? "")
+    }
+
     func remove() {
         try? FileManager.default.removeItem(atPath: folder)
     }
@@ -211,6 +228,31 @@ private struct CLISandbox {
         #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
     }
 
+    /// Decoding standard input with repair turned every invalid byte into U+FFFD,
+    /// so that any 8 random bytes made the same weak password.
+    @Test func passwordThatIsNotUTF8IsRefused() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let notUTF8: [UInt8] = [0xFF, 0xFE, 0x80, 0xC3, 0x28, 0xA0, 0xA1, 0xF8, 0x0A]
+        let refusal = "Error: the password read from standard input is not valid UTF-8; give it as UTF-8 text\n"
+        let emptyPassword = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "\n")
+
+        var result = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdinBytes: notUTF8)
+        #expect(result.status == 1 && result.status == emptyPassword.status, "\(result.stderr)")
+        #expect(result.stderr == refusal)
+        #expect(result.stdout.isEmpty)
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+
+        #expect(try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "héllo wörld\n").status == 0)
+        result = try sandbox.run(["operator", "passwd", "anna", "--password-stdin"], stdinBytes: notUTF8)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr == refusal)
+        #expect(result.stdout.isEmpty)
+        let database = try SwitchboardDatabase(path: sandbox.databasePath)
+        defer { try? database.close() }
+        #expect(try database.operators.verify(login: "anna", password: "héllo wörld") != nil)
+    }
+
     @Test func invalidLoginAndUnknownAccounts() throws {
         let sandbox = try CLISandbox()
         defer { sandbox.remove() }
@@ -249,11 +291,52 @@ private struct CLISandbox {
         #expect(folder.stderr.contains("this is a folder, not a configuration file"), "\(folder.stderr)")
     }
 
+    /// Timers count in 64-bit nanoseconds: a duration beyond them once passed the
+    /// config check and crashed the server after its listeners were up.
+    @Test func tooLongDurationStopsServeBeforeAnythingStarts() throws {
+        let sandbox = try CLISandbox(config: """
+            [[listen]]
+            address = "127.0.0.1:0"
+            tls = false
+            [web]
+            address = "127.0.0.1:0"
+            [limits]
+            registration_timeout = "3000000h"
+            """)
+        defer { sandbox.remove() }
+        let result = try sandbox.run(["serve"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(
+            "\(sandbox.configPath):12: limits.registration_timeout: the duration \"3000000h\" is too long (at most 8760h = 365 days)"),
+            "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.databasePath), "the server started")
+    }
+
     @Test func help() throws {
         let result = try SwitchboardBinary.run(["operator", "add", "--help"])
         #expect(result.status == 0)
         for option in ["--name", "--chat-name", "--lang", "--bot", "--admin", "--password-stdin", "--config"] {
             #expect(result.stdout.contains(option))
         }
+    }
+
+    /// The commands refuse to run without --password-stdin, so their usage must not
+    /// show it as optional.
+    @Test(arguments: [["operator", "add", "anna", "--name", "Anna"], ["operator", "passwd", "anna"]])
+    func usageShowsPasswordStdinAsRequired(command: [String]) throws {
+        let help = try SwitchboardBinary.run(Array(command.prefix(2)) + ["--help"])
+        #expect(help.status == 0)
+        let usage = try #require(help.stdout.split(separator: "\n").first { $0.hasPrefix("USAGE:") })
+        #expect(usage.contains(" --password-stdin") && !usage.contains("[--password-stdin]"), "\(usage)")
+        #expect(help.stdout.contains("Required: read the password from standard input"), "\(help.stdout)")
+
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let missing = try sandbox.run(command, stdin: "pw\n")
+        #expect(missing.status == 64)
+        #expect(missing.stderr.hasPrefix("Error: Missing expected argument '--password-stdin'"), "\(missing.stderr)")
+        #expect(missing.stderr.contains("Usage: switchboard operator \(command[1]) <login>"), "\(missing.stderr)")
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
     }
 }

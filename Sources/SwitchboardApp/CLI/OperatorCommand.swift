@@ -60,14 +60,9 @@ struct OperatorCommand: ParsableCommand {
         @Flag(help: "The account is an administrator.")
         var admin = false
 
-        @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
-        var passwordStdin = false
+        @Flag var passwordSource: PasswordSource
 
         @OptionGroup var config: ConfigOptions
-
-        func validate() throws {
-            try requirePasswordStdin(passwordStdin)
-        }
 
         func run() throws {
             let configuration = try config.load()
@@ -132,14 +127,9 @@ struct OperatorCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("The login (case-insensitive).", valueName: "login"))
         var login: String
 
-        @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input (one line).")
-        var passwordStdin = false
+        @Flag var passwordSource: PasswordSource
 
         @OptionGroup var config: ConfigOptions
-
-        func validate() throws {
-            try requirePasswordStdin(passwordStdin)
-        }
 
         func run() throws {
             let configuration = try config.load()
@@ -152,14 +142,6 @@ struct OperatorCommand: ParsableCommand {
                 print("changed the password of operator \(account.login)")
             }
         }
-    }
-}
-
-func requirePasswordStdin(_ given: Bool) throws {
-    guard given else {
-        throw ValidationError(
-            "the password is read from standard input: add --password-stdin and pipe the password in, e.g. printf '%s\\n' \"$PASSWORD\" | switchboard operator ... --password-stdin"
-        )
     }
 }
 

@@ -7,6 +7,18 @@ import Musl
 import Darwin
 #endif
 
+/// `--password-stdin`, which `operator add` and `operator passwd` require: a
+/// password is never an argument, where `ps` and the shell history would show
+/// it. A flag of an enumeration without a default is one ArgumentParser
+/// requires, and shows without brackets in the usage line.
+enum PasswordSource: String, EnumerableFlag {
+    case passwordStdin
+
+    static func help(for value: PasswordSource) -> ArgumentHelp? {
+        "Required: read the password from standard input (one line), e.g. printf '%s\\n' \"$PASSWORD\" | switchboard operator ... --password-stdin"
+    }
+}
+
 /// Reads a password: one line of standard input, without its line break.
 /// On a terminal, asks for it on stderr and turns echo off.
 enum PasswordInput {
@@ -27,14 +39,19 @@ enum PasswordInput {
                 writeToStandardError("\n")
             }
         }
-        guard var line = readLine(strippingNewline: true) else {
+        guard var line = readStandardInputLine() else {
             throw CLIError("no password on standard input (it is read as one line)")
         }
-        while line.hasSuffix("\r") || line.hasSuffix("\n") { line.removeLast() }
+        while line.last == UInt8(ascii: "\r") || line.last == UInt8(ascii: "\n") { line.removeLast() }
         guard !line.isEmpty else {
             throw CLIError("the password read from standard input is empty")
         }
-        return line
+        // Decoding with repair (as readLine does) would turn every invalid byte into
+        // U+FFFD, so that different byte strings became one weak password.
+        guard let password = String(validating: line, as: UTF8.self) else {
+            throw CLIError("the password read from standard input is not valid UTF-8; give it as UTF-8 text")
+        }
+        return password
     }
 
     static func writeToStandardError(_ text: String) {
@@ -42,5 +59,20 @@ enum PasswordInput {
         text.withUTF8 { bytes in
             _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count)
         }
+    }
+}
+
+/// The bytes of standard input up to the first line break (included), or nil
+/// at the end of the input with nothing read. Outside `PasswordInput`, whose
+/// `read()` would hide the system's `read`.
+private func readStandardInputLine() -> [UInt8]? {
+    var bytes: [UInt8] = []
+    var byte: UInt8 = 0
+    while true {
+        let count = read(STDIN_FILENO, &byte, 1)
+        if count < 0, errno == EINTR { continue }
+        guard count == 1 else { return bytes.isEmpty ? nil : bytes }
+        bytes.append(byte)
+        if byte == UInt8(ascii: "\n") { return bytes }
     }
 }
