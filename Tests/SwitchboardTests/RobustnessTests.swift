@@ -95,7 +95,7 @@ struct RobustnessTests {
                 try await client.send("JOIN #busy")
                 try await client.expect("366")
             }
-            try await slow.channel.setOption(.autoRead, value: false)
+            try await slow.channel.setOption(.autoRead, value: false).get()
             let text = String(repeating: "x", count: 400)
             var received = 0
             var quitReason: String?
