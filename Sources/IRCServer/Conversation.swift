@@ -32,6 +32,12 @@ final class Conversation {
         let then: (ServerState, Result<StoredMessage, any Error>) -> Void
     }
     var visitorLeft: Bool { record.visitorLeftAt != nil }
+    /// The visitor closed it while their messages were still being stored: the close
+    /// comes after them (so each is delivered, and acknowledged, before `closed`), and
+    /// nothing new is taken from the visitor meanwhile.
+    var visitorClosing = false
+    /// Whether a message, a page or typing from the visitor is still taken.
+    var acceptsVisitorInput: Bool { !isClosed && !visitorLeft && !visitorClosing }
 
     static let historyLimit = 200
     /// The `closed` reason when the visitor closed the conversation.

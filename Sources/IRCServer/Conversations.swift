@@ -45,7 +45,11 @@ extension ServerState {
         storing(write.work) { state, result in
             write.then(state, result)
             conversation.messageWrites.removeFirst()
-            state.storeNextMessage(of: conversation)
+            if conversation.messageWrites.isEmpty && conversation.visitorClosing {
+                state.visitorClosed(conversation)
+            } else {
+                state.storeNextMessage(of: conversation)
+            }
         }
     }
 
@@ -546,6 +550,11 @@ extension ServerState {
     /// are told and may part when done (the last one ends it).
     func visitorClosed(_ conversation: Conversation) {
         guard !conversation.visitorLeft, !conversation.isClosed else { return }
+        if !conversation.messageWrites.isEmpty {
+            conversation.visitorClosing = true   // closed once the last of them is stored
+            return
+        }
+        conversation.visitorClosing = false
         let now = Date()
         conversation.record.visitorLeftAt = now
         let id = conversation.id

@@ -119,7 +119,7 @@ struct LiveChatGateway: VisitorGateway {
         guard let state = server.state else { throw .unavailable("the server is not running") }
         let stored = state.eventLoop.flatSubmit { () -> EventLoopFuture<StoredMessage> in
             let server = state.value
-            guard let open = server.conversations[conversation], !open.isClosed, !open.visitorLeft else {
+            guard let open = server.conversations[conversation], open.acceptsVisitorInput else {
                 return server.loop.makeFailedFuture(GatewayError.conversationClosed)
             }
             let author = open.visitorName
@@ -143,7 +143,7 @@ struct LiveChatGateway: VisitorGateway {
 
     func visitorTyping(conversation: Int64) async {
         _ = try? await onLoop { state in
-            if let open = state.conversations[conversation], !open.isClosed, !open.visitorLeft { state.visitorTyping(in: open) }
+            if let open = state.conversations[conversation], open.acceptsVisitorInput { state.visitorTyping(in: open) }
         }
     }
 
@@ -153,7 +153,7 @@ struct LiveChatGateway: VisitorGateway {
         // Like a message: nothing more once the visitor or an operator closed it.
         let open = try await onLoop { state -> Bool in
             guard let open = state.conversations[conversation] else { return false }
-            return !open.isClosed && !open.visitorLeft
+            return open.acceptsVisitorInput
         }
         guard open else { throw .conversationClosed }
         try await database { try $0.addPage(id: conversation, url: url, title: title, at: Date()) }

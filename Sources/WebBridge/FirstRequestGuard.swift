@@ -61,8 +61,8 @@ struct GuardedWebChannel: ServerChildChannel {
 ///
 /// - an `Upgrade` header that is not a WebSocket handshake for the events route
 ///   is dropped, so the request is answered as plain HTTP (RFC 9110 lets a server
-///   ignore it): SwiftNIO's upgrade handler loses a request whose upgrade it does
-///   not take, and the client got no answer at all;
+///   ignore it), and the connection closes after it: SwiftNIO's upgrade handler
+///   loses a request whose upgrade it does not take, and the client got no answer;
 /// - a request that does not keep the connection alive (HTTP/1.0 without
 ///   `Connection: keep-alive`, or any `close` among the connection options) is
 ///   passed on with `Connection: close`, so the connection ends after its answer;
@@ -88,6 +88,8 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var finished = false
     /// Something was written back: an answer has started.
     private var answered = false
+    /// The request's `Upgrade` was dropped: its answer ends the connection.
+    private var closesAfterAnswer = false
 
     init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>) {
         self.timeout = timeout
@@ -123,8 +125,12 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             isEnd = false
             headSeen.succeed()
             if head.headers.contains(name: "Upgrade"), !Self.isEventsHandshake(head) {
+                // The request decoder has already switched to the upgrade and parses no
+                // further request on this connection: it ends after this answer.
                 head.headers.remove(name: "Upgrade")
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
                 data = wrapInboundOut(.head(head))
+                closesAfterAnswer = true
             }
             // Hummingbird ends a connection after the request only when it says
             // `Connection: close`, and the HTTP/1.0 version is gone by then: an HTTP/1.0
@@ -143,7 +149,8 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             finished = true
             timer?.cancel()
             timer = nil
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            // Kept for the answer, to say that the connection ends with it.
+            if !closesAfterAnswer { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
         }
     }
 
@@ -162,6 +169,11 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         answered = true
+        if closesAfterAnswer, case .head(var head) = unwrapOutboundIn(data) {
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            return
+        }
         context.write(data, promise: promise)
     }
 

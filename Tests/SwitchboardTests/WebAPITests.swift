@@ -99,6 +99,16 @@ struct WebAPITests {
                 }
                 if status == 426 { #expect(reply.headers["sec-websocket-version"] == "13") }
             }
+            // The decoder took the request for an upgrade and reads no other on that
+            // connection: the answer closes it rather than leave the next request hanging.
+            let kept = try await RawConnection.connect(port: server.webPort)
+            try await kept.send("GET /healthz HTTP/1.1\r\n\(host)\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
+            let head = try await kept.head()
+            #expect(head.status == "HTTP/1.1 200 OK")
+            #expect(head.headers.contains { $0.lowercased() == "connection: close" }, "\(head.headers)")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !kept.isClosed, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(kept.isClosed)
         }
     }
 
@@ -393,6 +403,47 @@ struct WebAPITests {
             let closed = try await socket.next { $0["type"] as? String == "closed" }
             #expect(closed["reason"] as? String == "Closed by the visitor")
             try await socket.waitUntilClosed()
+        }
+    }
+
+    @Test("messages racing the visitor's close: each is refused, or delivered before `closed`, never stored after it")
+    func messagesRacingTheClose() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await TestVisitor.start(web, name: "Race")
+            try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            // 20 messages, the close, 20 more, all at once.
+            let accepted = try await withThrowingTaskGroup(of: String?.self) { group in
+                for index in 0..<41 {
+                    group.addTask {
+                        if index == 20 { _ = try await visitor.close(); return nil }
+                        let text = "m\(index)"
+                        return try await visitor.say(text).status == 201 ? text : nil
+                    }
+                }
+                var texts: Set<String> = []
+                for try await text in group { if let text { texts.insert(text) } }
+                return texts
+            }
+            // Whatever was accepted reached the visitor's socket before `closed`, and the operator before the PART.
+            var delivered: Set<String> = []
+            while true {
+                let event = try await socket.next()
+                if event["type"] as? String == "closed" { break }
+                if event["type"] as? String == "message", let text = event["text"] as? String, text.hasPrefix("m") { delivered.insert(text) }
+            }
+            #expect(delivered == accepted)
+            var relayed: Set<String> = []
+            while true {
+                let line = try await alice.next()
+                if line.command == "PART", line.params.first == visitor.channel { break }
+                if line.command == "PRIVMSG", line.params.first == visitor.channel, line.params[1].hasPrefix("m") { relayed.insert(line.params[1]) }
+            }
+            #expect(relayed == accepted)
+            let stored = Set(try await visitor.messages().messages.compactMap { $0["text"] as? String }.filter { $0.hasPrefix("m") })
+            #expect(stored == accepted)
         }
     }
 
