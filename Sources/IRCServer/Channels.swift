@@ -42,6 +42,13 @@ extension ServerState {
         }
         let channel: IRCChannel
         if let existing = channels[folded] {
+            if let conversation = existing.conversation, let login = client.account?.login.lowercased(),
+               conversation.record.operators.contains(where: { $0.lowercased() == login }) {
+                // The account's own conversation (+i to everyone else): any of its connections
+                // may be in it, a second device with all of it.
+                joinConversation(client, conversation, after: 0)
+                return
+            }
             channel = existing
             if let refusal = liveChatJoinRefusal(client, channel: channel) {
                 reply(client, .errNeedReggedNick, channel.name, refusal)
@@ -67,6 +74,11 @@ extension ServerState {
             channel.invited.remove(casemapping.fold(client.nick))
             channel.members[client] = channel.members.isEmpty && !channel.isPermanent ? .op : []
         } else {
+            guard !isConversationName(folded) else {
+                // An ordinary channel by that name would clash with the conversation that gets it.
+                reply(client, .errNoSuchChannel, name, "No such channel: the names of live chat channels followed by -<number> are kept for conversations")
+                return
+            }
             channel = IRCChannel(name: name, folded: folded)
             channels[folded] = channel
             channel.members[client] = .op

@@ -461,11 +461,16 @@ extension ServerState {
         let bound = NIOLoopBound(client, eventLoop: loop)
         let sent = visible
         let action = isAction
+        // The echo (or the error) is the answer, with the command's label, once the message is stored.
+        let label = deferAnswer(client)
         storingMessage(of: conversation, {
             try $0.append(conversationID: id, authorKind: kind, authorName: name, authorLogin: login, text: sent, isAction: action, at: Date())
         }) { state, result in
             let client = bound.value
-            guard let conversation = state.conversations[id] else { return }
+            guard let conversation = state.conversations[id] else {
+                state.answer(labeled: label, to: client) {}
+                return
+            }
             switch result {
             case .success(let message):
                 conversation.remember(message)
@@ -473,15 +478,20 @@ extension ServerState {
                 if client.bot { tags.append(IRCTag("bot")) }
                 tags.append(contentsOf: clientTags)
                 let event = IRCMessage(tags: tags, source: client.hostmask, command: "PRIVMSG", params: [conversation.channel.name, text])
-                let echo = client.has(.echoMessage)
-                state.deliver(event, to: conversation.channel.members.keys.lazy.filter { $0 !== client || echo })
+                state.deliver(event, to: conversation.channel.members.keys.lazy.filter { $0 !== client })
                 conversation.publish(.message(message.chatMessage))
                 state.noteActivity(in: conversation, at: message.at, lastID: message.id)
-                if expanded && !echo {
-                    state.noticeInConversation(client, conversation, "Sent to the visitor: \(sent)")
+                state.answer(labeled: label, to: client) {
+                    if client.has(.echoMessage) {
+                        state.send(event, to: client)
+                    } else if expanded {
+                        state.noticeInConversation(client, conversation, "Sent to the visitor: \(sent)")
+                    }
                 }
             case .failure(let error):
-                state.reply(client, .errCannotSendToChan, conversation.channel.name, "Your message could not be stored and was not sent (\(error))")
+                state.answer(labeled: label, to: client) {
+                    state.reply(client, .errCannotSendToChan, conversation.channel.name, "Your message could not be stored and was not sent (\(error))")
+                }
             }
         }
     }

@@ -13,6 +13,8 @@ enum ISupport {
     static let banMaskLength = nickLength + userLength + hostLength + 2
     static let channelLimit = 100
     static let maxTargets = 4
+    /// irssi's /notify asks WHOIS of every watched nick that came online in one command.
+    static let whoisTargets = 10
     static let modesPerCommand = 6
     static let monitorLimit = 100
     static let maxBans = 100
@@ -40,7 +42,7 @@ enum ISupport {
             "NETWORK=\(config.network)",
             "NICKLEN=\(nickLength)",
             "PREFIX=(ov)@+",
-            "TARGMAX=JOIN:,KICK:,LIST:,MONITOR:,NAMES:,NOTICE:\(maxTargets),PART:,PRIVMSG:\(maxTargets),TAGMSG:\(maxTargets),WHOIS:1",
+            "TARGMAX=JOIN:,KICK:,LIST:,MONITOR:,NAMES:,NOTICE:\(maxTargets),PART:,PRIVMSG:\(maxTargets),TAGMSG:\(maxTargets),WHOIS:\(whoisTargets)",
             "TOPICLEN=\(topicLength)",
             "USERLEN=\(userLength)",
             "UTF8ONLY",

@@ -93,6 +93,17 @@ extension ServerState {
     }
 
     /// Why `client` may not join the live chat channel, or nil.
+    /// Whether a folded channel name has the shape of a conversation's (`#website-17`):
+    /// such names belong to conversations, open or ended.
+    func isConversationName(_ folded: String) -> Bool {
+        config.liveChat.channels.contains { settings in
+            let prefix = casemapping.fold(settings.irc) + "-"
+            guard folded.hasPrefix(prefix) else { return false }
+            let number = folded.dropFirst(prefix.count)
+            return !number.isEmpty && number.allSatisfy { $0.isASCII && $0.isNumber }
+        }
+    }
+
     func liveChatJoinRefusal(_ client: Client, channel: IRCChannel) -> String? {
         guard channel.liveChat != nil else { return nil }
         if client.account?.isBot == true {

@@ -123,13 +123,16 @@ extension ServerState {
             return
         }
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
-        let targets = nick.split(separator: ",")
-        guard targets.count <= 1 else {
-            // TARGMAX says WHOIS:1.
+        let targets = nick.split(separator: ",").map(String.init)
+        guard targets.count <= ISupport.whoisTargets else {
             reply(client, .errTooManyTargets, nick, "Too many targets")
             return
         }
-        let target = targets.first.map(String.init) ?? nick
+        // Each nick gets its own replies, ending with its own 318.
+        for target in targets.isEmpty ? [nick] : targets { whois(client, target) }
+    }
+
+    private func whois(_ client: Client, _ target: String) {
         if isService(target) {
             reply(client, .rplWhoisUser, LiveChatService.nick, LiveChatService.user, config.serverName, "*", LiveChatService.realname)
             reply(client, .rplWhoisServer, LiveChatService.nick, config.serverName, config.network)

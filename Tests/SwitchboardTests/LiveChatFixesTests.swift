@@ -143,6 +143,54 @@ struct RemovedAccountTests {
 
 @Suite("Assignment of waiting conversations")
 struct WaitingAssignmentTests {
+    @Test("another connection of the assigned account may JOIN the conversation, and gets all of it; others may not")
+    func secondConnectionJoinsTheAccountsConversation() async throws {
+        try await withServer { server in
+            let laptop = try await operatorInWebsite(server, "alice")
+            let phone = try await server.client("alicephone", login: "alice")
+            let bob = try await server.client("bob")
+            let visitor = try await assignedVisitor(to: laptop, on: server, name: "Cleo")
+            _ = try await visitor.say("first question")
+            try await laptop.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            try await phone.send("JOIN \(visitor.channel)")
+            try await phone.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            let replayed = try await phone.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(replayed.params[1].hasSuffix("first question"))
+            try await bob.send("JOIN \(visitor.channel)")
+            #expect(try await bob.expect("473").params[1] == visitor.channel)
+        }
+    }
+
+    @Test("conversation-shaped names cannot become ordinary channels, before or after their conversation")
+    func conversationNamesAreKept() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice")
+            for name in ["#website-9", "#WEBSITE-12"] {
+                try await alice.send("JOIN \(name)")
+                let refused = try await alice.expect("403")
+                #expect(refused.params[1] == name && refused.params[2].contains("kept for conversations"))
+            }
+            // Other names with the prefix are ordinary channels.
+            try await alice.send("JOIN #website-team")
+            try await alice.expect("366")
+        }
+    }
+
+    @Test("a labeled message to a conversation gets its echo as the labeled answer, not ACK")
+    func labeledEchoInConversation() async throws {
+        try await withServer { server in
+            let caps = ["echo-message", "labeled-response", "batch", "message-tags", "server-time"]
+            let bot = try await operatorInWebsite(server, "alice", caps: caps)
+            let visitor = try await assignedVisitor(to: bot, on: server, name: "Dora")
+            try await bot.send("@label=a1 PRIVMSG \(visitor.channel) :labeled echo\r\nPING :after")
+            let echo = try await bot.expect("PRIVMSG") { $0.command == "PRIVMSG" || $0.command == "ACK" }
+            #expect(echo.command == "PRIVMSG" && echo.tag("label") == "a1" && echo.params[1] == "labeled echo", "\(echo)")
+            #expect(echo.tag("msgid") != nil)
+            try await bot.expect("PONG")
+            _ = try await visitor.waitForMessage("labeled echo")
+        }
+    }
+
     @Test("when the account's connection in a conversation leaves, the account's other connection gets it, whole")
     func conversationGoesToTheAccountsOtherConnection() async throws {
         try await withServer { server in

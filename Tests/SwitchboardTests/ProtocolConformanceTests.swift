@@ -116,7 +116,7 @@ struct ProtocolConformanceTests {
             // KICK and NAMES take any number of targets, and say so.
             #expect(limits["KICK"] == "")
             #expect(limits["NAMES"] == "")
-            #expect(limits["WHOIS"] == "1")
+            #expect(limits["WHOIS"] == "10")
 
             let bob = try await server.client("bob")
             let carol = try await server.client("carol")
@@ -130,9 +130,13 @@ struct ProtocolConformanceTests {
             try await client.send("NAMES #km,#nowhere")
             #expect(try await client.expect("366").params[1] == "#km")
             #expect(try await client.expect("366").params[1] == "#nowhere")
-            // WHOIS:1 is enforced.
-            try await client.send("WHOIS bob,carol")
-            #expect(try await client.expect("407").params[1] == "bob,carol")
+            // WHOIS:10: irssi's /notify asks several nicks at once, LiveChat among them; each gets its own 318.
+            try await client.send("WHOIS LiveChat,bob,nobody")
+            let whois = try await client.collect(until: "318").map(\.command)
+                + (try await client.collect(until: "318")).map(\.command) + (try await client.collect(until: "318")).map(\.command)
+            #expect(whois.filter { $0 == "311" }.count == 2 && whois.contains("401"), "\(whois)")
+            try await client.send("WHOIS " + (1...11).map { "n\($0)" }.joined(separator: ","))
+            #expect(try await client.expect("407").params[1].hasPrefix("n1,n2"))
 
             try await client.send("MODE #km +k \(String(repeating: "k", count: 24))")
             #expect(try await client.expect("525").params.last?.contains("23") == true)
