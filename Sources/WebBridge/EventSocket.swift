@@ -171,13 +171,15 @@ struct EventSocket: Sendable {
     private func serve(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping alreadySent: Set<Int64>,
                        address: SocketAddress?, connection: any Channel, inbound: WebSocketInboundStream,
                        writer: FrameWriter, outbound: WebSocketOutboundWriter) async -> (any Error)? {
-        await withTaskGroup(of: (any Error)?.self) { group in
+        let posting = PostInProgress()
+        return await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
-                await self.forward(events, conversation: id, skipping: alreadySent, writer: writer, outbound: outbound)
+                await self.forward(events, conversation: id, skipping: alreadySent, writer: writer, outbound: outbound,
+                                   posting: posting)
                 return nil
             }
             group.addTask {
-                await self.receive(conversation: id, address: address, inbound: inbound, writer: writer)
+                await self.receive(conversation: id, address: address, inbound: inbound, writer: writer, posting: posting)
             }
             // Whichever ends first (the conversation closed, or the visitor left) ends the other.
             let broken = await group.next() ?? nil
@@ -197,7 +199,7 @@ struct EventSocket: Sendable {
     /// closes; a stream that ends without one means the server is stopping, and
     /// the widget will reconnect (so no `closed` is made up here).
     private func forward(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping replayed: Set<Int64>,
-                         writer: FrameWriter, outbound: WebSocketOutboundWriter) async {
+                         writer: FrameWriter, outbound: WebSocketOutboundWriter, posting: PostInProgress) async {
         var replayed = replayed
         let newestReplayed = replayed.max() ?? 0
         var sentClosed = false
@@ -206,6 +208,11 @@ struct EventSocket: Sendable {
                 if case .message(let message) = event, !replayed.isEmpty {
                     if replayed.contains(message.id) { continue }
                     if message.id > newestReplayed { replayed.removeAll() }   // past the overlap
+                }
+                if case .closed = event {
+                    // A message the visitor sent on this socket before the close was stored
+                    // first (the close waits for it): its ack goes out before `closed`.
+                    await posting.finished()
                 }
                 try await writer.send(.event(event))
                 if case .closed = event {
@@ -225,7 +232,8 @@ struct EventSocket: Sendable {
     }
 
     /// The visitor's frames until the socket closes; the error that ended them, if one did.
-    private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter) async -> (any Error)? {
+    private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter,
+                         posting: PostInProgress) async -> (any Error)? {
         var lastTyping: ContinuousClock.Instant?
         var iterator = inbound.messages(maxSize: Self.readLimit(maxFrameBytes: maxFrameBytes)).makeAsyncIterator()
         do {
@@ -249,7 +257,14 @@ struct EventSocket: Sendable {
                 }
                 switch frame.type {
                 case "message":
-                    try await writer.send(await post(frame, conversation: id, address: address))
+                    await posting.begin()
+                    do {
+                        try await writer.send(await post(frame, conversation: id, address: address))
+                    } catch {
+                        await posting.end()
+                        throw error
+                    }
+                    await posting.end()
                 case "typing":
                     let now = ContinuousClock.now
                     if lastTyping.map({ now - $0 >= Self.typingInterval }) ?? true {
@@ -275,6 +290,29 @@ struct EventSocket: Sendable {
         } catch {
             return .error(error, clientID: frame.clientID)
         }
+    }
+}
+
+/// The visitor's message being stored and answered on one socket, if any: the
+/// `closed` event waits for its answer, so a stored message is never left without
+/// its `ack`.
+actor PostInProgress {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func begin() { busy = true }
+
+    func end() {
+        busy = false
+        let waiting = self.waiting
+        self.waiting = []
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Returns once no message is being stored and answered.
+    func finished() async {
+        guard busy else { return }
+        await withCheckedContinuation { waiting.append($0) }
     }
 }
 

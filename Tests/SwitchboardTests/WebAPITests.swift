@@ -447,6 +447,30 @@ struct WebAPITests {
         }
     }
 
+    @Test("socket messages racing the visitor's close: a stored one always has its ack before `closed`")
+    func socketMessagesRacingTheClose() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let alice = try await operatorInWebsite(server, "alice")
+            for round in 0..<5 {
+                let visitor = try await TestVisitor.start(web, name: "Race\(round)")
+                try await alice.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+                let socket = try await TestSocket.open(port: server.webPort, path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+                for index in 0..<5 { try await socket.send(["type": "message", "text": "w\(index)", "client_id": "c\(index)"]) }
+                _ = try await visitor.close()
+                var acked: Set<String> = []
+                while true {
+                    let event = try await socket.next()
+                    if event["type"] as? String == "closed" { break }
+                    if event["type"] as? String == "ack", let id = event["client_id"] as? String { acked.insert("w" + id.dropFirst()) }
+                }
+                let stored = Set(try await visitor.messages().messages.compactMap { $0["text"] as? String }.filter { $0.hasPrefix("w") })
+                #expect(stored == acked, "round \(round): stored \(stored.sorted()), acked \(acked.sorted())")
+                await socket.close()
+            }
+        }
+    }
+
     // MARK: Rate limits
 
     @Test("Per-IP limits: conversations and messages (HTTP and WebSocket together) get 429 with Retry-After")
