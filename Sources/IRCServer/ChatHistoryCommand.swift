@@ -270,7 +270,11 @@ extension ServerState {
             }
             return
         }
-        writeBatch(to: client, type: type, params: params, label: label, lines: lines)
-        resumeInput(client)
+        if endDeferredAnswer(client) {
+            writeBatch(to: client, type: type, params: params, label: label, lines: lines)
+            resumeInput(client)
+        } else {
+            client.deferredReplies = (client.deferredReplies ?? []) + lines
+        }
     }
 }

@@ -106,6 +106,10 @@ final class Client {
     /// The label of the command being run, and whether it will answer later.
     var currentLabel: String?
     var labelDeferred = false
+    /// Parts of the current command still to answer (see `deferAnswer`), and what it
+    /// already said for its labeled response.
+    var deferredAnswers: UInt8 = 0
+    var deferredReplies: [IRCMessage]?
 
     /// The conversation a visitor pseudo-user belongs to.
     weak var conversation: Conversation?

@@ -393,12 +393,10 @@ final class ServerState {
         body()
         client.currentLabel = nil
         if client.labelDeferred {
-            // The command answers later (after a database write): the label goes with that answer.
+            // The command answers later (after a database write): what it said so far
+            // (an echo, say) goes with that answer, under the label.
             client.labelDeferred = false
-            if let early = client.capturedReplies, !early.isEmpty {
-                client.capturedReplies = nil
-                for reply in early { send(reply, to: client) }
-            }
+            client.deferredReplies = (client.deferredReplies ?? []) + (client.capturedReplies ?? [])
             client.capturedReplies = nil
         } else {
             finishLabeledResponse(client, label: label)
@@ -420,22 +418,44 @@ final class ServerState {
     /// answer must go through `answer(labeled:to:)`.
     func deferAnswer(_ client: Client) -> String? {
         holdInput(client)
+        client.deferredAnswers += 1
         guard let label = client.currentLabel else { return nil }
         client.labelDeferred = true
         return label
     }
 
     /// Sends the replies `body` produces as the answer of a deferred command (its
-    /// labeled response, with a label), then lets the client's next lines run.
+    /// labeled response, with a label), then lets the client's next lines run. A
+    /// command that deferred more than once (a PRIVMSG to two conversations) answers
+    /// with its last part: the replies of the earlier ones wait for it, in one response.
     func answer(labeled label: String?, to client: Client, _ body: () -> Void) {
-        defer { resumeInput(client) }
         guard let label, !client.isClosing else {
             body()
+            if endDeferredAnswer(client) { resumeInput(client) }
             return
         }
-        client.capturedReplies = []
+        client.capturedReplies = client.deferredReplies ?? []
+        client.deferredReplies = nil
         body()
-        finishLabeledResponse(client, label: label)
+        if endDeferredAnswer(client) {
+            finishLabeledResponse(client, label: label)
+            resumeInput(client)
+        } else {
+            client.deferredReplies = client.capturedReplies
+            client.capturedReplies = nil
+        }
+    }
+
+    /// One deferred part of the command has answered; true when it was the last.
+    /// Replies still kept from it (a label lost on the way) are sent as they are.
+    func endDeferredAnswer(_ client: Client) -> Bool {
+        if client.deferredAnswers > 0 { client.deferredAnswers -= 1 }
+        guard client.deferredAnswers == 0 else { return false }
+        if let kept = client.deferredReplies {
+            client.deferredReplies = nil
+            for reply in kept { send(reply, to: client) }
+        }
+        return true
     }
 
     // MARK: Timers

@@ -188,6 +188,23 @@ struct WaitingAssignmentTests {
             #expect(echo.tag("msgid") != nil)
             try await bot.expect("PONG")
             _ = try await visitor.waitForMessage("labeled echo")
+
+            // What the command said before its deferred part (an echo, another target's
+            // echo) is in the same labeled response.
+            try await bot.send("@label=n1 PRIVMSG LiveChat :NAME Dora's helper")
+            let opened = try await bot.expect("BATCH")
+            #expect(opened.tag("label") == "n1")
+            let inside = try await bot.collect(until: "BATCH")
+            #expect(inside.first?.command == "PRIVMSG" && inside.first?.params == ["LiveChat", "NAME Dora's helper"], "\(inside)")
+            #expect(inside.filter { $0.command != "BATCH" }.allSatisfy { $0.tag("batch") == String(opened.params[0].dropFirst()) }, "\(inside)")
+
+            try await bot.send("JOIN #lounge")
+            try await bot.expect("366")
+            try await bot.send("@label=m1 PRIVMSG \(visitor.channel),#lounge :both")
+            let multi = try await bot.expect("BATCH")
+            #expect(multi.tag("label") == "m1")
+            let echoes = try await bot.collect(until: "BATCH").filter { $0.command == "PRIVMSG" }
+            #expect(Set(echoes.map { $0.params[0] }) == [visitor.channel, "#lounge"], "\(echoes)")
         }
     }
 
