@@ -270,11 +270,8 @@ extension ServerState {
             }
             return
         }
-        if endDeferredAnswer(client) {
-            writeBatch(to: client, type: type, params: params, label: label, lines: lines)
-            resumeInput(client)
-        } else {
-            client.deferredReplies = (client.deferredReplies ?? []) + lines
-        }
+        _ = endDeferredAnswer(client)   // CHATHISTORY defers once: this is its whole answer
+        writeBatch(to: client, type: type, params: params, label: label, lines: lines)
+        resumeInput(client)
     }
 }

@@ -221,10 +221,7 @@ extension ServerState {
         persist("the assignment") { try $0.assign(id: id, to: login, reason: reason, at: now) }
 
         let live = liveChannel(of: conversation)
-        var targets = connectionsInLiveChannel(of: conversation, login: login)
-        if let byTake, !targets.contains(where: { $0 === byTake }) { targets.append(byTake) }
-        if targets.isEmpty { targets = connections(ofAccount: login) }
-        for client in targets { joinConversation(client, conversation, after: 0) }
+        for client in connectionsToJoin(conversation, login: login, byTake: byTake) { joinConversation(client, conversation, after: 0) }
         if !alreadyOperator { conversation.publish(.operatorJoined(author(ofOperator: login))) }
         if let live {
             let verb = fresh ? "New conversation \(conversation.channel.name) from \(conversation.visitorLabel) assigned to"
@@ -258,11 +255,15 @@ extension ServerState {
         }
     }
 
-    /// The connections of `login` in the conversation's live chat channel: where a
-    /// conversation given to the account goes (to all of them when none is there).
-    private func connectionsInLiveChannel(of conversation: Conversation, login: String) -> [Client] {
-        guard let live = liveChannel(of: conversation) else { return [] }
-        return connections(ofAccount: login).filter { live.members[$0] != nil }
+    /// The connections of `login` a conversation given to the account goes to: those in
+    /// its live chat channel (and `byTake`, the one that took it), or all of them when
+    /// none is there.
+    private func connectionsToJoin(_ conversation: Conversation, login: String, byTake: Client? = nil) -> [Client] {
+        let all = connections(ofAccount: login)
+        let live = liveChannel(of: conversation)
+        var targets = all.filter { client in live?.members[client] != nil }
+        if let byTake, !targets.contains(where: { $0 === byTake }) { targets.append(byTake) }
+        return targets.isEmpty ? all : targets
     }
 
     /// A connection left (QUIT, a dropped link) while other connections of its account
@@ -276,9 +277,7 @@ extension ServerState {
         for conversation in left where !conversation.isClosed
             && conversation.record.operators.contains(where: { $0.lowercased() == key })
             && !conversation.channel.members.keys.contains(where: { $0.account?.login.lowercased() == key }) {
-            var targets = connectionsInLiveChannel(of: conversation, login: login)
-            if targets.isEmpty { targets = connections(ofAccount: login) }
-            for client in targets { joinConversation(client, conversation, after: 0) }
+            for client in connectionsToJoin(conversation, login: login) { joinConversation(client, conversation, after: 0) }
         }
     }
 

@@ -129,16 +129,15 @@ struct VisitorAPI: Sendable {
             _ = try await authorize(request, context, queryToken: true)
             let versions = request.headers[values: .secWebSocketVersion]
             let keys = request.headers[values: .secWebSocketKey]
+            let upgrade: HTTPFields = [.upgrade: "websocket", .connection: "Upgrade", .secWebSocketVersion: "13"]
             if !versions.isEmpty, versions != ["13"] {
-                throw APIError(.upgradeRequired, .upgradeRequired, "Only WebSocket version 13 is supported.",
-                               headers: [.upgrade: "websocket", .connection: "Upgrade", .secWebSocketVersion: "13"])
+                throw APIError(.upgradeRequired, .upgradeRequired, "Only WebSocket version 13 is supported.", headers: upgrade)
             }
             if !versions.isEmpty || !keys.isEmpty {
                 throw APIError(.badRequest, .badRequest,
                                "A WebSocket handshake needs one Sec-WebSocket-Key and Sec-WebSocket-Version: 13.")
             }
-            throw APIError(.upgradeRequired, .upgradeRequired, "This route is a WebSocket.",
-                           headers: [.upgrade: "websocket", .connection: "Upgrade", .secWebSocketVersion: "13"])
+            throw APIError(.upgradeRequired, .upgradeRequired, "This route is a WebSocket.", headers: upgrade)
         }
     }
 
