@@ -124,12 +124,16 @@ extension ServerState {
         }
         let nick = message.params.count > 1 ? message.params[1] : message.params[0]
         let targets = nick.split(separator: ",").map(String.init)
+        guard !targets.isEmpty else {
+            reply(client, .errNoNicknameGiven, "No nickname given")
+            return
+        }
         guard targets.count <= ISupport.whoisTargets else {
             reply(client, .errTooManyTargets, nick, "Too many targets")
             return
         }
         // Each nick gets its own replies, ending with its own 318.
-        for target in targets.isEmpty ? [nick] : targets { whois(client, target) }
+        for target in targets { whois(client, target) }
     }
 
     private func whois(_ client: Client, _ target: String) {

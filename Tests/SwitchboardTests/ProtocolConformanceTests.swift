@@ -137,6 +137,9 @@ struct ProtocolConformanceTests {
             #expect(whois.filter { $0 == "311" }.count == 2 && whois.contains("401"), "\(whois)")
             try await client.send("WHOIS " + (1...11).map { "n\($0)" }.joined(separator: ","))
             #expect(try await client.expect("407").params[1].hasPrefix("n1,n2"))
+            // A target list with no nick in it is "no nickname given", not an unknown nick called ",".
+            try await client.send("WHOIS ,")
+            #expect(try await client.expect("431").params.last == "No nickname given")
 
             try await client.send("MODE #km +k \(String(repeating: "k", count: 24))")
             #expect(try await client.expect("525").params.last?.contains("23") == true)
