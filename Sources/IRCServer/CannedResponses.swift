@@ -85,6 +85,11 @@ extension ServerState {
                 return
             }
             let text = arguments.dropFirst(2).joined(separator: " ")
+            // A shortcut whose expansion shows the visitor nothing could never be sent.
+            guard OperatorText.hasVisibleText(text) else {
+                serviceFail(client, code: "INVALID_CANNED", "A canned response needs text the visitor can see; formatting codes, control and invisible characters alone are not. Nothing changed.")
+                return
+            }
             let login = account.login
             let store = database.cannedResponses
             let bound = NIOLoopBoundClient(client: client, loop: loop)

@@ -29,24 +29,32 @@ extension ServerState {
 
     // MARK: `!command` in a conversation channel
 
+    /// `!command` inside a conversation: every LiveChat command, those that take a
+    /// `<conv>` with this conversation, plus `!leave`.
     func handleConversationCommand(_ client: Client, conversation: Conversation, text: String) {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard let first = words.first else { return }
         let name = first.uppercased()
         let rest = Array(words.dropFirst())
         switch name {
-        case "HELP":
-            serviceSay(client, "In a conversation: !history, !info, !transfer <operator|#channel>, !close [reason], !take, !leave, !forward — the LiveChat commands with this conversation implied. Nothing starting with ! reaches the visitor.")
-        case "HISTORY", "INFO", "TAKE", "TRANSFER", "FORWARD":
-            LiveChatService.byName[name]?.run(self, client, [conversation.channel.name] + rest)
-        case "CLOSE":
-            serviceClose(client, [conversation.channel.name] + rest)
+        case "HELP" where rest.first?.uppercased() == "LEAVE":
+            serviceSay(client, "!leave [reason] — leave this conversation, as /part does; when you are its last operator it ends.")
+        case "HELP" where rest.isEmpty:
+            let others = LiveChatService.commands.filter { !$0.takesConversation && $0.name != "HELP" }
+                .map { "!" + $0.name.lowercased() }.joined(separator: ", ")
+            serviceSay(client, "In a conversation: !history, !info, !transfer <operator|#channel>, !close [reason], !take, !leave, !forward "
+                + "— the LiveChat commands with this conversation implied — and \(others), as to LiveChat. "
+                + "!help <command> explains one. Nothing starting with ! reaches the visitor.")
         case "LEAVE":
             if conversation.channel.members[client] != nil {
                 part(client, from: conversation.channel, reason: rest.isEmpty ? nil : rest.joined(separator: " "))
             }
         default:
-            serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command !\(first.lowercased()). !help lists the commands; nothing was sent to the visitor.")
+            guard let command = LiveChatService.byName[name] else {
+                serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command !\(first.lowercased()). !help lists the commands; nothing was sent to the visitor.")
+                return
+            }
+            command.run(self, client, command.takesConversation ? [conversation.channel.name] + rest : rest)
         }
     }
 
@@ -69,7 +77,7 @@ extension ServerState {
             let id = conversation.id
             persist("an invited operator") { try $0.addOperator(id: id, login: login) }
         }
-        for connection in connections(ofAccount: login) {
+        for connection in connectionsToJoin(conversation, login: login) {
             joinConversation(connection, conversation, after: 0)
         }
         if !alreadyOperator { conversation.publish(.operatorJoined(author(ofOperator: login))) }
@@ -117,9 +125,10 @@ extension ServerState {
             serviceFail(client, code: "NOT_IN_CONVERSATION", "You are not in \(conversation.channel.name); only its operators close it.")
             return
         }
-        let reason = arguments.count > 1 ? arguments.dropFirst().joined(separator: " ") : nil
+        // The visitor reads the reason: plain text, or the default when nothing of it would show.
+        let reason = arguments.count > 1 ? OperatorText.plain(arguments.dropFirst().joined(separator: " ")) : nil
         let name = conversation.channel.name
-        endConversation(conversation, reason: reason ?? "closed by \(account.visibleName)")
+        endConversation(conversation, reason: reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)")
         serviceOK(client, code: "CLOSED", context: [name], "Closed \(name).")
     }
 
@@ -137,13 +146,16 @@ extension ServerState {
             state.answer(labeled: replyLabel, to: client) {
             switch result {
             case .success(let pages) where pages.isEmpty:
-                state.serviceOK(client, code: "HISTORY_END", context: [name, "0"], "\(label) in \(name) has not reported any page.")
+                // Bots always get START and END; people get the one sentence.
+                state.serviceOK(client, code: "HISTORY_START", context: [name, "0"], "\(label) in \(name) has not reported any page.")
+                state.sendNote(client, command: "LIVECHAT", code: "HISTORY_END", context: [name, "0"], description: "End of the pages.")
             case .success(let pages):
                 state.serviceOK(client, code: "HISTORY_START", context: [name, String(pages.count)], "Pages visited by \(label) in \(name), oldest first:")
                 for page in pages {
                     let title = page.title.map { " — \($0)" } ?? ""
                     state.serviceOK(client, code: "PAGE", context: [name, page.url], "\(ClockText.hourMinute(page.at)) \(page.url)\(title)")
                 }
+                state.serviceOK(client, code: "HISTORY_END", context: [name, String(pages.count)], "End of the pages.")
             case .failure(let error):
                 state.serviceFail(client, code: "INTERNAL_ERROR", "Could not read the history: \(error)")
             }
@@ -206,7 +218,8 @@ extension ServerState {
             .sorted { $0.id < $1.id }
         let where_ = channels.map(\.name).joined(separator: ", ")
         guard !open.isEmpty else {
-            serviceOK(client, code: "LIST_END", context: ["0"], "No open conversations in \(where_).")
+            serviceOK(client, code: "LIST_START", context: ["0"], "No open conversations in \(where_).")
+            sendNote(client, command: "LIVECHAT", code: "LIST_END", context: ["0"], description: "End of the list.")
             return
         }
         serviceOK(client, code: "LIST_START", context: [String(open.count)], "Open conversations in \(where_):")

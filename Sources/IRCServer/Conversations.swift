@@ -258,7 +258,7 @@ extension ServerState {
     /// The connections of `login` a conversation given to the account goes to: those in
     /// its live chat channel (and `byTake`, the one that took it), or all of them when
     /// none is there.
-    private func connectionsToJoin(_ conversation: Conversation, login: String, byTake: Client? = nil) -> [Client] {
+    func connectionsToJoin(_ conversation: Conversation, login: String, byTake: Client? = nil) -> [Client] {
         let all = connections(ofAccount: login)
         let live = liveChannel(of: conversation)
         var targets = all.filter { client in live?.members[client] != nil }
@@ -377,17 +377,46 @@ extension ServerState {
         }
     }
 
-    /// When an operator connects, every conversation still assigned to the account
-    /// is joined again, with what it missed.
+    /// When an operator connects, the conversations still assigned to the account are
+    /// joined again, with what they missed, unless another of the account's connections
+    /// has them from the live chat channel: a conversation goes to the connections in
+    /// its live chat channel, and this one gets them when it joins the channel.
     func rejoinConversations(_ client: Client) {
         guard let login = client.account?.login else { return }
         let key = login.lowercased()
-        for conversation in conversations.values.sorted(by: { $0.id < $1.id })
-        where !conversation.isClosed && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
-            let othersInside = conversation.channel.members.keys.contains { $0 !== client && $0.account?.login.lowercased() == key }
-            let seen = othersInside ? 0 : operatorRecords[key]?.seen[conversation.id] ?? 0
-            joinConversation(client, conversation, after: seen)
+        for conversation in openConversations(ofAccount: key) {
+            let live = liveChannel(of: conversation)
+            let coveredFromChannel = conversation.channel.members.keys.contains { other in
+                other !== client && other.account?.login.lowercased() == key && live?.members[other] != nil
+            }
+            if !coveredFromChannel { joinAccountConversation(client, conversation) }
         }
+    }
+
+    /// A connection joined a live chat channel: the account's conversations of that
+    /// channel are joined on it too (a phone that joins `#website` while the laptop
+    /// handles its conversations gets them, whole).
+    func joinConversations(_ client: Client, of channel: IRCChannel) {
+        guard let key = client.account?.login.lowercased() else { return }
+        for conversation in openConversations(ofAccount: key) where liveChannel(of: conversation) === channel {
+            joinAccountConversation(client, conversation)
+        }
+    }
+
+    private func openConversations(ofAccount key: String) -> [Conversation] {
+        conversations.values.sorted(by: { $0.id < $1.id }).filter { conversation in
+            !conversation.isClosed && conversation.record.operators.contains { $0.lowercased() == key }
+        }
+    }
+
+    /// Joins one of the account's conversations on `client`: all of it when another
+    /// connection of the account is inside (this one saw none of it), otherwise what
+    /// the account has not seen.
+    private func joinAccountConversation(_ client: Client, _ conversation: Conversation) {
+        guard let key = client.account?.login.lowercased() else { return }
+        let othersInside = conversation.channel.members.keys.contains { $0 !== client && $0.account?.login.lowercased() == key }
+        let seen = othersInside ? 0 : operatorRecords[key]?.seen[conversation.id] ?? 0
+        joinConversation(client, conversation, after: seen)
     }
 
     // MARK: Messages
@@ -449,7 +478,7 @@ extension ServerState {
             return
         }
         let visible = isAction ? OperatorText.describe(action: plain, by: account.visibleName) : plain
-        guard isAction || !plain.allSatisfy(\.isWhitespace) else {
+        guard isAction || OperatorText.hasVisibleText(plain) else {
             noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
             return
         }

@@ -18,6 +18,9 @@ enum LiveChatService {
         let usage: String
         let summary: String
         let details: [String]
+        /// Its first argument is a conversation (`<conv>`), which `!command` inside a
+        /// conversation channel supplies.
+        var takesConversation = false
         let run: @Sendable (ServerState, Client, [String]) -> Void
     }
 
@@ -53,21 +56,26 @@ enum LiveChatService {
                 run: { $0.serviceList($1, $2) }),
         Command(name: "TAKE", usage: "TAKE <conv>", summary: "take a waiting conversation",
                 details: ["TAKE #website-17 (or TAKE 17) assigns a waiting conversation to you and joins you to it."],
+                takesConversation: true,
                 run: { $0.serviceTake($1, $2) }),
         Command(name: "CLOSE", usage: "CLOSE <conv> [reason]", summary: "end a conversation for the visitor and everyone",
                 details: ["CLOSE #website-17 [reason] ends it: the visitor is told (with the reason) and the channel goes away.",
                           "Leaving it with /part does the same when you are its last operator."],
+                takesConversation: true,
                 run: { $0.serviceClose($1, $2) }),
         Command(name: "HISTORY", usage: "HISTORY <conv>", summary: "the pages the visitor visited",
                 details: ["HISTORY #website-17 lists the pages the visitor's browser reported, oldest first."],
+                takesConversation: true,
                 run: { $0.serviceHistory($1, $2) }),
         Command(name: "INFO", usage: "INFO <conv>", summary: "the visitor's details and why the conversation went where it went",
                 details: ["INFO #website-17: visitor name, languages, page, browser, state, and the assignment's reason."],
+                takesConversation: true,
                 run: { $0.serviceInfo($1, $2) }),
         Command(name: "TRANSFER", usage: "TRANSFER <conv> <operator|#channel>", summary: "hand a conversation to a colleague or to another live chat channel",
                 details: ["TRANSFER #website-17 bob: bob is joined to the conversation and you leave it.",
                           "TRANSFER #website-17 #support: the assignment rule picks an available operator of #support;",
                           "if nobody is available there, the conversation stays with you."],
+                takesConversation: true,
                 run: { $0.serviceTransfer($1, $2) }),
         Command(name: "CANNED", usage: "CANNED [LIST | ADD <shortcut> <text> | DEL <shortcut>]", summary: "the canned responses shared by all operators",
                 details: ["CANNED ADD hello Hello! How can I help you today? — then type ::hello in a conversation,",
@@ -77,6 +85,7 @@ enum LiveChatService {
         Command(name: "FORWARD", usage: "FORWARD <conv>", summary: "(bots) hand a conversation to a human operator",
                 details: ["FORWARD #website-17: the bot leaves and the assignment rule picks a human operator,",
                           "who gets the whole conversation; if nobody is available it waits and the visitor is told."],
+                takesConversation: true,
                 run: { $0.serviceForward($1, $2) }),
     ]
 
@@ -274,7 +283,11 @@ extension ServerState {
         }
         if joined.isEmpty {
             let names = liveChatChannels.map(\.name).joined(separator: ", ")
-            serviceOK(client, code: "NOT_JOINED", "You are in no live chat channel, so no conversation comes to you. Join one: \(names).")
+            // Conversations already yours stay yours out of the channel: say how many.
+            let count = liveChatChannels.first.flatMap { availability(login: account.login, in: $0, now: now) }?.ongoing ?? 0
+            let ongoing = count == 1 ? "1 ongoing conversation" : "\(count) ongoing conversations"
+            serviceOK(client, code: "NOT_JOINED", context: [String(count)],
+                      "You are in no live chat channel, so no new conversation comes to you; you have \(ongoing). Join one: \(names).")
             return
         }
         for channel in joined {

@@ -114,7 +114,10 @@ extension ServerState {
 
     func joinedLiveChat(_ client: Client, channel: IRCChannel) {
         guard let settings = channel.liveChat else { return }
-        defer { assignWaiting() }
+        defer {
+            joinConversations(client, of: channel)
+            assignWaiting()
+        }
         var text = "You joined \(channel.name) (\(settings.name)): "
         if client.awayMessage != nil {
             text += "you are away, so no new conversations come to you until you are back (/away)."

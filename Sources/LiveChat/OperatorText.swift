@@ -36,10 +36,11 @@ public enum OperatorText {
     /// The text without mIRC formatting: bold (0x02), colour (0x03 with up to
     /// two digits, then optionally a comma and up to two digits), hex colour
     /// (0x04 with up to two six-digit colours), reset (0x0F), monospace (0x11),
-    /// reverse (0x16), italics (0x1D), strikethrough (0x1E), underline (0x1F).
+    /// reverse (0x16), italics (0x1D), strikethrough (0x1E), underline (0x1F);
+    /// and without any other control character (a stray CTCP 0x01, bell, escape,
+    /// DEL, C1 controls), which a web page shows as garbage or not at all. Tabs stay.
     public static func plain(_ text: String) -> String {
-        let codes: Set<Unicode.Scalar> = ["\u{2}", "\u{F}", "\u{11}", "\u{16}", "\u{1D}", "\u{1E}", "\u{1F}"]
-        guard text.unicodeScalars.contains(where: { codes.contains($0) || $0 == "\u{3}" || $0 == "\u{4}" }) else { return text }
+        guard text.unicodeScalars.contains(where: isRemoved) else { return text }
         let scalars = Array(text.unicodeScalars)
         var result = String.UnicodeScalarView()
         var index = 0
@@ -62,15 +63,26 @@ public enum OperatorText {
         while index < scalars.count {
             let scalar = scalars[index]
             index += 1
-            if codes.contains(scalar) { continue }
             if scalar == "\u{3}" {
                 skipColour(width: 2) { ("0"..."9").contains($0) }
             } else if scalar == "\u{4}" {
                 skipColour(width: 6) { $0.properties.isASCIIHexDigit }
-            } else {
+            } else if !isRemoved(scalar) {
                 result.append(scalar)
             }
         }
         return String(result)
+    }
+
+    /// A formatting code or another control character; a tab is kept.
+    private static func isRemoved(_ scalar: Unicode.Scalar) -> Bool {
+        // The Cc category: U+0000-U+001F and U+007F-U+009F.
+        (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// Whether a visitor would see anything of `text`: something other than blanks,
+    /// zero-width and other invisible characters once formatting is removed.
+    public static func hasVisibleText(_ text: String) -> Bool {
+        plain(text).unicodeScalars.contains { !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint }
     }
 }

@@ -482,3 +482,99 @@ struct OperatorTextRelayTests {
         }
     }
 }
+
+@Suite("LiveChat replies and !commands")
+struct ServiceReplyTests {
+    /// The standard replies of one command, up to the one with `last` as its code.
+    private func notes(_ client: TestIRCClient, until last: String) async throws -> [IRCMessage] {
+        var notes: [IRCMessage] = []
+        while notes.last?.params[1] != last {
+            notes.append(try await client.expect("NOTE or FAIL") { ($0.command == "NOTE" || $0.command == "FAIL") && $0.params[0] == "LIVECHAT" })
+            #expect(notes.last?.command == "NOTE", "\(notes)")
+        }
+        return notes
+    }
+
+    @Test("every LiveChat command works as !command in a conversation, and lists come with a START and an END")
+    func everyCommandInAConversation() async throws {
+        try await withAliceAndAnna(caps: ["standard-replies"]) { server, alice, visitor in
+            let channel = visitor.channel
+            try await alice.send("PRIVMSG \(channel) :!canned list")
+            #expect(try await notes(alice, until: "CANNED_LIST").last?.params[2] == "0")
+            try await alice.send("PRIVMSG \(channel) :!status")
+            #expect(try await notes(alice, until: "AVAILABLE").last?.params[2...3] == ["#website", "1"])
+            try await alice.send("PRIVMSG \(channel) :!name Mitch")
+            _ = try await notes(alice, until: "NAME_SET")
+            try await alice.send("PRIVMSG \(channel) :!help close")
+            #expect(try await alice.liveChatLines().first?.hasPrefix("CLOSE <conv> [reason]") == true)
+            try await alice.send("PRIVMSG \(channel) :!list")
+            let list = try await notes(alice, until: "LIST_END").map { Array($0.params[1...2]) }
+            #expect(list == [["LIST_START", "1"], ["CONVERSATION", channel], ["LIST_END", "1"]])
+            try await alice.send("PRIVMSG \(channel) :!history")
+            let pages = try await notes(alice, until: "HISTORY_END")
+            // The page the conversation started on is the first.
+            #expect(pages.map { $0.params[1] } == ["HISTORY_START", "PAGE", "HISTORY_END"], "\(pages)")
+            #expect(pages.first?.params[3] == "1" && pages.last?.params[3] == "1")
+            try server.server.database.conversations.addPage(id: Int64(visitor.id), url: "https://shop.example/a", title: nil, at: Date())
+            try await alice.send("PRIVMSG \(channel) :!history")
+            let listed = try await notes(alice, until: "HISTORY_END").map { $0.params[1] }
+            #expect(listed == ["HISTORY_START", "PAGE", "PAGE", "HISTORY_END"])
+
+            // Out of the live chat channel, the conversation is still hers: STATUS counts it.
+            try await alice.send("PART #website")
+            try await alice.send("PRIVMSG LiveChat :STATUS")
+            #expect(try await notes(alice, until: "NOT_JOINED").last?.params[2] == "1")
+            try await alice.send("PRIVMSG \(channel) :!close")
+            _ = try await notes(alice, until: "CLOSED")
+            try await alice.send("PRIVMSG LiveChat :LIST")
+            let empty = try await notes(alice, until: "LIST_END").map { Array($0.params[1...2]) }
+            #expect(empty == [["LIST_START", "0"], ["LIST_END", "0"]])
+            // None of it reached the visitor.
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(!texts.contains { $0.hasPrefix("!") }, "\(texts)")
+        }
+    }
+
+    @Test("control characters never reach the visitor; a canned response must show the visitor something")
+    func noControlCharactersForTheVisitor() async throws {
+        try await withAliceAndAnna(caps: ["standard-replies"]) { server, alice, visitor in
+            try await alice.send("PRIVMSG \(visitor.channel) :x \u{1}y\u{7F} \u{1B}[31mred\u{7}")
+            _ = try await visitor.waitForMessage("x y [31mred")
+            for text in ["\u{2}\u{2}", "\u{200B}", "\u{3}04\u{1}"] {
+                try await alice.send("PRIVMSG LiveChat :CANNED ADD blank \(text)")
+                let refusal = try await alice.expect("FAIL")
+                #expect(refusal.params[1] == "INVALID_CANNED" && refusal.params[2].contains("visitor can see"), "\(refusal)")
+            }
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD ctl a\u{1}b")
+            _ = try await notes(alice, until: "CANNED_ADDED")
+            try await alice.send("PRIVMSG \(visitor.channel) :::ctl")
+            _ = try await visitor.waitForMessage("ab")
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(visitor.channel) \u{2}\u{7}")
+            _ = try await notes(alice, until: "CLOSED")
+            let stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            #expect(stored?.closeReason == "closed by Alice", "\(String(describing: stored?.closeReason))")
+        }
+    }
+
+    @Test("an account's conversations go to its connections in the live chat channel: a phone gets them when it joins #website")
+    func conversationsFollowTheLiveChatChannel() async throws {
+        try await withServer { server in
+            let laptop = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: laptop, on: server, name: "Cleo")
+            _ = try await visitor.say("first question")
+            try await laptop.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            let phone = try await server.client("alicephone", login: "alice")
+            #expect(try await phone.expectNothing(for: .milliseconds(500)) { $0.command == "JOIN" } == nil)
+            try await phone.send("JOIN #website")
+            try await phone.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            let replayed = try await phone.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
+            #expect(replayed.params[1].hasSuffix("first question"))
+            // Alone again after a reconnect, an account gets its conversations back at login.
+            try await laptop.send("QUIT")
+            try await phone.send("QUIT")
+            try await Task.sleep(for: .milliseconds(200))
+            let back = try await server.client("alice2", login: "alice")
+            try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+        }
+    }
+}
