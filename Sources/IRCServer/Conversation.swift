@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import IRCProtocol
 import LiveChat
 import Storage
@@ -36,8 +37,14 @@ final class Conversation {
     /// comes after them (so each is delivered, and acknowledged, before `closed`), and
     /// nothing new is taken from the visitor meanwhile.
     var visitorClosing = false
+    /// The visitor's close is being stored; it takes effect once it is.
+    var visitorCloseStoring = false
+    /// The requests that closed it, answered once the close is stored (or could not be).
+    var visitorCloseWaiters: [EventLoopPromise<Void>] = []
+    /// An operator's CLOSE is being stored; it takes effect once it is.
+    var closing = false
     /// Whether a message, a page or typing from the visitor is still taken.
-    var acceptsVisitorInput: Bool { !isClosed && !visitorLeft && !visitorClosing }
+    var acceptsVisitorInput: Bool { !isClosed && !visitorLeft && !visitorClosing && !closing }
 
     static let historyLimit = 200
     /// The `closed` reason when the visitor closed the conversation.

@@ -128,8 +128,30 @@ extension ServerState {
         // The visitor reads the reason: plain text, or the default when nothing of it would show.
         let reason = arguments.count > 1 ? OperatorText.plain(arguments.dropFirst().joined(separator: " ")) : nil
         let name = conversation.channel.name
-        endConversation(conversation, reason: reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)")
-        serviceOK(client, code: "CLOSED", context: [name], "Closed \(name).")
+        let shownReason = reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)"
+        guard !conversation.closing else {
+            serviceFail(client, code: "NO_SUCH_CONVERSATION", "\(name) is being closed.")
+            return
+        }
+        // Stored first: CLOSED is only said once a restart cannot bring the conversation back.
+        conversation.closing = true
+        let id = conversation.id
+        let bound = NIOLoopBoundClient(client: client, loop: loop)
+        let label = deferAnswer(client)
+        storing({ try $0.close(id: id, reason: shownReason, at: Date()) }) { state, result in
+            let client = bound.client
+            conversation.closing = false
+            state.answer(labeled: label, to: client) {
+                switch result {
+                case .success:
+                    state.endConversation(conversation, reason: shownReason, stored: true)
+                    state.serviceOK(client, code: "CLOSED", context: [name], "Closed \(name).")
+                case .failure(let error):
+                    state.logger.error("could not store the closing", metadata: ["conversation": "\(id)", "error": "\(error)"])
+                    state.serviceFail(client, code: "INTERNAL_ERROR", "Could not store the closing of \(name); it stays open. Try again.")
+                }
+            }
+        }
     }
 
     // MARK: HISTORY and INFO

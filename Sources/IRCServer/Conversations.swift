@@ -2,6 +2,7 @@ import Foundation
 import IRCProtocol
 import LiveChat
 import NIOCore
+import NIOPosix
 import Storage
 
 /// Conversations on the IRC side: each one is a channel (`#website-17`) with the
@@ -58,6 +59,28 @@ extension ServerState {
         storing(work) { state, result in
             if case .failure(let error) = result {
                 state.logger.error("could not store \(what)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stores a conversation's end, again and again while it fails (a full disk, a
+    /// locked database): the end has been shown to everyone, and a conversation that is
+    /// not stored as closed would be open again after a restart. Closed is final, so a
+    /// late write cannot undo anything stored after it.
+    func persistClosing(id: Int64, reason: String?, at: Date, attempt: Int = 0) {
+        storing({ try $0.close(id: id, reason: reason, at: at) }) { state, result in
+            guard case .failure(let error) = result else { return }
+            guard !state.isShuttingDown, !(error is NIOThreadPoolError.ThreadPoolInactive) else {
+                state.logger.error("could not store the closing of a conversation; it will be open after the restart",
+                                   metadata: ["conversation": "\(id)", "error": "\(error)"])
+                return
+            }
+            let delay = min(60, 1 << min(attempt, 6))
+            state.logger.error("could not store the closing of a conversation; trying again",
+                               metadata: ["conversation": "\(id)", "error": "\(error)", "retry_in_seconds": "\(delay)"])
+            let bound = NIOLoopBound(state, eventLoop: state.loop)
+            state.loop.scheduleTask(in: .seconds(Int64(delay))) {
+                bound.value.persistClosing(id: id, reason: reason, at: at, attempt: attempt + 1)
             }
         }
     }
@@ -584,19 +607,43 @@ extension ServerState {
         assignWaiting()
     }
 
-    /// The visitor closed the conversation: they leave the channel, the operators
-    /// are told and may part when done (the last one ends it).
-    func visitorClosed(_ conversation: Conversation) {
-        guard !conversation.visitorLeft, !conversation.isClosed else { return }
-        if !conversation.messageWrites.isEmpty {
-            conversation.visitorClosing = true   // closed once the last of them is stored
+    /// The visitor closed the conversation: once their pending messages and the close
+    /// itself are stored, they leave the channel, the operators are told and may part
+    /// when done (the last one ends it). `done` completes then, or fails when the close
+    /// could not be stored, and nothing changed.
+    func visitorClosed(_ conversation: Conversation, done: EventLoopPromise<Void>? = nil) {
+        guard !conversation.visitorLeft, !conversation.isClosed else {
+            done?.succeed()
             return
         }
-        conversation.visitorClosing = false
+        if let done { conversation.visitorCloseWaiters.append(done) }
+        conversation.visitorClosing = true   // nothing new from the visitor meanwhile
+        // After the messages being stored (each delivered and acknowledged before `closed`).
+        guard conversation.messageWrites.isEmpty, !conversation.visitorCloseStoring else { return }
+        conversation.visitorCloseStoring = true
         let now = Date()
+        let id = conversation.id
+        storing({ try $0.markVisitorLeft(id: id, at: now) }) { state, result in
+            conversation.visitorCloseStoring = false
+            conversation.visitorClosing = false
+            let waiters = conversation.visitorCloseWaiters
+            conversation.visitorCloseWaiters = []
+            switch result {
+            case .success:
+                state.visitorLeft(conversation, at: now)
+                for waiter in waiters { waiter.succeed() }
+            case .failure(let error):
+                state.logger.error("could not store the visitor leaving", metadata: ["conversation": "\(id)", "error": "\(error)"])
+                for waiter in waiters { waiter.fail(error) }
+            }
+        }
+    }
+
+    /// The visitor's close, stored: they leave the channel, the operators are told.
+    private func visitorLeft(_ conversation: Conversation, at now: Date) {
+        guard !conversation.visitorLeft, !conversation.isClosed else { return }
         conversation.record.visitorLeftAt = now
         let id = conversation.id
-        persist("the visitor leaving") { try $0.markVisitorLeft(id: id, at: now) }
         let channel = conversation.channel
         let visitor = conversation.visitor
         deliver(event(from: visitor, command: "PART", params: [channel.name, "Closed the conversation"]), to: channel.members.keys)
@@ -674,14 +721,14 @@ extension ServerState {
         deliver(notice, to: conversation.channel.members.keys)
     }
 
-    /// Ends the conversation for everyone: stored as closed, the visitor gets
-    /// `closed`, everyone leaves the channel and it disappears.
-    func endConversation(_ conversation: Conversation, reason: String?) {
+    /// Ends the conversation for everyone: stored as closed (unless `stored` says it
+    /// already is), the visitor gets `closed`, everyone leaves the channel and it disappears.
+    func endConversation(_ conversation: Conversation, reason: String?, stored: Bool = false) {
         guard !conversation.isClosed else { return }
         conversation.isClosed = true
         let now = Date()
         let id = conversation.id
-        persist("the closing") { try $0.close(id: id, reason: reason, at: now) }
+        if !stored { persistClosing(id: id, reason: reason, at: now) }
         conversation.publish(.closed(reason: reason))
         conversation.finishStreams()
         let channel = conversation.channel

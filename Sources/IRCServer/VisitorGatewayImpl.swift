@@ -31,7 +31,8 @@ struct LiveChatGateway: VisitorGateway {
         case StorageError.unknownConversation: return .unknownConversation
         case let error as StorageError: return .invalid(error.description)
         case is EventLoopError: return .unavailable("the server is shutting down")
-        default: return .unavailable("storage failed: \(error)")
+        // The details (SQL, file names) are for the server's log, not for visitors.
+        default: return .unavailable("the change could not be stored; try again later")
         }
     }
 
@@ -163,10 +164,20 @@ struct LiveChatGateway: VisitorGateway {
     }
 
     func visitorClose(conversation: Int64) async throws(GatewayError) {
-        let known = try await onLoop { state -> Bool in
-            guard let open = state.conversations[conversation] else { return false }
-            state.visitorClosed(open)
-            return true
+        guard let state = server.state else { throw .unavailable("the server is not running") }
+        // Answered once the close is stored: a restart must not reopen a closed conversation.
+        let closing = state.eventLoop.flatSubmit { () -> EventLoopFuture<Bool> in
+            let server = state.value
+            guard let open = server.conversations[conversation] else { return server.loop.makeSucceededFuture(false) }
+            let done = server.loop.makePromise(of: Void.self)
+            server.visitorClosed(open, done: done)
+            return done.futureResult.map { true }
+        }
+        let known: Bool
+        do {
+            known = try await closing.get()
+        } catch {
+            throw Self.gatewayError(error)
         }
         if !known {
             // Already ended (or never opened since the restart): make sure the record says so.

@@ -1,6 +1,7 @@
 import Foundation
 import IRCProtocol
 import Storage
+import GRDB
 import Testing
 
 /// Polls `condition` until it holds (the server writes on its thread pool).
@@ -575,6 +576,68 @@ struct ServiceReplyTests {
             try await Task.sleep(for: .milliseconds(200))
             let back = try await server.client("alice2", login: "alice")
             try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+        }
+    }
+}
+
+@Suite("Closing when the database refuses the write")
+struct ClosingDurabilityTests {
+    /// Makes the database refuse every closing (as a full disk would) until `allow` is called.
+    private struct RefusedClosings {
+        let queue: DatabaseQueue
+        init(_ server: TestServer) throws {
+            queue = try DatabaseQueue(path: server.folder.appendingPathComponent("switchboard.sqlite").path)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TRIGGER refuse_closing BEFORE UPDATE ON conversation
+                    WHEN NEW.status = 'closed' OR NEW.visitor_left_at IS NOT NULL
+                    BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END
+                    """)
+            }
+        }
+        func allow() throws {
+            try queue.write { try $0.execute(sql: "DROP TRIGGER refuse_closing") }
+        }
+    }
+
+    @Test("a CLOSE or a visitor's close that cannot be stored is refused, and the conversation stays open; a last PART is stored once it can be")
+    func closingsThatCannotBeStored() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice", caps: ["standard-replies"])
+            let first = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            let second = try await assignedVisitor(to: alice, on: server, name: "Basile")
+            let refused = try RefusedClosings(server)
+
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(first.channel)")
+            let failure = try await alice.expect("FAIL")
+            #expect(failure.params[1] == "INTERNAL_ERROR" && failure.params[2].contains("stays open"), "\(failure)")
+            let closedByVisitor = try await second.close()
+            #expect(closedByVisitor.status == 503, "\(closedByVisitor.status)")
+            #expect((closedByVisitor.json["message"] as? String)?.contains("SQLite") == false)
+            // Nothing changed: both go on, on IRC and on the web.
+            #expect(try await first.say("still there?").status == 201)
+            #expect(try await second.say("me too").status == 201)
+            try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[1] == "me too" }
+            #expect(try server.server.database.conversations.open().count == 2)
+
+            // The last operator's PART ends the conversation at once and is stored when it can be.
+            try await alice.send("PART \(first.channel)")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == first.channel }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try server.server.database.conversations.conversation(id: Int64(first.id))?.status != .closed)
+            try refused.allow()
+            var stored = try server.server.database.conversations.conversation(id: Int64(first.id))
+            for _ in 0..<60 where stored?.status != .closed {
+                try await Task.sleep(for: .milliseconds(100))
+                stored = try server.server.database.conversations.conversation(id: Int64(first.id))
+            }
+            #expect(stored?.status == .closed)
+
+            // And with the database back, both closes work.
+            #expect(try await second.close().status == 200)
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(second.channel)")
+            try await alice.expect("NOTE") { $0.command == "NOTE" && $0.params[1] == "CLOSED" }
+            #expect(try server.server.database.conversations.conversation(id: Int64(second.id))?.status == .closed)
         }
     }
 }
