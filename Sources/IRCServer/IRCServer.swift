@@ -68,10 +68,12 @@ public final class IRCServer: Service, Sendable {
         let recovered: [RecoveredConversation]
         let lastAssignments: [String: Date]
         let canned: [CannedResponse]
+        let accounts: [OperatorAccount]
         do {
             recovered = try ConversationRecovery.load(from: database.conversations)
             lastAssignments = try database.conversations.lastAssignments()
             canned = try database.cannedResponses.all()
+            accounts = try database.operators.all()
         } catch {
             throw IRCServerError.unreadableDatabase(path: database.path, error)
         }
@@ -80,6 +82,9 @@ public final class IRCServer: Service, Sendable {
             let state = ServerState(config: configuration, loop: loop, authenticator: authenticator, database: database,
                                     metrics: metrics, logger: logger)
             for response in canned { state.cannedResponses[response.shortcut] = response }
+            // Visitors of recovered conversations see their operators' Online Chat Names
+            // from the start, not the logins, before any operator reconnects.
+            for account in accounts { state.knownAccounts[account.login.lowercased()] = account }
             for conversation in recovered { state.reopenConversation(conversation) }
             // The rule spreads the load by the time of each operator's last assignment, restart or not.
             for (login, at) in lastAssignments {

@@ -336,6 +336,10 @@ struct ConversationTests {
             await alice.close()
             server = try await server.restarted()
             let resumed = visitor.resumed(on: server)
+            // Before alice is back, the visitor already sees her Online Chat Name, not her login.
+            let state = try await resumed.web.request("GET", "/api/v1/conversations/\(visitor.id)",
+                                                      headers: ["Authorization": "Bearer \(visitor.token)"])
+            #expect((state.json["operator"] as? [String: Any])?["name"] as? String == "Alice", "\(state.json)")
             #expect(try await resumed.say("after the restart").status == 201)
             let back = try await server.client("alice")
             try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
