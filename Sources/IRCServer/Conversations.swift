@@ -490,6 +490,14 @@ extension ServerState {
         case .unchanged:
             break
         case .expanded(let result):
+            // A message is at most what a visitor may write: a line of shortcuts must not
+            // grow into a transcript of its own.
+            guard result.unicodeScalars.count <= VisitorLimits.text else {
+                let why = "With its canned responses the message would be \(result.unicodeScalars.count) characters, over the \(VisitorLimits.text) a message may have: nothing was sent."
+                noticeInConversation(client, conversation, why)
+                sendFail(client, command: "LIVECHAT", code: "TOO_LONG", description: why)
+                return
+            }
             // The operators see the expanded text too, as the message or action it was.
             plain = result
             text = isAction ? "\u{1}ACTION \(result)\u{1}" : result

@@ -62,7 +62,7 @@ struct LiveChatGateway: VisitorGateway {
         guard let channel = settings.channels.first(where: { $0.slug == request.slug }) else {
             throw .unknownChannel(request.slug)
         }
-        let name = try Self.clean(request.name, maximum: VisitorLimits.name, what: "name")
+        let name = try Self.cleanName(request.name)
         let page = try Self.clean(request.page, maximum: VisitorLimits.url, what: "page")
         let visitor = try Self.clean(request.visitor, maximum: VisitorLimits.visitorID, what: "visitor")
         let userAgent = request.userAgent.map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(VisitorLimits.userAgent))) }
@@ -233,6 +233,17 @@ struct LiveChatGateway: VisitorGateway {
 
     /// Trims, refuses control characters and over-long values (counted in
     /// Unicode scalars, as the web API counts them); empty becomes nil.
+    /// A visitor's name, as operators read it in topics, notices and WHOIS: text-direction
+    /// controls (U+202A-U+202E, U+2066-U+2069) would make `evil\u{202E}gnp.exe` read as
+    /// something else, and a name nothing of which shows is no name.
+    static func cleanName(_ value: String?) throws(GatewayError) -> String? {
+        guard let name = try clean(value, maximum: VisitorLimits.name, what: "name") else { return nil }
+        guard !name.unicodeScalars.contains(where: { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) else {
+            throw .invalid("name contains text-direction controls")
+        }
+        return OperatorText.hasVisibleText(name) ? name : nil
+    }
+
     static func clean(_ value: String?, maximum: Int, what: String,
                       keeping allowed: Set<Unicode.Scalar> = []) throws(GatewayError) -> String? {
         guard let value else { return nil }

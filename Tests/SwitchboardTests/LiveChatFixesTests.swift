@@ -398,6 +398,13 @@ struct VisitorNameLimitTests {
             let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": hundred + "x"])
             #expect(refused.status == 400)
             #expect(refused.json["message"] as? String == "The field \"name\" is longer than 100 characters.")
+            // A name that would read reordered to operators is refused; one that shows nothing is none.
+            for control in ["\u{202E}", "\u{2067}"] {
+                let reordered = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": "evil\(control)gnp.exe"])
+                #expect(reordered.status == 400 && (reordered.json["message"] as? String)?.contains("text-direction") == true)
+            }
+            let invisible = try await TestVisitor.start(web, name: "\u{200B}")
+            #expect(try server.server.database.conversations.conversation(id: Int64(invisible.id))?.visitorName == nil)
         }
     }
 }
@@ -550,6 +557,13 @@ struct ServiceReplyTests {
             _ = try await notes(alice, until: "CANNED_ADDED")
             try await alice.send("PRIVMSG \(visitor.channel) :::ctl")
             _ = try await visitor.waitForMessage("ab")
+            // A line of shortcuts may not grow past what a message may hold.
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD big \(String(repeating: "B", count: 400))")
+            _ = try await notes(alice, until: "CANNED_ADDED")
+            try await alice.send("PRIVMSG \(visitor.channel) :\(Array(repeating: "::big", count: 11).joined(separator: " "))")
+            #expect(try await alice.expect("FAIL").params[1] == "TOO_LONG")
+            try await alice.send("PRIVMSG \(visitor.channel) :\(Array(repeating: "::big", count: 9).joined(separator: " "))")
+            _ = try await visitor.waitForMessage(Array(repeating: String(repeating: "B", count: 400), count: 9).joined(separator: " "))
             try await alice.send("PRIVMSG LiveChat :CLOSE \(visitor.channel) \u{2}\u{7}")
             _ = try await notes(alice, until: "CLOSED")
             let stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
