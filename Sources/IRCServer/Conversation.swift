@@ -18,6 +18,8 @@ final class Conversation {
     /// The operator logins in the conversation (an account may be on several connections).
     var operators: [String] { record.operators }
     var history: [StoredMessage] = []
+    /// The newest message no longer in `history`, which keeps the last `historyLimit`.
+    var newestDropped: Int64?
     var subscribers: [Int: AsyncStream<VisitorEvent>.Continuation] = [:]
     var nextSubscriber = 0
     var lastVisitorTyping = Date.distantPast
@@ -78,7 +80,11 @@ final class Conversation {
 
     func remember(_ message: StoredMessage) {
         history.append(message)
-        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        if history.count > Self.historyLimit {
+            let dropped = history.count - Self.historyLimit
+            newestDropped = history[dropped - 1].id
+            history.removeFirst(dropped)
+        }
     }
 
     func publish(_ event: VisitorEvent) {

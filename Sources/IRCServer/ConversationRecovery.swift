@@ -5,6 +5,8 @@ struct RecoveredConversation: Sendable {
     let record: ConversationRecord
     /// Its latest messages, oldest first.
     let history: [StoredMessage]
+    /// The message before them, when there are more than the history keeps.
+    let newestDropped: Int64?
     /// Who had the visitor's previous conversation of this channel.
     let previousOperator: String?
     /// Login -> the last message the account had seen.
@@ -17,9 +19,12 @@ struct RecoveredConversation: Sendable {
 enum ConversationRecovery {
     static func load(from store: ConversationStore) throws -> [RecoveredConversation] {
         try store.open().map { record in
-            RecoveredConversation(
+            // One more than the history keeps, to know whether there is more than it.
+            let last = try store.lastMessages(conversationID: record.id, limit: Conversation.historyLimit + 1)
+            return RecoveredConversation(
                 record: record,
-                history: try store.lastMessages(conversationID: record.id, limit: Conversation.historyLimit),
+                history: Array(last.suffix(Conversation.historyLimit)),
+                newestDropped: last.count > Conversation.historyLimit ? last.first?.id : nil,
                 previousOperator: try record.visitorID.flatMap { try store.previousOperator(visitorID: $0, slug: record.slug) },
                 seen: try store.seen(conversationID: record.id))
         }

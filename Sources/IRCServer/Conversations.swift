@@ -256,8 +256,9 @@ extension ServerState {
 
     /// An open conversation read back at start-up, with what its operators had seen of it.
     func reopenConversation(_ recovered: RecoveredConversation) {
-        guard openConversation(recovered.record, history: recovered.history,
-                               previousOperator: recovered.previousOperator) != nil else { return }
+        guard let conversation = openConversation(recovered.record, history: recovered.history,
+                                                  previousOperator: recovered.previousOperator) else { return }
+        conversation.newestDropped = recovered.newestDropped
         for (login, messageID) in recovered.seen {
             operatorRecords[login.lowercased(), default: OperatorRecord()].seen[recovered.record.id] = messageID
         }
@@ -328,6 +329,11 @@ extension ServerState {
     func replay(_ conversation: Conversation, to client: Client, after: Int64, through: Int64 = .max) {
         let messages = conversation.history.filter { $0.id > after && $0.id <= through && $0.authorKind != .system }
         guard !messages.isEmpty else { return }
+        if let dropped = conversation.newestDropped, dropped > after {
+            // Say so rather than let the replay pass for all of it.
+            noticeInConversation(client, conversation, "Only the last \(Conversation.historyLimit) messages of this conversation are replayed; "
+                + "the earlier ones are in its history (CHATHISTORY, for clients that support it).")
+        }
         let batch = client.has(.batch) ? messageIDs.batchReference() : nil
         if let batch {
             send(IRCMessage(source: config.serverName, command: "BATCH", params: ["+" + batch, "chathistory", conversation.channel.name]), to: client)

@@ -354,6 +354,35 @@ struct ConversationTests {
         }
     }
 
+    @Test("a replay of more than the last 200 messages says that the earlier ones are not shown, before and after a restart")
+    func longReplaysSaySo() async throws {
+        try await withRestartableServer { server in
+            let (alice, visitor) = try await aliceWithAnna(server)
+            await alice.close()
+            try await Task.sleep(for: .milliseconds(100))
+            for number in 1...205 { #expect(try await visitor.say("line \(number)").status == 201) }
+            let back = try await server.client("alice")
+            let notice = try await back.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(notice.params[1].hasPrefix("Only the last 200 messages"))
+            var replayed: [String] = []
+            while replayed.last?.hasSuffix("line 205") != true {
+                replayed.append(try await back.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }.params[1])
+            }
+            #expect(replayed.count == 200 && replayed[0].hasSuffix("line 6"), "\(replayed.count) \(replayed.first ?? "")")
+
+            server = try await server.restarted()
+            await back.close()
+            let again = try await server.client("alice")
+            try await again.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
+            // A second device gets the whole conversation, as far as it is replayed, and is told so.
+            let phone = try await server.client("alicephone", login: "alice")
+            try await phone.send("JOIN \(visitor.channel)")
+            let told = try await phone.expect("NOTICE") { $0.command == "NOTICE" && $0.params[0] == visitor.channel }
+            #expect(told.params[1].hasPrefix("Only the last 200 messages"))
+            #expect(try await again.expectNothing(for: .milliseconds(300)) { $0.command == "NOTICE" } == nil)
+        }
+    }
+
     @Test("an operator still connected when the server stops gets, after the restart, only what came later")
     func stopWhileConnected() async throws {
         try await withRestartableServer { server in
