@@ -254,10 +254,12 @@ extension ServerState {
         reply(client, .rplListStart, "Channel", "Users  Name")
         for channel in channels.values.sorted(by: { $0.folded < $1.folded })
         where !channel.modes.secret || channel.members[client] != nil {
-            let visible = channel.members.keys.filter { !$0.invisible || channel.members[client] != nil }.count
-            guard filter.accepts(channel, users: visible) else { continue }
+            // Every member counts, +i or not (as on other servers): +i hides who, not how many,
+            // and a `>N` filter must not depend on someone else's user mode.
+            let users = channel.members.count
+            guard filter.accepts(channel, users: users) else { continue }
             let (modes, _) = channel.modes.modeString(showParameters: false)
-            reply(client, .rplList, channel.name, String(visible), "[\(modes)] \(channel.topic ?? "")")
+            reply(client, .rplList, channel.name, String(users), "[\(modes)] \(channel.topic ?? "")")
         }
         reply(client, .rplListEnd, "End of /LIST")
     }
@@ -318,7 +320,10 @@ extension ServerState {
             reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
             return
         }
-        channel.invited.insert(casemapping.fold(target.nick))
+        // Only a channel operator's invitation lets the invitee past +i, +k, +l and bans: a
+        // plain member's (on a channel without +i) is only an invitation, or any member could
+        // let in someone the operators banned.
+        if channel.isOp(client) { channel.invited.insert(casemapping.fold(target.nick)) }
         reply(client, .rplInviting, target.nick, channel.name)
         let invite = event(from: client, command: "INVITE", params: [target.nick, channel.name])
         deliver(invite, to: [target])

@@ -78,7 +78,12 @@ final class IRCChannel {
     func isBanned(_ client: Client) -> Bool {
         guard !bans.isEmpty else { return false }
         let mask = client.hostmask
-        return bans.contains { $0.mask.matches(mask) }
+        if bans.contains(where: { $0.mask.matches(mask) }) { return true }
+        // A host changed by CHGHOST does not hide the address behind it from a ban on that address.
+        let address = client.ipAddress.hasPrefix(":") ? "0" + client.ipAddress : client.ipAddress
+        guard address != client.host else { return false }
+        let real = "\(client.nick)!\(client.user ?? "*")@\(address)"
+        return bans.contains { $0.mask.matches(real) }
     }
 
     func modes(of client: Client) -> MemberModes? { members[client] }

@@ -141,6 +141,14 @@ extension ServerState {
         var recipients: [Client] = []
         if command != "TAGMSG" || recipient.has(.messageTags) { recipients.append(recipient) }
         if client.has(.echoMessage), recipient !== client { recipients.append(client) }
+        if recipient === client, client.has(.echoMessage), !recipients.isEmpty {
+            // To oneself with echo-message: the message as received, outside any labeled
+            // response, then the echo below, which carries the label (IRCv3 labeled-response).
+            let captured = client.capturedReplies
+            client.capturedReplies = nil
+            deliver(event, to: recipients)
+            client.capturedReplies = captured
+        }
         deliver(event, to: recipients)
         if command == "PRIVMSG", let away = recipient.awayMessage {
             reply(client, .rplAway, recipient.nick, away)

@@ -38,8 +38,9 @@ extension ServerState {
         }
         client.realname = realname
         let change = event(from: client, command: "SETNAME", params: [realname])
+        // The spec: never sent to a client without the capability, the sender included.
         var recipients = commonChannelPeers(of: client).filter { $0.has(.setname) }
-        recipients.append(client)
+        if client.has(.setname) { recipients.append(client) }
         deliver(change, to: recipients)
     }
 
@@ -49,6 +50,10 @@ extension ServerState {
         let subcommand = message.params[0]
         let targets = message.params.count > 1
             ? message.params[1].split(separator: ",").map(String.init).filter { !$0.isEmpty } : []
+        if ["+", "-"].contains(subcommand), message.params.count < 2 || message.params[1].isEmpty {
+            reply(client, .errNeedMoreParams, "MONITOR", "Not enough parameters")
+            return
+        }
         switch subcommand {
         case "+":
             var online: [String] = []

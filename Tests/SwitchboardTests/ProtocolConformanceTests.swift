@@ -317,3 +317,66 @@ struct ProtocolConformanceTests {
         }
     }
 }
+
+@Suite("Channel moderation and capability edges")
+struct ModerationEdgeTests {
+    @Test("only a channel operator's INVITE lets someone past a ban, a key or a limit; bans also match the real address after CHGHOST")
+    func invitationsAndBans() async throws {
+        try await withServer(operators: ["alice", "bob", "carol", "dave"]) { server in
+            let alice = try await server.client("alice")   // the test server's admin
+            let bob = try await server.client("bob")
+            let dave = try await server.client("dave")
+            for client in [alice, bob] {
+                try await client.send("JOIN #bv")
+                try await client.expect("366")
+            }
+            try await alice.send("MODE #bv +b dave")
+            try await bob.expect("MODE")
+            try await bob.send("INVITE dave #bv")
+            try await bob.expect("341")
+            try await dave.expect("INVITE")
+            try await dave.send("JOIN #bv")
+            #expect(try await dave.expect("474").params[1] == "#bv")
+            try await alice.send("INVITE dave #bv")
+            try await dave.expect("INVITE")
+            try await dave.send("JOIN #bv")
+            try await dave.expect("366")
+
+            // A ban on the address still holds once CHGHOST has given bob another host.
+            try await alice.send("CHGHOST bob staff helpdesk.example")
+            try await alice.expect("JOIN") { $0.command == "JOIN" && $0.source == "bob!staff@helpdesk.example" }
+            try await alice.send("MODE #bv +b *!*@127.0.0.1")
+            try await bob.expect("MODE") { $0.command == "MODE" && $0.params.last == "*!*@127.0.0.1" }
+            try await bob.send("PRIVMSG #bv :can I speak?")
+            #expect(try await bob.expect("404").params[1] == "#bv")
+        }
+    }
+
+    @Test("SETNAME is not echoed without the cap; MONITOR + alone is 461; LIST counts +i members; a message to oneself comes back twice with echo-message")
+    func capabilityEdges() async throws {
+        try await withServer { server in
+            let plain = try await server.client("alice")
+            try await plain.send("SETNAME :Alice Again")
+            try await plain.send("MONITOR +")
+            #expect(try await plain.expect("461").params[1] == "MONITOR")
+            #expect(!plain.history.contains { $0.contains(" SETNAME ") })
+
+            let bob = try await server.client("bob")
+            for client in [plain, bob] {
+                try await client.send("JOIN #count")
+                try await client.expect("366")
+            }
+            try await bob.send("MODE bob +i")
+            try await bob.expect("MODE")
+            let outsider = try await server.client("carol", caps: ["echo-message", "labeled-response", "batch", "message-tags"])
+            try await outsider.send("LIST >1")
+            let listed = try await outsider.collect(until: "323").filter { $0.command == "322" }
+            #expect(listed.map { $0.params[1...2] } == [["#count", "2"]], "\(listed)")
+
+            try await outsider.send("@label=me PRIVMSG carol :note to self")
+            let copies = [try await outsider.expect("PRIVMSG"), try await outsider.expect("PRIVMSG")]
+            #expect(copies.map { $0.tag("label") } == [nil, "me"], "\(copies)")
+            #expect(copies[0].tag("msgid") == copies[1].tag("msgid"))
+        }
+    }
+}
