@@ -37,15 +37,15 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         switch self {
         case .duplicateLogin(let login):
-            return "an operator account with login '\(login)' already exists (logins are compared case-insensitively)"
+            return "an operator account with login '\(Self.shown(login))' already exists (logins are compared case-insensitively)"
         case .unknownLogin(let login):
-            return "no operator account with login '\(login)'"
+            return "no operator account with login '\(Self.shown(login))'"
         case .invalidLogin(let login, let reason):
-            return "invalid login '\(login)': \(reason)"
+            return "invalid login '\(Self.shown(login))': \(reason)"
         case .invalidName(let name, let reason):
-            return "invalid name '\(name)': \(reason)"
+            return "invalid name '\(Self.shown(name))': \(reason)"
         case .invalidLanguage(let code):
-            return "invalid language code '\(code)'"
+            return "invalid language code '\(Self.shown(code))'"
         case .emptyPassword:
             return "the password must not be empty"
         case .invalidPassword(let reason):
@@ -57,7 +57,7 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
         case .invalidRating:
             return "a rating is 1, 3 or 5"
         case .invalidShortcut(let shortcut):
-            return "invalid shortcut '\(shortcut)': use 1 to 32 letters, digits, - or _"
+            return "invalid shortcut '\(Self.shown(shortcut))': use 1 to 32 letters, digits, - or _"
         case .invalidCannedText:
             return "a canned response is 1 to \(CannedResponseStore.maximumText) characters"
         case .unusableFolder(let folder, let reason):
@@ -71,5 +71,13 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unusableLockFile(let path, let reason):
             return "cannot lock \(path): \(reason)"
         }
+    }
+
+    /// A value as an error quotes it: whole when short, otherwise its start and its length,
+    /// so that a 100,000-character argument does not become a 100,000-character message.
+    static func shown(_ value: String) -> String {
+        let limit = 64
+        guard value.count > limit else { return value }
+        return "\(value.prefix(limit))… (\(value.count) characters)"
     }
 }

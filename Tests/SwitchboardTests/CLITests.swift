@@ -228,6 +228,23 @@ private struct CLISandbox {
         #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
     }
 
+    /// Only the first line was used, silently: a file given by mistake, or a password
+    /// with a line break in it, set a password nobody meant. A long bad value is quoted short.
+    @Test func passwordOfSeveralLinesAndLongValuesAreRefusedClearly() throws {
+        let sandbox = try CLISandbox()
+        defer { sandbox.remove() }
+        let twoLines = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "first line\nsecond line\n")
+        #expect(twoLines.status == 1)
+        #expect(twoLines.stderr.contains("more than one line"), "\(twoLines.stderr)")
+        #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+        #expect(try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "only one\n\n").status == 0)
+
+        let huge = String(repeating: "N", count: 100_000)
+        let long = try sandbox.run(["operator", "add", "bert", "--name", huge, "--password-stdin"], stdin: "secret words\n")
+        #expect(long.status == 1)
+        #expect(long.stderr.count < 400 && long.stderr.contains("100000 characters") && long.stderr.contains("at most 100"), "\(long.stderr.prefix(400))")
+    }
+
     /// Decoding standard input with repair turned every invalid byte into U+FFFD,
     /// so that any 8 random bytes made the same weak password.
     @Test func passwordThatIsNotUTF8IsRefused() throws {

@@ -51,6 +51,11 @@ enum PasswordInput {
         guard let password = String(validating: line, as: UTF8.self) else {
             throw CLIError("the password read from standard input is not valid UTF-8; give it as UTF-8 text")
         }
+        if !interactive, standardInputHoldsMoreText() {
+            // A second line is likely a file given by mistake, or a password that holds a
+            // line break: taking only the first line would set a password nobody meant.
+            throw CLIError("standard input has more than one line; the password is read as one line, give only that")
+        }
         return password
     }
 
@@ -75,4 +80,15 @@ private func readStandardInputLine() -> [UInt8]? {
         bytes.append(byte)
         if byte == UInt8(ascii: "\n") { return bytes }
     }
+}
+
+/// Whether standard input already holds more than blank lines (after the password's).
+private func standardInputHoldsMoreText() -> Bool {
+    var pending = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+    guard poll(&pending, 1, 0) == 1, pending.revents & Int16(POLLIN) != 0 else { return false }
+    var rest = [UInt8](repeating: 0, count: 4096)
+    let count = read(STDIN_FILENO, &rest, rest.count)
+    guard count > 0 else { return false }
+    let blanks: Set<UInt8> = [UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: " "), UInt8(ascii: "\t")]
+    return rest[..<count].contains { !blanks.contains($0) }
 }
