@@ -118,7 +118,7 @@ extension ServerState {
             }
             let shortcut = arguments[1].hasPrefix("::") ? String(arguments[1].dropFirst(2)) : arguments[1]
             guard let key = CannedResponseStore.normalize(shortcut), cannedResponses[key] != nil else {
-                serviceFail(client, code: "UNKNOWN_CANNED", "There is no canned response ::\(shortcut).")
+                serviceFail(client, code: "UNKNOWN_CANNED", context: [shortcut], "There is no canned response ::\(shortcut).")
                 return
             }
             let store = database.cannedResponses

@@ -110,6 +110,10 @@ final class Client {
     /// already said for its labeled response.
     var deferredAnswers: UInt8 = 0
     var deferredReplies: [IRCMessage]?
+    /// A bot's new connection: the conversations that waited for the bot go to it after
+    /// the first line it sends after the welcome (a bot's `PING` there marks the end of
+    /// the conversations it is rejoined to), or at the second sweep. Sweeps left.
+    var pendingBotAssignment: UInt8 = 0
 
     /// The conversation a visitor pseudo-user belongs to.
     weak var conversation: Conversation?

@@ -353,6 +353,12 @@ extension ServerState {
             return
         }
         let name = conversation.channel.name
+        // A human already in it (invited by the bot, say) keeps it: the bot only leaves.
+        if let human = conversation.record.operators.first(where: { $0.lowercased() != me.lowercased() && !isBot($0, of: conversation) }) {
+            serviceOK(client, code: "FORWARDED", context: [name, human], "Forwarded \(name) to \(human), who is already in it.")
+            leaveConversation(me, conversation, reason: "Forwarded to \(human)")
+            return
+        }
         guard let live = liveChannel(of: conversation) else { return }
         let decision = decideAssignment(in: live, visitorLanguages: conversation.languages,
                                         previousOperator: conversation.previousOperator,

@@ -511,7 +511,7 @@ extension ServerState {
         case .unknown(let names):
             let list = names.joined(separator: ", ")
             noticeInConversation(client, conversation, "Unknown canned response \(list): nothing was sent. /msg LiveChat CANNED LIST shows them.")
-            sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names, description: "Unknown canned response \(list); nothing was sent")
+            sendFail(client, command: "LIVECHAT", code: "UNKNOWN_CANNED", context: names.map { String($0.dropFirst(2)) }, description: "Unknown canned response \(list); nothing was sent")
             return
         }
         let visible = isAction ? OperatorText.describe(action: plain, by: account.visibleName) : plain

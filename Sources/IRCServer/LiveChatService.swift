@@ -115,9 +115,9 @@ extension ServerState {
     }
 
     /// An error: said in plain words, and as `FAIL LIVECHAT <code>` for standard-replies clients.
-    func serviceFail(_ client: Client, code: String, _ text: String) {
+    func serviceFail(_ client: Client, code: String, context: [String] = [], _ text: String) {
         serviceSay(client, text)
-        sendFail(client, command: "LIVECHAT", code: code, description: text)
+        sendFail(client, command: "LIVECHAT", code: code, context: context, description: text)
     }
 
     func handleServiceMessage(_ client: Client, text: String) {

@@ -227,7 +227,7 @@ extension ServerState {
         sendWelcome(client)
         notifyMonitors(nick: client.nick, online: true, client: client)
         rejoinConversations(client)
-        if account.isBot { assignWaiting(toBot: account.login) }
+        if account.isBot { client.pendingBotAssignment = 2 }
         logger.info("operator connected", metadata: ["account": "\(account.login)", "nick": "\(client.nick)", "address": "\(client.ipAddress)"])
     }
 

@@ -356,7 +356,16 @@ final class ServerState {
             client.lastActivityDate = inputDate
         }
         let label = client.has(.labeledResponse) ? message.tag("label") : nil
+        let botWaits = client.pendingBotAssignment > 0   // set by this line's registration: not yet
         answering(client, label: label) { dispatch(message, from: client) }
+        if botWaits { givePendingConversations(to: client) }
+    }
+
+    /// The conversations that waited for a bot, once its connection's rejoins are over.
+    private func givePendingConversations(to client: Client) {
+        client.pendingBotAssignment = 0
+        guard !client.isClosing, let login = client.account?.login else { return }
+        assignWaiting(toBot: login)
     }
 
     /// Runs the command's handler, or answers why it cannot run.
@@ -471,6 +480,10 @@ final class ServerState {
         let pingInterval = TimeAmount.nanoseconds(Int64(config.pingInterval * 1e9))
         let pingTimeout = TimeAmount.nanoseconds(Int64(config.pingTimeout * 1e9))
         for client in Array(clients.values) where !client.isClosing {
+            if client.pendingBotAssignment > 0 {
+                client.pendingBotAssignment -= 1
+                if client.pendingBotAssignment == 0 { givePendingConversations(to: client) }
+            }
             if !client.isRegistered {
                 if now - client.connectedDeadline > registrationDeadline {
                     disconnect(client, reason: "Registration timed out")

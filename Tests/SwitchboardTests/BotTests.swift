@@ -212,6 +212,11 @@ struct BotTests {
             let waiting = try await TestVisitor.start(web, name: "Anna")
             #expect(waiting.status == "waiting")
             let bot = try await server.client("faqbot")
+            // After the bot's first line after the welcome, as bots.md promises: JOINs before
+            // the PONG are conversations the bot already had.
+            try await bot.send("PING :faqbot-welcome")
+            let beforePong = try await bot.collect(until: "PONG")
+            #expect(!beforePong.contains { $0.command == "JOIN" }, "\(beforePong)")
             try await bot.expect("the bot's JOIN") { $0.command == "JOIN" && $0.params.first == waiting.channel }
             // Forwarded with nobody available: it waits again, and the bot does not get it back on its return.
             try await bot.send("PRIVMSG LiveChat :FORWARD \(waiting.channel)")
@@ -224,6 +229,29 @@ struct BotTests {
             #expect(status.hasPrefix("Online Chat Name: Faqbot"), "\(status)")
             let lines = try await back.liveChatLines()
             #expect(lines.contains { $0.hasPrefix("#website (Website): you are its bot and get every new conversation while connected") }, "\(lines)")
+        }
+    }
+
+    @Test("FORWARD of a conversation a human is already in leaves it with them, assigned")
+    func forwardToTheHumanInside() async throws {
+        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
+            try server.addBot("faqbot")
+            let web = WebTestClient(port: server.webPort)
+            let bot = try await server.client("faqbot", caps: ["standard-replies"])
+            let bob = try await server.client("bob")   // in no live chat channel: the rule would find nobody
+            let visitor = try await TestVisitor.start(web, name: "Quinn")
+            try await bot.expect("the bot's JOIN") { $0.command == "JOIN" && $0.params.first == visitor.channel }
+            try await bot.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await bot.send("PRIVMSG LiveChat :FORWARD \(visitor.channel)")
+            let note = try await bot.expect("NOTE") { $0.command == "NOTE" || $0.command == "FAIL" }
+            #expect(note.params.prefix(4) == ["LIVECHAT", "FORWARDED", visitor.channel, "bob"], "\(note)")
+            try await bot.expect("the bot's PART") { $0.command == "PART" && $0.params.first == visitor.channel }
+            let state = try await web.request("GET", "/api/v1/conversations/\(visitor.id)", headers: ["Authorization": "Bearer \(visitor.token)"])
+            #expect(state.json["status"] as? String == "assigned", "\(state.json)")
+            #expect((state.json["operator"] as? [String: Any])?["name"] as? String == "Bob")
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(!texts.contains { $0.contains("busy") }, "\(texts)")
         }
     }
 
