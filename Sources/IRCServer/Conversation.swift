@@ -96,3 +96,10 @@ final class Conversation {
         subscribers.removeAll()
     }
 }
+
+/// An end shown to everyone but not stored yet.
+struct PendingClosing {
+    let reason: String?
+    let at: Date
+    let languages: [String]
+}

@@ -35,7 +35,9 @@ extension ServerState {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard let first = words.first else { return }
         let name = first.uppercased()
-        let rest = Array(words.dropFirst())
+        var rest = Array(words.dropFirst())
+        // `!help !close` asks about `!close`.
+        if name == "HELP", let topic = rest.first, topic.hasPrefix("!") { rest[0] = String(topic.dropFirst()) }
         switch name {
         case "HELP" where rest.first?.uppercased() == "LEAVE":
             serviceSay(client, "!leave [reason] — leave this conversation, as /part does; when you are its last operator it ends.")
@@ -128,7 +130,9 @@ extension ServerState {
         // The visitor reads the reason: plain text, or the default when nothing of it would show.
         let reason = arguments.count > 1 ? OperatorText.plain(arguments.dropFirst().joined(separator: " ")) : nil
         let name = conversation.channel.name
-        let shownReason = reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)"
+        // A visitor who closed was told so: the stored reason stays theirs.
+        let shownReason = conversation.visitorLeft ? Conversation.visitorClosedReason
+            : reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)"
         guard !conversation.closing else {
             serviceFail(client, code: "NO_SUCH_CONVERSATION", "\(name) is being closed.")
             return

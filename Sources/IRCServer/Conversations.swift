@@ -67,20 +67,21 @@ extension ServerState {
     /// locked database): the end has been shown to everyone, and a conversation that is
     /// not stored as closed would be open again after a restart. Closed is final, so a
     /// late write cannot undo anything stored after it.
-    func persistClosing(id: Int64, reason: String?, at: Date, attempt: Int = 0) {
+    func persistClosing(id: Int64, reason: String?, at: Date, languages: [String], attempt: Int = 0) {
+        pendingClosings[id] = PendingClosing(reason: reason, at: at, languages: languages)
         storing({ try $0.close(id: id, reason: reason, at: at) }) { state, result in
-            guard case .failure(let error) = result else { return }
-            guard !state.isShuttingDown, !(error is NIOThreadPoolError.ThreadPoolInactive) else {
-                state.logger.error("could not store the closing of a conversation; it will be open after the restart",
-                                   metadata: ["conversation": "\(id)", "error": "\(error)"])
+            guard case .failure(let error) = result else {
+                state.pendingClosings[id] = nil
                 return
             }
+            // At shutdown, `savePendingClosings` makes the last attempt.
+            guard !state.isShuttingDown, !(error is NIOThreadPoolError.ThreadPoolInactive) else { return }
             let delay = min(60, 1 << min(attempt, 6))
             state.logger.error("could not store the closing of a conversation; trying again",
                                metadata: ["conversation": "\(id)", "error": "\(error)", "retry_in_seconds": "\(delay)"])
             let bound = NIOLoopBound(state, eventLoop: state.loop)
             state.loop.scheduleTask(in: .seconds(Int64(delay))) {
-                bound.value.persistClosing(id: id, reason: reason, at: at, attempt: attempt + 1)
+                bound.value.persistClosing(id: id, reason: reason, at: at, languages: languages, attempt: attempt + 1)
             }
         }
     }
@@ -464,8 +465,10 @@ extension ServerState {
     /// An operator's PRIVMSG in a conversation channel: stored, then relayed to the
     /// other operators (and echoed) with the stored id as msgid, and to the visitor.
     func operatorMessage(_ client: Client, in conversation: Conversation, text: String, clientTags: [IRCTag]) {
-        if text.hasPrefix("!") {
-            handleConversationCommand(client, conversation: conversation, text: String(text.dropFirst()))
+        // `!close` in bold is still a command: nothing starting with `!` reaches the visitor.
+        if text.hasPrefix("!") || (text.first.map { $0 != "\u{1}" && $0.asciiValue.map { $0 < 0x20 } == true } == true
+                                   && OperatorText.plain(text).hasPrefix("!")) {
+            handleConversationCommand(client, conversation: conversation, text: String(OperatorText.plain(text).dropFirst()))
             return
         }
         guard !conversation.isClosed else {
@@ -496,14 +499,6 @@ extension ServerState {
         case .unchanged:
             break
         case .expanded(let result):
-            // A message is at most what a visitor may write: a line of shortcuts must not
-            // grow into a transcript of its own.
-            guard result.unicodeScalars.count <= VisitorLimits.text else {
-                let why = "With its canned responses the message would be \(result.unicodeScalars.count) characters, over the \(VisitorLimits.text) a message may have: nothing was sent."
-                noticeInConversation(client, conversation, why)
-                sendFail(client, command: "LIVECHAT", code: "TOO_LONG", description: why)
-                return
-            }
             // The operators see the expanded text too, as the message or action it was.
             plain = result
             text = isAction ? "\u{1}ACTION \(result)\u{1}" : result
@@ -515,6 +510,14 @@ extension ServerState {
             return
         }
         let visible = isAction ? OperatorText.describe(action: plain, by: account.visibleName) : plain
+        // A message is at most what a visitor may write: a line of shortcuts must not grow
+        // into a transcript of its own.
+        guard !expanded || visible.unicodeScalars.count <= VisitorLimits.text else {
+            let why = "With its canned responses the message would be \(visible.unicodeScalars.count) characters, over the \(VisitorLimits.text) a message may have: nothing was sent."
+            noticeInConversation(client, conversation, why)
+            sendFail(client, command: "LIVECHAT", code: "TOO_LONG", description: why)
+            return
+        }
         guard isAction || OperatorText.hasVisibleText(plain) else {
             noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
             return
@@ -742,7 +745,7 @@ extension ServerState {
         conversation.isClosed = true
         let now = Date()
         let id = conversation.id
-        if !stored { persistClosing(id: id, reason: reason, at: now) }
+        if !stored { persistClosing(id: id, reason: reason, at: now, languages: conversation.languages.map(\.description)) }
         conversation.publish(.closed(reason: reason))
         conversation.finishStreams()
         let channel = conversation.channel

@@ -259,7 +259,9 @@ extension ServerState {
         if let label { open.tags = [IRCTag("label", label)] }
         writeLabeled(open, to: client)
         for var line in lines {
-            line.tags.insert(IRCTag("batch", reference), at: 0)
+            // A line of a batch nested in this one (a replay's chathistory) keeps only its
+            // own batch's tag; its `BATCH +` line, which has none, is the one tagged here.
+            if !line.tags.contains(where: { $0.key == "batch" }) { line.tags.insert(IRCTag("batch", reference), at: 0) }
             writeLabeled(line, to: client)
         }
         writeLabeled(IRCMessage(source: config.serverName, command: "BATCH", params: ["-" + reference]), to: client)

@@ -50,7 +50,7 @@ extension ServerState {
         let subcommand = message.params[0]
         let targets = message.params.count > 1
             ? message.params[1].split(separator: ",").map(String.init).filter { !$0.isEmpty } : []
-        if ["+", "-"].contains(subcommand), message.params.count < 2 || message.params[1].isEmpty {
+        if ["+", "-"].contains(subcommand), targets.isEmpty {
             reply(client, .errNeedMoreParams, "MONITOR", "Not enough parameters")
             return
         }

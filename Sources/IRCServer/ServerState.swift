@@ -44,6 +44,9 @@ final class ServerState {
     /// The accounts as the last check found them (lowercased login): to tell a
     /// re-created account by its creation time, and a removed one's name.
     var knownAccounts: [String: OperatorAccount] = [:]
+    /// Ended conversations whose end the database has not taken yet (see `persistClosing`):
+    /// they are closed to the visitor meanwhile, and written once more at shutdown.
+    var pendingClosings: [Int64: PendingClosing] = [:]
     var maxRegistered = 0
 
     /// Reserved for the server's own pseudo-users.
@@ -95,7 +98,7 @@ final class ServerState {
     func shutdown() -> EventLoopFuture<Void> {
         stopTimers()
         isShuttingDown = true
-        var closing: [EventLoopFuture<Void>] = [saveSeenMarks()]
+        var closing: [EventLoopFuture<Void>] = [saveSeenMarks(), savePendingClosings()]
         for client in clients.values {
             guard let connection = client.connection else { continue }
             write(raw: "ERROR :Server shutting down", to: client)
@@ -107,6 +110,23 @@ final class ServerState {
         finishAllVisitorStreams()
         closing.append(flushChannelHistory())
         return EventLoopFuture.andAllComplete(closing, on: loop)
+    }
+
+    /// A last try for the ends still waiting to be stored: one that fails now will be an
+    /// open conversation after the restart, which the log says.
+    private func savePendingClosings() -> EventLoopFuture<Void> {
+        let pending = pendingClosings
+        guard !pending.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let store = conversationStore
+        let logger = self.logger
+        return authenticator.pool.runIfActive(eventLoop: loop) {
+            for (id, closing) in pending.sorted(by: { $0.key < $1.key }) {
+                _ = try store.close(id: id, reason: closing.reason, at: closing.at)
+            }
+        }.recover { error in
+            logger.error("could not store the end of conversations; they will be open after the restart",
+                         metadata: ["conversations": "\(pending.keys.sorted())", "error": "\(error)"])
+        }
     }
 
     /// Every connected operator's marks, in one write (see `seenMarks`). Queued

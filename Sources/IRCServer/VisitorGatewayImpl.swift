@@ -88,6 +88,9 @@ struct LiveChatGateway: VisitorGateway {
 
     func state(conversation: Int64) async throws(GatewayError) -> ConversationState {
         let open = try await onLoop { state -> ConversationState? in
+            if let pending = state.pendingClosings[conversation] {
+                return ConversationState(status: .closed, operatorName: nil, languages: pending.languages, closeReason: pending.reason)
+            }
             guard let open = state.conversations[conversation], !open.isClosed else { return nil }
             let languages = open.languages.map(\.description)
             if open.visitorLeft {
@@ -168,6 +171,8 @@ struct LiveChatGateway: VisitorGateway {
         // Answered once the close is stored: a restart must not reopen a closed conversation.
         let closing = state.eventLoop.flatSubmit { () -> EventLoopFuture<Bool> in
             let server = state.value
+            // Ended already, its end being stored: nothing more to do.
+            if server.pendingClosings[conversation] != nil { return server.loop.makeSucceededFuture(true) }
             guard let open = server.conversations[conversation] else { return server.loop.makeSucceededFuture(false) }
             let done = server.loop.makePromise(of: Void.self)
             server.visitorClosed(open, done: done)
@@ -205,6 +210,7 @@ struct LiveChatGateway: VisitorGateway {
         let (stream, continuation) = AsyncStream<VisitorEvent>.makeStream(bufferingPolicy: .bufferingNewest(1000))
         enum Subscription: Sendable { case live(Int), closed(reason: String?), unknown }
         let subscription = (try? await onLoop { state -> Subscription in
+            if let pending = state.pendingClosings[conversation] { return .closed(reason: pending.reason) }
             guard let open = state.conversations[conversation], !open.isClosed else { return .unknown }
             if open.visitorLeft { return .closed(reason: Conversation.visitorClosedReason) }
             let key = open.nextSubscriber

@@ -75,7 +75,7 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
 
     /// A value as an error quotes it: whole when short, otherwise its start and its length,
     /// so that a 100,000-character argument does not become a 100,000-character message.
-    static func shown(_ value: String) -> String {
+    public static func shown(_ value: String) -> String {
         let limit = 64
         guard value.count > limit else { return value }
         return "\(value.prefix(limit))… (\(value.count) characters)"

@@ -237,7 +237,11 @@ private struct CLISandbox {
         #expect(twoLines.status == 1)
         #expect(twoLines.stderr.contains("more than one line"), "\(twoLines.stderr)")
         #expect(try sandbox.run(["operator", "list"]).stdout == "no operator accounts\n")
+        let carriageReturn = try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "abc\rdef\n")
+        #expect(carriageReturn.status == 1 && carriageReturn.stderr.contains("line break"), "\(carriageReturn.stderr)")
         #expect(try sandbox.run(["operator", "add", "anna", "--name", "Anna", "--password-stdin"], stdin: "only one\n\n").status == 0)
+        let language = try sandbox.run(["operator", "add", "cleo", "--name", "Cleo", "--lang", String(repeating: "n", count: 5000), "--password-stdin"], stdin: "secret words\n")
+        #expect(language.status == 1 && language.stderr.count < 400 && language.stderr.contains("5000 characters"), "\(language.stderr.prefix(300))")
 
         let huge = String(repeating: "N", count: 100_000)
         let long = try sandbox.run(["operator", "add", "bert", "--name", huge, "--password-stdin"], stdin: "secret words\n")

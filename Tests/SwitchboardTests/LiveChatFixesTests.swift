@@ -513,8 +513,11 @@ struct ServiceReplyTests {
             #expect(try await notes(alice, until: "AVAILABLE").last?.params[2...3] == ["#website", "1"])
             try await alice.send("PRIVMSG \(channel) :!name Mitch")
             _ = try await notes(alice, until: "NAME_SET")
-            try await alice.send("PRIVMSG \(channel) :!help close")
+            try await alice.send("PRIVMSG \(channel) :!help !close")
             #expect(try await alice.liveChatLines().first?.hasPrefix("CLOSE <conv> [reason]") == true)
+            // In bold it is still a command, and nothing of it reaches the visitor.
+            try await alice.send("PRIVMSG \(channel) :\u{2}!status\u{2}")
+            _ = try await notes(alice, until: "AVAILABLE")
             try await alice.send("PRIVMSG \(channel) :!list")
             let list = try await notes(alice, until: "LIST_END").map { Array($0.params[1...2]) }
             #expect(list == [["LIST_START", "1"], ["CONVERSATION", channel], ["LIST_END", "1"]])
@@ -564,6 +567,10 @@ struct ServiceReplyTests {
             #expect(try await alice.expect("FAIL").params[1] == "TOO_LONG")
             try await alice.send("PRIVMSG \(visitor.channel) :\(Array(repeating: "::big", count: 9).joined(separator: " "))")
             _ = try await visitor.waitForMessage(Array(repeating: String(repeating: "B", count: 400), count: 9).joined(separator: " "))
+            // A /me counts as the visitor reads it, "*Alice ...*": 3995 characters of action make 4003.
+            let action = Array(repeating: "::big", count: 9).joined(separator: " ") + " " + String(repeating: "a", count: 386)
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION \(action)\u{1}")
+            #expect(try await alice.expect("FAIL").params[1] == "TOO_LONG")
             try await alice.send("PRIVMSG LiveChat :CLOSE \(visitor.channel) \u{2}\u{7}")
             _ = try await notes(alice, until: "CLOSED")
             let stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
@@ -578,12 +585,17 @@ struct ServiceReplyTests {
             let visitor = try await assignedVisitor(to: laptop, on: server, name: "Cleo")
             _ = try await visitor.say("first question")
             try await laptop.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
-            let phone = try await server.client("alicephone", login: "alice")
+            let phone = try await server.client("alicephone", login: "alice", caps: ["labeled-response", "batch", "message-tags", "server-time"])
             #expect(try await phone.expectNothing(for: .milliseconds(500)) { $0.command == "JOIN" } == nil)
-            try await phone.send("JOIN #website")
+            try await phone.send("@label=J1 JOIN #website")
             try await phone.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
             let replayed = try await phone.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
             #expect(replayed.params[1].hasSuffix("first question"))
+            // The replay's chathistory batch sits inside the labeled response: one batch tag per line.
+            try await phone.send("PING :done")
+            _ = try await phone.collect(until: "PONG")
+            let tagged = phone.history.filter { $0.hasPrefix("@") }.map { $0.prefix { $0 != " " } }
+            #expect(tagged.contains { $0.contains("batch=") } && tagged.allSatisfy { $0.components(separatedBy: "batch=").count <= 2 }, "\(tagged)")
             // Alone again after a reconnect, an account gets its conversations back at login.
             try await laptop.send("QUIT")
             try await phone.send("QUIT")
@@ -647,11 +659,41 @@ struct ClosingDurabilityTests {
             }
             #expect(stored?.status == .closed)
 
-            // And with the database back, both closes work.
+            // And with the database back, both closes work; the visitor's reason is the one kept.
             #expect(try await second.close().status == 200)
-            try await alice.send("PRIVMSG LiveChat :CLOSE \(second.channel)")
+            try await alice.send("PRIVMSG LiveChat :CLOSE \(second.channel) all done here")
             try await alice.expect("NOTE") { $0.command == "NOTE" && $0.params[1] == "CLOSED" }
-            #expect(try server.server.database.conversations.conversation(id: Int64(second.id))?.status == .closed)
+            let closed = try server.server.database.conversations.conversation(id: Int64(second.id))
+            #expect(closed?.status == .closed && closed?.closeReason == "Closed by the visitor", "\(String(describing: closed?.closeReason))")
         }
+    }
+
+    @Test("an end not stored yet reads as closed with its reason, and a clean stop stores it")
+    func pendingEndIsClosedAndStoredAtStop() async throws {
+        var server = try await TestServer.start()
+        do {
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            let refused = try RefusedClosings(server)
+            try await alice.send("PART \(visitor.channel)")
+            try await alice.expect("PART") { $0.command == "PART" && $0.params[0] == visitor.channel }
+            let auth = ["Authorization": "Bearer \(visitor.token)"]
+            let web = WebTestClient(port: server.webPort)
+            let state = try await web.request("GET", "/api/v1/conversations/\(visitor.id)", headers: auth)
+            #expect(state.json["status"] as? String == "closed" && state.json["reason"] as? String == "The operator left the conversation", "\(state.json)")
+            #expect(try await visitor.close().status == 200)
+            #expect(try server.server.database.conversations.conversation(id: Int64(visitor.id))?.status != .closed)
+            // The database takes writes again, and the server stops before its next retry.
+            try refused.allow()
+            server = try await server.restarted()
+            let stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
+            #expect(stored?.status == .closed && stored?.closeReason == "The operator left the conversation")
+            let after = try await WebTestClient(port: server.webPort).request("GET", "/api/v1/conversations/\(visitor.id)", headers: auth)
+            #expect(after.json["status"] as? String == "closed", "\(after.json)")
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
     }
 }

@@ -357,8 +357,10 @@ struct ModerationEdgeTests {
         try await withServer { server in
             let plain = try await server.client("alice")
             try await plain.send("SETNAME :Alice Again")
-            try await plain.send("MONITOR +")
-            #expect(try await plain.expect("461").params[1] == "MONITOR")
+            for empty in ["MONITOR +", "MONITOR - ,"] {
+                try await plain.send(empty)
+                #expect(try await plain.expect("461").params[1] == "MONITOR")
+            }
             #expect(!plain.history.contains { $0.contains(" SETNAME ") })
 
             let bob = try await server.client("bob")

@@ -159,7 +159,7 @@ func enabledLanguages(_ codes: [String], config: SwitchboardConfig) throws -> [S
         }
         guard let enabled = config.enabledLanguage(code) else {
             throw CLIError(
-                "unknown or disabled language '\(code)'; enabled languages: \(config.languages.joined(separator: ", "))")
+                "unknown or disabled language '\(StorageError.shown(code))'; enabled languages: \(config.languages.joined(separator: ", "))")
         }
         if !result.contains(enabled) { result.append(enabled) }
     }

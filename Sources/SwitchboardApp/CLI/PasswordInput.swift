@@ -51,6 +51,10 @@ enum PasswordInput {
         guard let password = String(validating: line, as: UTF8.self) else {
             throw CLIError("the password read from standard input is not valid UTF-8; give it as UTF-8 text")
         }
+        if line.contains(UInt8(ascii: "\r")) {
+            // An old Mac line break, or a CR pasted into the password: no IRC client could send it with PASS.
+            throw CLIError("the password read from standard input has a line break (CR) in it; the password is one line")
+        }
         if !interactive, standardInputHoldsMoreText() {
             // A second line is likely a file given by mistake, or a password that holds a
             // line break: taking only the first line would set a password nobody meant.
