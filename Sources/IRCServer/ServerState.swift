@@ -252,6 +252,8 @@ final class ServerState {
     func received(_ line: InboundLine, from client: Client) {
         guard !client.isClosing else { return }
         client.lastReceived = inputTime
+        // Any line shows the client is alive, also a PONG still waiting behind paced lines.
+        client.pingSentAt = nil
         switch line {
         case .tooLong:
             reply(client, .errInputTooLong, "Input line was too long")
@@ -508,6 +510,13 @@ final class ServerState {
                 if now - client.connectedDeadline > registrationDeadline {
                     disconnect(client, reason: "Registration timed out")
                 }
+                continue
+            }
+            if client.pendingInput > 0 {
+                // Lines wait for the flood budget (and past a backlog the socket is not even
+                // read): the client is not silent, the server is not listening yet.
+                client.lastReceived = now
+                client.pingSentAt = nil
                 continue
             }
             if let sent = client.pingSentAt {

@@ -32,6 +32,9 @@ final class ServerLock: Sendable {
     func release() {
         descriptor.withLock { descriptor in
             guard descriptor >= 0 else { return }
+            // Unlocked explicitly: a process being spawned at this moment holds a copy of
+            // the descriptor until its exec closes it, and the lock would last as long.
+            flock(descriptor, LOCK_UN)
             Foundation.close(descriptor)
             descriptor = -1
         }

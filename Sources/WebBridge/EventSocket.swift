@@ -100,6 +100,7 @@ struct ClientFrame: Decodable {
 struct EventSocket: Sendable {
     let gateway: any VisitorGateway
     let poster: MessagePoster
+    let posts: SocketPosts
     let metrics: WebMetrics
     let logger: Logger
     /// Largest message accepted from the visitor; a larger one gets an `error`.
@@ -257,14 +258,21 @@ struct EventSocket: Sendable {
                 }
                 switch frame.type {
                 case "message":
+                    guard await posts.begin() else {
+                        let stopping = APIError(.serviceUnavailable, .unavailable, "The server is shutting down; the message was not stored. Send it again once reconnected.")
+                        try await writer.send(.error(stopping, clientID: frame.clientID))
+                        continue
+                    }
                     await posting.begin()
                     do {
                         try await writer.send(await post(frame, conversation: id, address: address))
                     } catch {
                         await posting.end()
+                        await posts.end()
                         throw error
                     }
                     await posting.end()
+                    await posts.end()
                 case "typing":
                     let now = ContinuousClock.now
                     if lastTyping.map({ now - $0 >= Self.typingInterval }) ?? true {

@@ -19,6 +19,8 @@ struct GuardedWebChannel: ServerChildChannel {
         let inner: HTTP1WebSocketUpgradeChannel.Value
         /// Succeeds when the first request's head has come through.
         let firstRequest: EventLoopFuture<Void>
+        /// Set on the connection's loop when that head came in.
+        let headArrived: NIOLoopBoundBox<Bool>
         var channel: any Channel { inner.channel }
     }
 
@@ -30,9 +32,10 @@ struct GuardedWebChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             let firstRequest = channel.eventLoop.makePromise(of: Void.self)
-            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout, headSeen: firstRequest),
+            let headArrived = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout, headSeen: firstRequest, headArrived: headArrived),
                                     position: .after(decoder))
-            return Value(inner: value, firstRequest: firstRequest.futureResult)
+            return Value(inner: value, firstRequest: firstRequest.futureResult, headArrived: headArrived)
         }
     }
 
@@ -46,7 +49,13 @@ struct GuardedWebChannel: ServerChildChannel {
             try await withGracefulShutdownHandler {
                 try await value.firstRequest.get()
             } onGracefulShutdown: {
-                value.channel.close(promise: nil)
+                // On the connection's loop, where the guard sees the head: a request that has
+                // come in is served (and answered) by the HTTP layer, which closes after it.
+                let channel = value.channel
+                let headArrived = value.headArrived
+                channel.eventLoop.execute {
+                    if !headArrived.value { channel.close(promise: nil) }
+                }
             }
         } catch {
             logger.debug("web connection ended before its first request", metadata: ["error": "\(error)"])
@@ -91,9 +100,12 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request's `Upgrade` was dropped: its answer ends the connection.
     private var closesAfterAnswer = false
 
-    init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>) {
+    private let headArrived: NIOLoopBoundBox<Bool>
+
+    init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>, headArrived: NIOLoopBoundBox<Bool>) {
         self.timeout = timeout
         self.headSeen = headSeen
+        self.headArrived = headArrived
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -123,6 +135,7 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(var head):
             isEnd = false
+            headArrived.value = true
             headSeen.succeed()
             if head.headers.contains(name: "Upgrade"), !Self.isEventsHandshake(head) {
                 // The request decoder has already switched to the upgrade and parses no

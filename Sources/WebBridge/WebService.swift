@@ -124,8 +124,9 @@ public struct WebService: Service {
         // Upgrade requests are matched against this router before the HTTP one.
         let webSocketRouter = Router(context: WebRequestContext.self)
         let maxFrameBytes = max(configuration.maxBodyBytes, 1024)
+        let socketPosts = SocketPosts()
         api.addEventsRoute(to: webSocketRouter, socket: EventSocket(
-            gateway: gateway, poster: api.poster, metrics: metrics, logger: logger, maxFrameBytes: maxFrameBytes))
+            gateway: gateway, poster: api.poster, posts: socketPosts, metrics: metrics, logger: logger, maxFrameBytes: maxFrameBytes))
 
         let webSocketResponder = webSocketRouter.buildResponder()
         let onRunning = self.onRunning
@@ -152,12 +153,45 @@ public struct WebService: Service {
             },
             logger: logger
         )
+        // The application hears of the shutdown only once the socket messages in progress
+        // are answered (see `SocketPosts`): it runs in a group of its own, told here. The
+        // group runs detached: a service group inside another follows the outer one's
+        // shutdown at once, through the task-locals a child task would inherit.
+        let appGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let appTask = Task.detached { try await appGroup.run() }
         do {
-            try await app.run()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try? await gracefulShutdown()   // or cancelled, when the application ended on its own
+                    await Self.drain(socketPosts, within: Self.shutdownDrainLimit)
+                    await appGroup.triggerGracefulShutdown()
+                }
+                defer { group.cancelAll() }
+                try await withTaskCancellationHandler {
+                    try await appTask.value
+                } onCancel: {
+                    appTask.cancel()
+                }
+            }
         } catch let error as IOError where !started.withLock({ $0 }) {
             // Not listening yet: the bind failed. Say which address, and why in words.
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             throw WebListenError(description: "cannot listen on \(host):\(configuration.port) (web): \(String(cString: strerror(error.errnoCode)))")
+        }
+    }
+}
+
+extension WebService {
+    /// How long the shutdown waits for socket messages being stored: a database that
+    /// does not answer must not hold the shutdown.
+    static let shutdownDrainLimit: Duration = .seconds(5)
+
+    static func drain(_ posts: SocketPosts, within limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await posts.drain() }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
         }
     }
 }

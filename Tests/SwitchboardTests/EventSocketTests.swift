@@ -65,6 +65,36 @@ struct EventSocketTests {
         }
     }
 
+    @Test("at shutdown every message stored from a socket has had its ack; the others were not stored")
+    func shutdownAnswersWhatItStored() async throws {
+        for round in 0..<3 {
+            var server = try await TestServer.start()
+            do {
+                let (_, visitor) = try await aliceWithVisitor(server)
+                let socket = try await openSocket(server, visitor)
+                for index in 0..<40 { try await socket.send(["type": "message", "text": "s\(index)", "client_id": index]) }
+                _ = try await socket.next { $0["type"] as? String == "ack" }   // storing is under way
+                let reading = Task {
+                    var acked: Set<String> = ["s0"]
+                    while let frame = try? await socket.next(timeout: .seconds(10)) {
+                        if frame["type"] as? String == "ack", let id = frame["client_id"] as? Int { acked.insert("s\(id)") }
+                    }
+                    return acked
+                }
+                server = try await server.restarted()
+                let acked = await reading.value
+                let stored = Set(try server.server.database.conversations.messages(conversationID: Int64(visitor.id), after: 0, limit: 100)
+                    .messages.map(\.text).filter { $0.hasPrefix("s") })
+                #expect(stored.contains("s0"))
+                #expect(stored.subtracting(acked).isEmpty, "round \(round): stored without an ack: \(stored.subtracting(acked).sorted())")
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+        }
+    }
+
     @Test("a message's ack is not lost when an oversized message follows it; the oversized one gets an error")
     func ackBeforeOversizedMessage() async throws {
         try await withServer { server in

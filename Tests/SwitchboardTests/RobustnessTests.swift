@@ -84,6 +84,36 @@ struct RobustnessTests {
         }
     }
 
+    @Test("a paste longer than the ping timeout is relayed whole: lines waiting for the flood budget are not silence")
+    func pasteOutlastsThePingTimeout() async throws {
+        try await withServer(configure: {
+            $0.exempt = []; $0.floodBurst = 5; $0.floodRate = 8; $0.pingInterval = 1; $0.pingTimeout = 3
+        }) { server in
+            let alice = try await server.client("alice")
+            let bob = try await server.client("bob")
+            for client in [alice, bob] {
+                client.answerPings()   // alice's answers wait behind her paste, in the server's queue
+                try await client.send("JOIN #paste")
+                try await client.expect("366")
+            }
+            // 50 lines, relayed at 8 a second: 5.6 s, past ping interval and timeout (4 s).
+            // The server is not even reading alice's socket for much of it (backlog).
+            for index in 1...50 { try await alice.send("PRIVMSG #paste :line \(index)") }
+            var received = 0
+            while received < 50 {
+                let line = try await bob.expect("a line of the paste or alice leaving", timeout: .seconds(15)) {
+                    ($0.command == "PRIVMSG" && $0.params[0] == "#paste") || $0.command == "QUIT"
+                }
+                #expect(line.command == "PRIVMSG", "\(line)")
+                guard line.command == "PRIVMSG" else { break }
+                received += 1
+                if line.params[1] == "line 50" { break }
+            }
+            #expect(received == 50)
+            #expect(!alice.isClosed)
+        }
+    }
+
     @Test("a client that stops reading is disconnected without slowing the others")
     func slowReader() async throws {
         try await withServer(configure: { $0.sendQueue = 64 * 1024 }) { server in

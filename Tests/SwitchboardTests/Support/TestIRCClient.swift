@@ -25,6 +25,8 @@ final class TestIRCClient: Sendable {
             var history: [String] = []
             var closed = false
             var partial: [UInt8] = []
+            /// Answer the server's PINGs at once, as clients do (see `answerPings`).
+            var answersPings = false
         }
         let state = Mutex(State())
     }
@@ -36,6 +38,7 @@ final class TestIRCClient: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
+            var pongs: [String] = []
             inbox.state.withLock { state in
                 for byte in buffer.readableBytesView {
                     if byte == UInt8(ascii: "\n") {
@@ -45,11 +48,13 @@ final class TestIRCClient: Sendable {
                         state.pending.append(text)
                         state.history.append(text)
                         state.partial.removeAll(keepingCapacity: true)
+                        if state.answersPings, text.hasPrefix("PING ") { pongs.append("PONG " + text.dropFirst(5) + "\r\n") }
                     } else {
                         state.partial.append(byte)
                     }
                 }
             }
+            for pong in pongs { context.writeAndFlush(NIOAny(ByteBuffer(string: pong)), promise: nil) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -95,6 +100,11 @@ final class TestIRCClient: Sendable {
             }
         }.connect(host: host, port: port).get()
         return TestIRCClient(channel: channel, inbox: inbox, group: group)
+    }
+
+    /// From now on the server's PINGs are answered as they arrive, whatever the test waits for.
+    func answerPings() {
+        inbox.state.withLock { $0.answersPings = true }
     }
 
     func send(_ line: String) async throws {
