@@ -465,10 +465,11 @@ extension ServerState {
     /// An operator's PRIVMSG in a conversation channel: stored, then relayed to the
     /// other operators (and echoed) with the stored id as msgid, and to the visitor.
     func operatorMessage(_ client: Client, in conversation: Conversation, text: String, clientTags: [IRCTag]) {
-        // `!close` in bold is still a command: nothing starting with `!` reaches the visitor.
-        if text.hasPrefix("!") || (text.first.map { $0 != "\u{1}" && $0.asciiValue.map { $0 < 0x20 } == true } == true
-                                   && OperatorText.plain(text).hasPrefix("!")) {
-            handleConversationCommand(client, conversation: conversation, text: String(OperatorText.plain(text).dropFirst()))
+        // A command, in bold or not: nothing that starts with `!` reaches the visitor. (A CTCP
+        // action starting with `!` is a message.)
+        let unformatted = OperatorText.plain(text)
+        if text.first != "\u{1}", unformatted.hasPrefix("!") {
+            handleConversationCommand(client, conversation: conversation, text: String(unformatted.dropFirst()))
             return
         }
         guard !conversation.isClosed else {
