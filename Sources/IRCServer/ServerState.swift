@@ -268,8 +268,15 @@ final class ServerState {
         }
     }
 
+    /// Lines a paced client may have waiting: what its flood budget lets through within
+    /// `ping_interval + ping_timeout`, the time a silent client is given.
+    var maximumPacedBacklog: Int {
+        max(64, config.floodBurst + Int(config.floodRate * (config.pingInterval + config.pingTimeout)))
+    }
+
     /// Runs queued lines as fast as the client's flood budget allows; the rest wait
-    /// (fake lag) and, past a backlog, the socket stops being read.
+    /// (fake lag). Past a backlog, an exempt client's socket stops being read, and a
+    /// paced client is disconnected (Excess Flood).
     func processInbox(of client: Client) {
         while client.inboxHead < client.inbox.count, !client.isClosing, !client.inputHeld {
             if !client.isExempt {
@@ -292,6 +299,16 @@ final class ServerState {
             client.inboxHead = 0
         }
         let backlog = client.pendingInput
+        if !client.isExempt {
+            // Paced: the socket is always read, so a client that sent a burst and went away is
+            // seen to go (a paused socket hid its end behind the queue, and the connection,
+            // its nick and its availability stayed for as long as the queue took). The queue
+            // holds at most what drains within ping_interval + ping_timeout.
+            if backlog > maximumPacedBacklog {
+                disconnect(client, reason: "Excess Flood")
+            }
+            return
+        }
         if backlog > 64, !client.readingPaused {
             client.readingPaused = true
             client.connection?.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }

@@ -157,7 +157,11 @@ public struct WebService: Service {
         // are answered (see `SocketPosts`): it runs in a group of its own, told here. The
         // group runs detached: a service group inside another follows the outer one's
         // shutdown at once, through the task-locals a child task would inherit.
-        let appGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        // A request still trickling in (a slow body on a kept-alive connection) must not
+        // hold the shutdown: after the limit, what is left is cancelled.
+        var appConfiguration = ServiceGroupConfiguration(services: [app], logger: logger)
+        appConfiguration.maximumGracefulShutdownDuration = Self.shutdownLimit
+        let appGroup = ServiceGroup(configuration: appConfiguration)
         let appTask = Task.detached { try await appGroup.run() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -185,6 +189,8 @@ extension WebService {
     /// How long the shutdown waits for socket messages being stored: a database that
     /// does not answer must not hold the shutdown.
     static let shutdownDrainLimit: Duration = .seconds(5)
+    /// How long the HTTP connections have to finish their requests once the sockets are done.
+    static let shutdownLimit: Duration = .seconds(5)
 
     static func drain(_ posts: SocketPosts, within limit: Duration) async {
         await withTaskGroup(of: Void.self) { group in

@@ -114,6 +114,31 @@ struct RobustnessTests {
         }
     }
 
+    @Test("a paced client that sends a burst and goes away is gone at once; one that queues more than can drain is Excess Flood")
+    func burstThenGone() async throws {
+        // 30 s + 30 s at 2 lines a second, after a burst of 5: at most 125 lines may wait.
+        try await withServer(configure: {
+            $0.exempt = []; $0.floodBurst = 5; $0.floodRate = 2; $0.pingInterval = 30; $0.pingTimeout = 30
+        }) { server in
+            let watcher = try await server.client("alice")
+            let ghost = try await server.client("bob")
+            try await ghost.sendBytes(Array(String(repeating: "PRIVMSG alice :hello\r\n", count: 100).utf8))
+            await ghost.close()
+            var online = ["bob"]
+            for _ in 0..<20 where !online.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                try await watcher.send("ISON bob")
+                online = try await watcher.expect("303").params.last?.split(separator: " ").map(String.init) ?? []
+            }
+            #expect(online.isEmpty, "bob, gone with 48 s of queued lines, is still online")
+
+            let flooder = try await server.client("carol")
+            try await flooder.sendBytes(Array(String(repeating: "PRIVMSG alice :hello\r\n", count: 200).utf8))
+            let error = try await flooder.expect("ERROR")
+            #expect(error.params.last?.contains("Excess Flood") == true, "\(error)")
+        }
+    }
+
     @Test("a client that stops reading is disconnected without slowing the others")
     func slowReader() async throws {
         try await withServer(configure: { $0.sendQueue = 64 * 1024 }) { server in

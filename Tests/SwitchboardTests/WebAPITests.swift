@@ -471,6 +471,22 @@ struct WebAPITests {
         }
     }
 
+    @Test("a request still trickling in on a kept-alive connection does not hold the shutdown")
+    func tricklingRequestDoesNotHoldShutdown() async throws {
+        let server = try await TestServer.start()
+        let raw = try await TestIRCClient.connect(port: server.webPort, tls: false)
+        try await raw.sendBytes(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(try await raw.nextLine().hasPrefix("HTTP/1.1 200"))
+        try await raw.sendBytes(Array(("POST /api/v1/livechat/website/conversations HTTP/1.1\r\nHost: x\r\n"
+            + "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{").utf8))
+        let started = ContinuousClock.now
+        let stopped = StopFlag()
+        Task { await server.stop(); stopped.set() }   // not awaited: a stop that hangs must fail the test, not hang it
+        for _ in 0..<120 where !stopped.isSet { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(stopped.isSet, "the server was still stopping after 12 s")
+        #expect(ContinuousClock.now - started < .seconds(12))
+    }
+
     // MARK: Rate limits
 
     @Test("Per-IP limits: conversations and messages (HTTP and WebSocket together) get 429 with Retry-After")
@@ -871,6 +887,13 @@ enum SocketAddressForTests {
 /// A minimal WebSocket client for the events route (RFC 6455 framing over a
 /// plain TCP connection), collecting the server's text frames. It sends no
 /// `Origin` (like curl) unless told to, answers pings and the server's close.
+/// Set once, read from anywhere.
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
 final class TestSocket: Sendable {
     struct Message {
         let json: [String: Any]
