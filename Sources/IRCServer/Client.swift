@@ -114,6 +114,8 @@ final class Client {
     /// the first line it sends after the welcome (a bot's `PING` there marks the end of
     /// the conversations it is rejoined to), or at the second sweep. Sweeps left.
     var pendingBotAssignment: UInt8 = 0
+    /// The connection ended while paced lines were waiting: why, for when they have run.
+    var closedWithInput: String?
 
     /// The conversation a visitor pseudo-user belongs to.
     weak var conversation: Conversation?

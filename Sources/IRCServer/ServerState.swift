@@ -171,6 +171,13 @@ final class ServerState {
     /// The socket is gone; a client that did not QUIT leaves with `reason`.
     func connectionClosed(_ client: Client, reason: String) {
         guard clients[client.id] != nil else { return }
+        if client.isRegistered, !client.isExempt, client.pendingInput > 0, client.closedWithInput == nil {
+            // A paced client that sent its lines and left (a script that pastes and quits):
+            // they still run, at its pace, and it goes once they have. Its queue is bounded,
+            // so this lasts at most ping_interval + ping_timeout.
+            client.closedWithInput = reason
+            return
+        }
         removeClient(client, quitMessage: reason)
         // What is still running for it (a password check, a history read) must find it
         // gone: a check that succeeds later would otherwise register a client with no
@@ -271,7 +278,7 @@ final class ServerState {
     /// Lines a paced client may have waiting: what its flood budget lets through within
     /// `ping_interval + ping_timeout`, the time a silent client is given.
     var maximumPacedBacklog: Int {
-        max(64, config.floodBurst + Int(config.floodRate * (config.pingInterval + config.pingTimeout)))
+        max(64, Int(config.floodRate * (config.pingInterval + config.pingTimeout)))
     }
 
     /// Runs queued lines as fast as the client's flood budget allows; the rest wait
@@ -299,6 +306,10 @@ final class ServerState {
             client.inboxHead = 0
         }
         let backlog = client.pendingInput
+        if backlog == 0, let reason = client.closedWithInput, !client.inputHeld {
+            connectionClosed(client, reason: reason)
+            return
+        }
         if !client.isExempt {
             // Paced: the socket is always read, so a client that sent a burst and went away is
             // seen to go (a paused socket hid its end behind the queue, and the connection,

@@ -114,28 +114,47 @@ struct RobustnessTests {
         }
     }
 
-    @Test("a paced client that sends a burst and goes away is gone at once; one that queues more than can drain is Excess Flood")
+    @Test("a paced client's lines still run after it leaves, and then it goes; one that queues more than can drain is Excess Flood")
     func burstThenGone() async throws {
-        // 30 s + 30 s at 2 lines a second, after a burst of 5: at most 125 lines may wait.
+        // 30 s + 30 s at 2 lines a second: at most 120 lines may wait.
         try await withServer(configure: {
             $0.exempt = []; $0.floodBurst = 5; $0.floodRate = 2; $0.pingInterval = 30; $0.pingTimeout = 30
         }) { server in
             let watcher = try await server.client("alice")
-            let ghost = try await server.client("bob")
-            try await ghost.sendBytes(Array(String(repeating: "PRIVMSG alice :hello\r\n", count: 100).utf8))
-            await ghost.close()
-            var online = ["bob"]
-            for _ in 0..<20 where !online.isEmpty {
-                try await Task.sleep(for: .milliseconds(100))
-                try await watcher.send("ISON bob")
-                online = try await watcher.expect("303").params.last?.split(separator: " ").map(String.init) ?? []
+            let script = try await server.client("bob")
+            for client in [watcher, script] {
+                try await client.send("JOIN #g")
+                try await client.expect("366")
             }
-            #expect(online.isEmpty, "bob, gone with 48 s of queued lines, is still online")
+            // A script that pastes and quits: every line arrives, then its QUIT with its reason.
+            try await script.sendBytes(Array((String(repeating: "PRIVMSG #g :hello\r\n", count: 8) + "QUIT :bye\r\n").utf8))
+            await script.close()
+            var lines = 0
+            while true {
+                let line = try await watcher.expect("bob's lines and QUIT", timeout: .seconds(10)) { $0.command == "PRIVMSG" || $0.command == "QUIT" }
+                guard line.command == "PRIVMSG" else {
+                    #expect(line.params.last?.contains("bye") == true, "\(line)")
+                    break
+                }
+                lines += 1
+            }
+            #expect(lines == 8)
 
+            // More than can drain in time: Excess Flood at once, and the nick is free, also when it left.
             let flooder = try await server.client("carol")
             try await flooder.sendBytes(Array(String(repeating: "PRIVMSG alice :hello\r\n", count: 200).utf8))
             let error = try await flooder.expect("ERROR")
             #expect(error.params.last?.contains("Excess Flood") == true, "\(error)")
+            let ghost = try await server.client("dave", login: "carol")
+            try await ghost.sendBytes(Array(String(repeating: "PRIVMSG alice :hello\r\n", count: 200).utf8))
+            await ghost.close()
+            var online = ["dave"]
+            for _ in 0..<20 where !online.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                try await watcher.send("ISON dave")
+                online = try await watcher.expect("303").params.last?.split(separator: " ").map(String.init) ?? []
+            }
+            #expect(online.isEmpty, "dave, gone with more than two minutes of queued lines, is still online")
         }
     }
 
