@@ -294,8 +294,8 @@ extension ServerState {
     }
 
     func handlePong(_ client: Client, _ message: IRCMessage) {
-        // Any line shows the client is alive; a PONG without a token is still an error to report.
-        client.pingSentAt = nil
+        // The PING was answered when the line arrived (`received`: any line shows the client
+        // is alive); a PONG without a token is still an error to report.
         if message.params.first?.isEmpty ?? true {
             reply(client, .errNoOrigin, "No origin specified")
         }

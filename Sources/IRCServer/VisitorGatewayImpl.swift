@@ -244,7 +244,7 @@ struct LiveChatGateway: VisitorGateway {
     /// something else, and a name nothing of which shows is no name.
     static func cleanName(_ value: String?) throws(GatewayError) -> String? {
         guard let name = try clean(value, maximum: VisitorLimits.name, what: "name") else { return nil }
-        guard !name.unicodeScalars.contains(where: { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) else {
+        guard !TextChecks.hasDirectionControls(name) else {
             throw .invalid("name contains text-direction controls")
         }
         return OperatorText.hasVisibleText(name) ? name : nil

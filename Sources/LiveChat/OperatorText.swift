@@ -83,6 +83,6 @@ public enum OperatorText {
     /// Whether a visitor would see anything of `text`: something other than blanks,
     /// zero-width and other invisible characters once formatting is removed.
     public static func hasVisibleText(_ text: String) -> Bool {
-        plain(text).unicodeScalars.contains { !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint }
+        TextChecks.hasVisibleCharacter(plain(text))
     }
 }

@@ -231,10 +231,10 @@ public struct OperatorStore: Sendable {
         }
         // Visitors read it: zero-width characters alone show nothing, and text-direction
         // controls (U+202A-U+202E, U+2066-U+2069) make a name read as something else.
-        if !trimmed.unicodeScalars.contains(where: { !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint }) {
+        if !TextChecks.hasVisibleCharacter(trimmed) {
             throw StorageError.invalidName(name, reason: "a name needs a visible character")
         }
-        if trimmed.unicodeScalars.contains(where: { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }) {
+        if TextChecks.hasDirectionControls(trimmed) {
             throw StorageError.invalidName(name, reason: "a name must not contain text-direction controls")
         }
         return trimmed

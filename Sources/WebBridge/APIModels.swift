@@ -237,7 +237,7 @@ enum Validate {
     /// allowed, no other control character. NUL would cut the stored text short,
     /// and escape sequences would reach the operators' terminals.
     static func freeText(_ text: String?, what: String) throws(APIError) -> String? {
-        guard let text, !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }) else {
+        guard let text, TextChecks.hasVisibleCharacter(text) else {
             return nil
         }
         guard text.unicodeScalars.count <= APILimits.maxTextLength else {

@@ -100,7 +100,8 @@ struct ClientFrame: Decodable {
 struct EventSocket: Sendable {
     let gateway: any VisitorGateway
     let poster: MessagePoster
-    let posts: SocketPosts
+    /// The web bridge's messages in progress (see `MessagesInFlight`).
+    let posts: MessagesInFlight
     let metrics: WebMetrics
     let logger: Logger
     /// Largest message accepted from the visitor; a larger one gets an `error`.
@@ -172,7 +173,7 @@ struct EventSocket: Sendable {
     private func serve(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping alreadySent: Set<Int64>,
                        address: SocketAddress?, connection: any Channel, inbound: WebSocketInboundStream,
                        writer: FrameWriter, outbound: WebSocketOutboundWriter) async -> (any Error)? {
-        let posting = PostInProgress()
+        let posting = MessagesInFlight()   // this socket's
         return await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
                 await self.forward(events, conversation: id, skipping: alreadySent, writer: writer, outbound: outbound,
@@ -200,7 +201,7 @@ struct EventSocket: Sendable {
     /// closes; a stream that ends without one means the server is stopping, and
     /// the widget will reconnect (so no `closed` is made up here).
     private func forward(_ events: AsyncStream<VisitorEvent>, conversation id: Int64, skipping replayed: Set<Int64>,
-                         writer: FrameWriter, outbound: WebSocketOutboundWriter, posting: PostInProgress) async {
+                         writer: FrameWriter, outbound: WebSocketOutboundWriter, posting: MessagesInFlight) async {
         var replayed = replayed
         let newestReplayed = replayed.max() ?? 0
         var sentClosed = false
@@ -234,7 +235,7 @@ struct EventSocket: Sendable {
 
     /// The visitor's frames until the socket closes; the error that ended them, if one did.
     private func receive(conversation id: Int64, address: SocketAddress?, inbound: WebSocketInboundStream, writer: FrameWriter,
-                         posting: PostInProgress) async -> (any Error)? {
+                         posting: MessagesInFlight) async -> (any Error)? {
         var lastTyping: ContinuousClock.Instant?
         var iterator = inbound.messages(maxSize: Self.readLimit(maxFrameBytes: maxFrameBytes)).makeAsyncIterator()
         do {
@@ -298,29 +299,6 @@ struct EventSocket: Sendable {
         } catch {
             return .error(error, clientID: frame.clientID)
         }
-    }
-}
-
-/// The visitor's message being stored and answered on one socket, if any: the
-/// `closed` event waits for its answer, so a stored message is never left without
-/// its `ack`.
-actor PostInProgress {
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
-
-    func begin() { busy = true }
-
-    func end() {
-        busy = false
-        let waiting = self.waiting
-        self.waiting = []
-        for continuation in waiting { continuation.resume() }
-    }
-
-    /// Returns once no message is being stored and answered.
-    func finished() async {
-        guard busy else { return }
-        await withCheckedContinuation { waiting.append($0) }
     }
 }
 

@@ -17,10 +17,9 @@ import ServiceLifecycle
 struct GuardedWebChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let inner: HTTP1WebSocketUpgradeChannel.Value
-        /// Succeeds when the first request's head has come through.
-        let firstRequest: EventLoopFuture<Void>
-        /// Set on the connection's loop when that head came in.
-        let headArrived: NIOLoopBoundBox<Bool>
+        /// Succeeds when the first request's head has come through; fails when the
+        /// connection is given up before (whichever comes first on its loop counts).
+        let firstRequest: EventLoopPromise<Void>
         var channel: any Channel { inner.channel }
     }
 
@@ -32,10 +31,9 @@ struct GuardedWebChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             let firstRequest = channel.eventLoop.makePromise(of: Void.self)
-            let headArrived = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
-            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout, headSeen: firstRequest, headArrived: headArrived),
+            try pipeline.addHandler(FirstRequestGuard(timeout: firstRequestTimeout, headSeen: firstRequest),
                                     position: .after(decoder))
-            return Value(inner: value, firstRequest: firstRequest.futureResult, headArrived: headArrived)
+            return Value(inner: value, firstRequest: firstRequest)
         }
     }
 
@@ -47,15 +45,11 @@ struct GuardedWebChannel: ServerChildChannel {
             // Browsers open connections ahead of need (preconnects) that may never carry a
             // request: on shutdown such a connection is closed now, not when its 10 s are up.
             try await withGracefulShutdownHandler {
-                try await value.firstRequest.get()
+                try await value.firstRequest.futureResult.get()
             } onGracefulShutdown: {
-                // On the connection's loop, where the guard sees the head: a request that has
-                // come in is served (and answered) by the HTTP layer, which closes after it.
-                let channel = value.channel
-                let headArrived = value.headArrived
-                channel.eventLoop.execute {
-                    if !headArrived.value { channel.close(promise: nil) }
-                }
+                // No effect once the head has come in: that request is served (and answered)
+                // by the HTTP layer, which closes after it.
+                value.firstRequest.fail(ChannelError.inputClosed)
             }
         } catch {
             logger.debug("web connection ended before its first request", metadata: ["error": "\(error)"])
@@ -100,12 +94,9 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request's `Upgrade` was dropped: its answer ends the connection.
     private var closesAfterAnswer = false
 
-    private let headArrived: NIOLoopBoundBox<Bool>
-
-    init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>, headArrived: NIOLoopBoundBox<Bool>) {
+    init(timeout: TimeAmount, headSeen: EventLoopPromise<Void>) {
         self.timeout = timeout
         self.headSeen = headSeen
-        self.headArrived = headArrived
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -135,7 +126,6 @@ final class FirstRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(var head):
             isEnd = false
-            headArrived.value = true
             headSeen.succeed()
             if head.headers.contains(name: "Upgrade"), !Self.isEventsHandshake(head) {
                 // The request decoder has already switched to the upgrade and parses no

@@ -124,7 +124,7 @@ public struct WebService: Service {
         // Upgrade requests are matched against this router before the HTTP one.
         let webSocketRouter = Router(context: WebRequestContext.self)
         let maxFrameBytes = max(configuration.maxBodyBytes, 1024)
-        let socketPosts = SocketPosts()
+        let socketPosts = MessagesInFlight()
         api.addEventsRoute(to: webSocketRouter, socket: EventSocket(
             gateway: gateway, poster: api.poster, posts: socketPosts, metrics: metrics, logger: logger, maxFrameBytes: maxFrameBytes))
 
@@ -154,7 +154,7 @@ public struct WebService: Service {
             logger: logger
         )
         // The application hears of the shutdown only once the socket messages in progress
-        // are answered (see `SocketPosts`): it runs in a group of its own, told here. The
+        // are answered (see `MessagesInFlight`): it runs in a group of its own, told here. The
         // group runs detached: a service group inside another follows the outer one's
         // shutdown at once, through the task-locals a child task would inherit.
         // A request still trickling in (a slow body on a kept-alive connection) must not
@@ -192,7 +192,7 @@ extension WebService {
     /// How long the HTTP connections have to finish their requests once the sockets are done.
     static let shutdownLimit: Duration = .seconds(5)
 
-    static func drain(_ posts: SocketPosts, within limit: Duration) async {
+    static func drain(_ posts: MessagesInFlight, within limit: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await posts.drain() }
             group.addTask { try? await Task.sleep(for: limit) }
