@@ -21,7 +21,7 @@ extension IRCMessage {
     ///
     /// The text of a PRIVMSG or NOTICE is split, never cut: at its line breaks, then
     /// between words where a line is still too long, else between characters. Blank
-    /// lines are left out, and a CTCP ACTION stays an ACTION on every line. Each
+    /// lines (spaces alone included) are left out, and a CTCP ACTION stays an ACTION on every line. Each
     /// piece keeps the tags; after the first, the msgid gets `-2`, `-3`... so that
     /// every line has its own. Any other message is shortened instead: its last
     /// parameter first, then the others from the end (a middle one keeps at least one
@@ -51,7 +51,8 @@ extension IRCMessage {
         guard budget >= 32 else { return nil }
 
         var lines: [String] = []
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) {
+        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+        where line.contains(where: { !$0.isWhitespace }) {
             lines += IRCText.split(String(line), maxBytes: budget)
         }
         if lines.isEmpty { lines = [""] }

@@ -132,7 +132,7 @@ extension ServerState {
         let name = conversation.channel.name
         // A visitor who closed was told so: the stored reason stays theirs.
         let shownReason = conversation.visitorLeft ? Conversation.visitorClosedReason
-            : reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "closed by \(account.visibleName)"
+            : reason.flatMap { OperatorText.hasVisibleText($0) ? $0 : nil } ?? "Closed by \(account.visibleName)"
         guard !conversation.closing else {
             serviceFail(client, code: "NO_SUCH_CONVERSATION", "\(name) is being closed.")
             return

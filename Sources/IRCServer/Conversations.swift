@@ -361,13 +361,20 @@ extension ServerState {
     }
 
     /// Clients without server-time see when a history line was written as a `[HH:MM]`
-    /// prefix, inside a CTCP action so that it stays one.
+    /// prefix, inside a CTCP action so that it stays one. The prefix goes on the first
+    /// line with text: blank lines before it are left out, as they are live.
     func historyText(_ text: String, at: Date, for client: Client) -> String {
         guard !client.has(.serverTime) else { return text }
         let stamp = "[\(ClockText.hourMinute(at))] "
         let action = "\u{1}ACTION "
-        guard text.hasPrefix(action) else { return stamp + text }
-        return action + stamp + text.dropFirst(action.count)
+        guard text.hasPrefix(action) else { return stamp + Self.droppingLeadingBlankLines(Substring(text)) }
+        return action + stamp + Self.droppingLeadingBlankLines(text.dropFirst(action.count))
+    }
+
+    static func droppingLeadingBlankLines(_ text: Substring) -> Substring {
+        guard let firstVisible = text.firstIndex(where: { !$0.isWhitespace }) else { return text }
+        let lineStart = text[..<firstVisible].lastIndex(where: \.isNewline).map { text.index(after: $0) } ?? text.startIndex
+        return text[lineStart...]
     }
 
     func hostmask(of message: StoredMessage, in conversation: Conversation) -> String {
@@ -520,7 +527,7 @@ extension ServerState {
             return
         }
         guard isAction || OperatorText.hasVisibleText(plain) else {
-            noticeInConversation(client, conversation, "Only formatting codes, no text for the visitor: nothing was sent.")
+            noticeInConversation(client, conversation, "Nothing in it would show to the visitor (only spaces, invisible characters or formatting codes): nothing was sent.")
             return
         }
         let kind: ChatAuthor.Kind = account.isBot ? .bot : .operator

@@ -63,7 +63,9 @@ struct LiveChatGateway: VisitorGateway {
             throw .unknownChannel(request.slug)
         }
         let name = try Self.cleanName(request.name)
-        let page = try Self.clean(request.page, maximum: VisitorLimits.url, what: "page")
+        let page = try Self.clean(request.page, maximum: VisitorLimits.url, what: "page", ordered: true)
+        // A title without its page has nothing to go with.
+        let pageTitle = page == nil ? nil : try Self.clean(request.pageTitle, maximum: VisitorLimits.title, what: "title")
         let visitor = try Self.clean(request.visitor, maximum: VisitorLimits.visitorID, what: "visitor")
         let userAgent = request.userAgent.map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(VisitorLimits.userAgent))) }
         let languages = request.languages.map(\.description)
@@ -77,7 +79,7 @@ struct LiveChatGateway: VisitorGateway {
         }
         let (record, welcome) = try await database {
             try $0.create(slug: slug, visitorName: name, visitorID: visitor, languages: languages, userAgent: userAgent,
-                          page: page, tokenHash: tokenHash, welcome: channel.welcome, welcomeAuthor: channel.name, at: Date())
+                          page: page, pageTitle: pageTitle, tokenHash: tokenHash, welcome: channel.welcome, welcomeAuthor: channel.name, at: Date())
         }
         let (status, operatorName) = try await onLoop { state in
             state.startConversation(record, welcome: welcome, previousOperator: previous)
@@ -152,7 +154,7 @@ struct LiveChatGateway: VisitorGateway {
     }
 
     func visitorPage(conversation: Int64, url: String, title: String?) async throws(GatewayError) {
-        guard let url = try Self.clean(url, maximum: VisitorLimits.url, what: "url") else { throw .invalid("url is required") }
+        guard let url = try Self.clean(url, maximum: VisitorLimits.url, what: "url", ordered: true) else { throw .invalid("url is required") }
         let title = try Self.clean(title, maximum: VisitorLimits.title, what: "title")
         // Like a message: nothing more once the visitor or an operator closed it.
         let open = try await onLoop { state -> Bool in
@@ -237,27 +239,32 @@ struct LiveChatGateway: VisitorGateway {
         return stream
     }
 
-    /// Trims, refuses control characters and over-long values (counted in
-    /// Unicode scalars, as the web API counts them); empty becomes nil.
-    /// A visitor's name, as operators read it in topics, notices and WHOIS: text-direction
-    /// controls (U+202A-U+202E, U+2066-U+2069) would make `evil\u{202E}gnp.exe` read as
-    /// something else, and a name nothing of which shows is no name.
+    /// A visitor's name, as operators read it in topics, notices and WHOIS: one line,
+    /// without text-direction controls (`evil\u{202E}gnp.exe` would read as something
+    /// else); a name nothing of which shows is no name.
     static func cleanName(_ value: String?) throws(GatewayError) -> String? {
-        guard let name = try clean(value, maximum: VisitorLimits.name, what: "name") else { return nil }
-        guard !TextChecks.hasDirectionControls(name) else {
-            throw .invalid("name contains text-direction controls")
-        }
+        guard let name = try clean(value, maximum: VisitorLimits.name, what: "name", ordered: true) else { return nil }
         return OperatorText.hasVisibleText(name) ? name : nil
     }
 
+    /// Trims, refuses over-long values (counted in Unicode scalars, as the web API
+    /// counts them) and, for one-line values (nothing in `allowed`), control characters,
+    /// line or paragraph separators and noncharacters; multi-line ones keep the control
+    /// characters in `allowed`. With `ordered`, text-direction controls are refused, as
+    /// the value is shown to operators. Empty becomes nil.
     static func clean(_ value: String?, maximum: Int, what: String,
-                      keeping allowed: Set<Unicode.Scalar> = []) throws(GatewayError) -> String? {
+                      keeping allowed: Set<Unicode.Scalar> = [], ordered: Bool = false) throws(GatewayError) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
         guard trimmed.unicodeScalars.count <= maximum else { throw .invalid(VisitorLimits.tooLong(what, limit: maximum)) }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
+        let refused = allowed.isEmpty ? TextChecks.hasLineBreaksOrControls(trimmed)
+            : trimmed.unicodeScalars.contains { $0.properties.generalCategory == .control && !allowed.contains($0) }
+        guard !refused else {
             throw .invalid("\(what) contains control characters")
+        }
+        guard !ordered || !TextChecks.hasDirectionControls(trimmed) else {
+            throw .invalid("\(what) contains text-direction controls")
         }
         return trimmed
     }

@@ -2,15 +2,33 @@
 /// operators. One definition for every place that decides what "visible" means.
 public enum TextChecks {
     /// Whether `text` has something other than blanks and invisible characters
-    /// (zero-width and other default-ignorable code points, such as U+200B or U+FEFF).
+    /// (zero-width and other default-ignorable code points, such as U+200B or U+FEFF,
+    /// and the blank braille pattern U+2800, which fonts draw as nothing).
     public static func hasVisibleCharacter(_ text: String) -> Bool {
-        text.unicodeScalars.contains { !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint }
+        text.unicodeScalars.contains {
+            !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint && $0.value != 0x2800
+        }
     }
 
-    /// Whether `text` has text-direction embedding, override or isolate controls
-    /// (U+202A-U+202E, U+2066-U+2069), which make it read as something else
-    /// (`evil\u{202E}gnp.exe`).
+    /// Whether `text` has text-direction controls: the embedding, override and
+    /// isolate controls (U+202A-U+202E, U+2066-U+2069), which make it read as
+    /// something else (`evil\u{202E}gnp.exe`), and the direction marks (U+200E,
+    /// U+200F, U+061C), which move the neutral characters around them.
     public static func hasDirectionControls(_ text: String) -> Bool {
-        text.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }
+        text.unicodeScalars.contains {
+            (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value)
+                || $0.value == 0x200E || $0.value == 0x200F || $0.value == 0x061C
+        }
+    }
+
+    /// Whether `text` has something a one-line field (a name, a page address) cannot
+    /// hold: a control character (tab included), a line or paragraph separator
+    /// (U+2028, U+2029), which clients may show as a line break, or a noncharacter
+    /// (U+FFFE, U+FFFF and the like), which is not text at all.
+    public static func hasLineBreaksOrControls(_ text: String) -> Bool {
+        text.unicodeScalars.contains {
+            $0.properties.generalCategory == .control || $0.value == 0x2028 || $0.value == 0x2029
+                || $0.properties.isNoncharacterCodePoint
+        }
     }
 }

@@ -73,19 +73,21 @@ public struct NewConversation: Sendable, Hashable {
     public var slug: String
     /// The name the visitor typed, if any.
     public var name: String?
-    /// The page the visitor is on.
+    /// The page the visitor is on, and its title.
     public var page: String?
+    public var pageTitle: String?
     /// The widget's opaque visitor id, to prefer the previous operator.
     public var visitor: String?
     /// From Accept-Language, ranked, enabled languages only.
     public var languages: [LanguageTag]
     public var userAgent: String?
 
-    public init(slug: String, name: String? = nil, page: String? = nil, visitor: String? = nil,
+    public init(slug: String, name: String? = nil, page: String? = nil, pageTitle: String? = nil, visitor: String? = nil,
                 languages: [LanguageTag] = [], userAgent: String? = nil) {
         self.slug = slug
         self.name = name
         self.page = page
+        self.pageTitle = pageTitle
         self.visitor = visitor
         self.languages = languages
         self.userAgent = userAgent

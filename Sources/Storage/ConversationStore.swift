@@ -27,7 +27,7 @@ public struct ConversationStore: Sendable {
     /// never stored.
     public func create(
         slug: String, visitorName: String?, visitorID: String?, languages: [String], userAgent: String?,
-        page: String?, tokenHash: Data, welcome: String, welcomeAuthor: String, at: Date
+        page: String?, pageTitle: String? = nil, tokenHash: Data, welcome: String, welcomeAuthor: String, at: Date
     ) throws -> (ConversationRecord, StoredMessage) {
         let ms = Self.milliseconds(at)
         return try pool.write { db in
@@ -45,8 +45,8 @@ public struct ConversationStore: Sendable {
             let id = db.lastInsertedRowID
             if let page {
                 try db.execute(
-                    sql: "INSERT INTO conversation_page (conversation_id, url, title, at) VALUES (?, ?, NULL, ?)",
-                    arguments: [id, page, ms])
+                    sql: "INSERT INTO conversation_page (conversation_id, url, title, at) VALUES (?, ?, ?, ?)",
+                    arguments: [id, page, pageTitle, ms])
             }
             let welcomeMessage = try Self.insertMessage(
                 db, conversationID: id, authorKind: .system, authorName: welcomeAuthor, authorLogin: nil,

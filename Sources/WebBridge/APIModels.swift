@@ -184,6 +184,8 @@ struct StatusBody: Encodable {
 struct CreateConversationRequest: Decodable {
     var name: String?
     var page: String?
+    /// The page's title, kept with it for the operators (as `pages` takes it).
+    var title: String?
     var visitor: String?
 }
 
@@ -249,16 +251,23 @@ enum Validate {
         return text
     }
 
-    /// An optional free-text field: trimmed, nil when blank, at most `limit` scalars.
-    static func optional(_ value: String?, field: String, limit: Int) throws(APIError) -> String? {
+    /// An optional one-line field: trimmed, nil when blank, at most `limit` scalars,
+    /// without control characters (tab included), line or paragraph separators or
+    /// noncharacters. With `ordered`, text-direction controls are refused too: the
+    /// value is shown to operators, who would read it reordered. Every check on a
+    /// field is made here, before the rate limits count the request.
+    static func optional(_ value: String?, field: String, limit: Int, ordered: Bool = false) throws(APIError) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
         guard trimmed.unicodeScalars.count <= limit else {
             throw .badRequest(VisitorLimits.tooLong(field, limit: limit))
         }
-        guard !hasControlCharacters(trimmed, besides: ["\t"]) else {
+        guard !TextChecks.hasLineBreaksOrControls(trimmed) else {
             throw .badRequest("The field \"\(field)\" contains control characters.")
+        }
+        guard !ordered || !TextChecks.hasDirectionControls(trimmed) else {
+            throw .badRequest("The field \"\(field)\" contains text-direction controls.")
         }
         return trimmed
     }

@@ -34,8 +34,9 @@ struct VisitorAPI: Sendable {
             let enabled = summary.languages.compactMap(LanguageTag.init)
             let new = NewConversation(
                 slug: summary.slug,
-                name: try Validate.optional(input.name, field: "name", limit: APILimits.maxNameLength),
-                page: try Validate.optional(input.page, field: "page", limit: APILimits.maxURLLength),
+                name: try Validate.optional(input.name, field: "name", limit: APILimits.maxNameLength, ordered: true),
+                page: try Validate.optional(input.page, field: "page", limit: APILimits.maxURLLength, ordered: true),
+                pageTitle: try Validate.optional(input.title, field: "title", limit: APILimits.maxTitleLength),
                 visitor: try Validate.optional(input.visitor, field: "visitor", limit: APILimits.maxVisitorIDLength),
                 languages: AcceptLanguage.parse(request.headers[.acceptLanguage] ?? "", enabled: enabled),
                 userAgent: request.headers[.userAgent].map { String($0.unicodeScalars.prefix(APILimits.maxUserAgentLength)) })
@@ -81,7 +82,7 @@ struct VisitorAPI: Sendable {
         api.post("conversations/:id/pages") { request, context -> Response in
             let id = try await authorize(request, context)
             let input = try JSON.decode(PageRequest.self, from: try await body(request, context))
-            guard let url = try Validate.optional(input.url, field: "url", limit: APILimits.maxURLLength) else {
+            guard let url = try Validate.optional(input.url, field: "url", limit: APILimits.maxURLLength, ordered: true) else {
                 throw APIError.badRequest("The field \"url\" is missing.")
             }
             let title = try Validate.optional(input.title, field: "title", limit: APILimits.maxTitleLength)

@@ -89,16 +89,12 @@ struct CORSMiddleware: RouterMiddleware {
         case .denied:
             response = APIError.originNotAllowed.response()
         case .noOrigin, .sameOrigin, .allowed:
-            if request.method == .options {
-                response = Response(status: .noContent)
-                response.headers[.allow] = Self.allowedMethods
-                if origin != nil {
-                    response.headers[.accessControlAllowMethods] = Self.allowedMethods
-                    response.headers[.accessControlAllowHeaders] = Self.allowedHeaders
-                    response.headers[.accessControlMaxAge] = "600"
-                }
-            } else {
-                response = try await next(request, context)
+            response = try await next(request, context)
+            // A preflight of a route (an unknown path stays 404): the methods it answers.
+            if request.method == .options, response.status == .noContent, origin != nil {
+                response.headers[.accessControlAllowMethods] = response.headers[.allow] ?? Self.allowedMethods
+                response.headers[.accessControlAllowHeaders] = Self.allowedHeaders
+                response.headers[.accessControlMaxAge] = "600"
             }
         }
         if let origin, verdict == .allowed || verdict == .sameOrigin {

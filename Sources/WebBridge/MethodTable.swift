@@ -39,16 +39,24 @@ final class MethodTableRouter: RouterMethods {
     /// is; OPTIONS is the CORS preflight) that a route may be asked with.
     static let checkedMethods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
 
-    /// Answers the methods each registered path lacks with 405. Call it after
-    /// the routes are added, and after the middleware (so errors render as JSON).
+    /// Answers the methods each registered path lacks with 405, and OPTIONS with
+    /// `204` and the path's `Allow` (a CORS preflight is that answer, which
+    /// `CORSMiddleware` completes); a path no route has stays 404 for every method.
+    /// Call it after the routes are added, and after the middleware (so errors
+    /// render as JSON).
     func answerOtherMethods() {
         for (path, methods) in paths {
-            var allowed = methods
+            var allowed = methods.union([.options])
             if allowed.contains(.get) { allowed.insert(.head) }
             let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
             for method in Self.checkedMethods where !methods.contains(method) {
                 router.on(path, method: method) { request, _ -> Response in
                     throw APIError.methodNotAllowed(request.method, allow: allow)
+                }
+            }
+            if !methods.contains(.options) {
+                router.on(path, method: .options) { _, _ -> Response in
+                    Response(status: .noContent, headers: [.allow: allow])
                 }
             }
         }

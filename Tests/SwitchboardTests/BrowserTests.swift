@@ -69,6 +69,11 @@ struct BrowserTests {
                     $0.command == "JOIN" && $0.source?.hasPrefix("alice!") == true && $0.params.first?.hasPrefix("#website-") == true
                 }
                 let channel = join.params[0]
+                // The page's address and title, too long for the API, were shortened to fit.
+                let id = try #require(Int64(channel.dropFirst("#website-".count)))
+                let page = try #require(try server.server.database.conversations.pages(id: id).first)
+                #expect(page.url.count == 2048 && page.url.contains("?ref=xxx"), "\(page.url.count)")
+                #expect(page.title?.count == 300 && page.title?.hasPrefix("Shop t") == true, "\(String(describing: page.title))")
                 try await run.expect(alice, "the visitor's message in \(channel)", until: deadline) {
                     $0.command == "PRIVMSG" && $0.params == [channel, Self.visitorMessage]
                 }

@@ -162,7 +162,8 @@ struct ConversationTests {
             let visitor = try await TestVisitor.start(web, name: "Zoë", languages: "en")
             #expect(visitor.status == "waiting")
             #expect(visitor.created.json["operator"] is NSNull)
-            _ = try await visitor.say("Is anyone there?")
+            // Blank lines before the text: the replay's [HH:MM] goes on the line with the text.
+            _ = try await visitor.say("\n \nIs anyone there?")
 
             let alice = try await server.client("alice")   // no server-time: a [HH:MM] prefix
             let bob = try await server.client("bob", caps: ["server-time", "batch"])

@@ -399,12 +399,28 @@ struct VisitorNameLimitTests {
             #expect(refused.status == 400)
             #expect(refused.json["message"] as? String == "The field \"name\" is longer than 100 characters.")
             // A name that would read reordered to operators is refused; one that shows nothing is none.
-            for control in ["\u{202E}", "\u{2067}"] {
+            for control in ["\u{202E}", "\u{2067}", "\u{200F}", "\u{061C}"] {
                 let reordered = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": "evil\(control)gnp.exe"])
                 #expect(reordered.status == 400 && (reordered.json["message"] as? String)?.contains("text-direction") == true)
             }
-            let invisible = try await TestVisitor.start(web, name: "\u{200B}")
-            #expect(try server.server.database.conversations.conversation(id: Int64(invisible.id))?.visitorName == nil)
+            // One line: no tab, no line or paragraph separator, no noncharacter.
+            for breaking in ["\t", "\u{2028}", "\u{FFFE}"] {
+                let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": "An\(breaking)na"])
+                #expect(refused.json["message"] as? String == "The field \"name\" contains control characters.", "\(refused.json)")
+            }
+            for blank in ["\u{200B}", "\u{2800}"] {
+                let invisible = try await TestVisitor.start(web, name: blank)
+                #expect(try server.server.database.conversations.conversation(id: Int64(invisible.id))?.visitorName == nil)
+            }
+            // A page address is shown to operators too.
+            let reorderedPage = try await web.request("POST", "/api/v1/livechat/website/conversations",
+                                                      json: ["page": "https://shop.example/\u{202E}fdp.exe"])
+            #expect(reorderedPage.json["message"] as? String == "The field \"page\" contains text-direction controls.")
+            // The first page's title comes with the conversation, as later pages' do.
+            let titled = try await web.request("POST", "/api/v1/livechat/website/conversations",
+                                               json: ["page": "https://shop.example/", "title": "Shop"])
+            let titledID = try #require(titled.json["id"] as? Int)
+            #expect(try server.server.database.conversations.pages(id: Int64(titledID)).map(\.title) == ["Shop"])
         }
     }
 }
@@ -574,7 +590,7 @@ struct ServiceReplyTests {
             try await alice.send("PRIVMSG LiveChat :CLOSE \(visitor.channel) \u{2}\u{7}")
             _ = try await notes(alice, until: "CLOSED")
             let stored = try server.server.database.conversations.conversation(id: Int64(visitor.id))
-            #expect(stored?.closeReason == "closed by Alice", "\(String(describing: stored?.closeReason))")
+            #expect(stored?.closeReason == "Closed by Alice", "\(String(describing: stored?.closeReason))")
         }
     }
 

@@ -117,11 +117,11 @@ struct WebAPITests {
         try await withServer { server in
             let web = WebTestClient(port: server.webPort)
             for (method, path, allow) in [
-                ("GET", "/api/v1/livechat/website/conversations", "POST"),
-                ("DELETE", "/api/v1/livechat/website", "GET, HEAD"),
-                ("PUT", "/api/v1/conversations/1/messages", "GET, HEAD, POST"),
-                ("POST", "/healthz", "GET, HEAD"),
-                ("PATCH", "/widget.js", "GET, HEAD"),
+                ("GET", "/api/v1/livechat/website/conversations", "OPTIONS, POST"),
+                ("DELETE", "/api/v1/livechat/website", "GET, HEAD, OPTIONS"),
+                ("PUT", "/api/v1/conversations/1/messages", "GET, HEAD, OPTIONS, POST"),
+                ("POST", "/healthz", "GET, HEAD, OPTIONS"),
+                ("PATCH", "/widget.js", "GET, HEAD, OPTIONS"),
             ] {
                 let answer = try await web.request(method, path)
                 #expect(answer.status == 405, "\(method) \(path)")
@@ -130,6 +130,10 @@ struct WebAPITests {
                 #expect((answer.json["message"] as? String)?.contains("does not take \(method)") == true)
             }
             #expect(try await web.request("DELETE", "/api/v1/nothing/here").status == 404)
+            // OPTIONS names a route's methods, and is 404 where no route is.
+            let options = try await web.request("OPTIONS", "/healthz")
+            #expect(options.status == 204 && options.headers["allow"] == "GET, HEAD, OPTIONS")
+            #expect(try await web.request("OPTIONS", "/api/v1/nothing/here").status == 404)
             // The right method still works.
             #expect(try await web.request("GET", "/api/v1/livechat/website").status == 200)
         }
@@ -497,10 +501,14 @@ struct WebAPITests {
             $0.webMessagesPerMinute = 3
         }) { server in
             let web = WebTestClient(port: server.webPort)
-            // Refused requests start nothing and use none of the budget.
+            // Refused requests start nothing and use none of the budget, whatever field is wrong.
             for _ in 0..<3 {
                 let bad = try await web.request("POST", "/api/v1/livechat/website/conversations", rawBody: Data("nope".utf8))
                 #expect(bad.status == 400)
+            }
+            for body in [["name": "\u{202E}bad"], ["name": "a\tb"], ["page": "https://shop.example/\ta"], ["visitor": "v\u{2028}w"]] {
+                let bad = try await web.request("POST", "/api/v1/livechat/website/conversations", json: body)
+                #expect(bad.status == 400, "\(body): \(bad.status)")
             }
             let visitor = try await TestVisitor.start(web)
             let second = try await web.request("POST", "/api/v1/livechat/website/conversations", json: [:])
@@ -595,6 +603,13 @@ struct WebAPITests {
                 "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
             ])
             #expect(foreignPreflight.status == 403)
+            // A preflight names the methods of its route; a path no route has is 404, as for any method.
+            let routePreflight = try await web.request("OPTIONS", "/api/v1/livechat/website", headers: ["Origin": "https://shop.example"])
+            #expect(routePreflight.status == 204)
+            #expect(routePreflight.headers["access-control-allow-methods"] == "GET, HEAD, OPTIONS")
+            let unknownPreflight = try await web.request("OPTIONS", "/api/v1/nonexistent", headers: ["Origin": "https://shop.example"])
+            #expect(unknownPreflight.status == 404)
+            #expect(unknownPreflight.headers["access-control-allow-methods"] == nil)
 
             // The server's own pages: the Origin matches the Host header, whatever the scheme.
             let same = try await web.request("GET", "/api/v1/livechat/website", headers: ["Origin": "http://127.0.0.1:\(server.webPort)"])

@@ -22,6 +22,18 @@
     }
     return v;
   }
+  // What the API takes: an address of at most 2048 characters (a longer one loses
+  // its fragment, then its end) and a one-line title of at most 300.
+  function clip(s, n) { var a = Array.from(s); return a.length > n ? a.slice(0, n).join('') : s; }
+  function pageURL() {
+    var u = location.href;
+    if (Array.from(u).length > 2048) u = u.split('#')[0];
+    return clip(u, 2048);
+  }
+  function pageTitle() {
+    var t = (document.title || '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+    return t ? clip(t, 300).trim() : undefined;
+  }
 
   var C = '#0b6e69', MUTED = '#5b6675', LINE = '#e2e6ea';
   var CSS = ':host{all:initial}*{box-sizing:border-box}' +
@@ -219,7 +231,7 @@
   // ---- conversation
   function create() {
     creating = creating || api('POST', chanPath + '/conversations', {
-      name: nameInput.value.trim() || undefined, page: location.href, visitor: visitorId()
+      name: nameInput.value.trim() || undefined, page: pageURL(), title: pageTitle(), visitor: visitorId()
     }).then(function (r) {
       if (!r.ok) throw new Error(r.data.message || 'The chat is not available right now.');
       var d = r.data;
@@ -426,7 +438,7 @@
   function reportPage() {
     if (!conv || ended || reported === location.href) return;
     reported = location.href;
-    api('POST', convPath(conv, '/pages'), { url: location.href, title: document.title || undefined }, conv.token)
+    api('POST', convPath(conv, '/pages'), { url: pageURL(), title: pageTitle() }, conv.token)
       .then(function (r) { if (gone(r.status)) lost(); }, function () {});
   }
 
