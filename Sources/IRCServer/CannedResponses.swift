@@ -86,6 +86,12 @@ extension ServerState {
             }
             let text = arguments.dropFirst(2).joined(separator: " ")
             // A shortcut whose expansion shows the visitor nothing could never be sent.
+            // Formatting codes are how IRC clients write bold or colours; anything else is a typo.
+            if let stray = OperatorText.firstStrayControl(in: text) {
+                let code = "U+" + String(format: "%04X", stray.value)
+                serviceFail(client, code: "INVALID_CANNED", "A canned response may have formatting codes, not other control characters (\(code) here). Nothing changed.")
+                return
+            }
             guard OperatorText.hasVisibleText(text) else {
                 serviceFail(client, code: "INVALID_CANNED", "A canned response needs text the visitor can see; formatting codes, control and invisible characters alone are not. Nothing changed.")
                 return

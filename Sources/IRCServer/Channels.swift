@@ -303,6 +303,12 @@ extension ServerState {
         }
         let nick = message.params[0]
         let name = message.params[1]
+        if isService(nick) {
+            sendFail(client, command: "INVITE", code: "CANNOT_INVITE", context: [LiveChatService.nick, name],
+                     description: "\(LiveChatService.nick) is the live chat service and joins no channel; /msg \(LiveChatService.nick) HELP says what it does",
+                     always: true)
+            return
+        }
         guard let target = self.client(named: nick) else {
             reply(client, .errNoSuchNick, nick, "No such nick/channel")
             return
@@ -310,6 +316,12 @@ extension ServerState {
         guard let channel = joinedChannel(name, of: client) else { return }
         guard channel.members[target] == nil else {
             reply(client, .errUserOnChannel, target.nick, channel.name, "is already on channel")
+            return
+        }
+        // A website visitor is only ever in their own conversation; an invitation could not reach them.
+        if let own = target.conversation {
+            sendFail(client, command: "INVITE", code: "CANNOT_INVITE", context: [target.nick, channel.name],
+                     description: "\(target.nick) is a website visitor, who takes part only in \(own.channel.name)", always: true)
             return
         }
         if let conversation = channel.conversation {

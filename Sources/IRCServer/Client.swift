@@ -122,7 +122,10 @@ final class Client {
 
     var isVirtual: Bool { connection == nil }
 
-    init(id: Int, context connection: IRCConnectionHandler?, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int) {
+    /// `connectedAt`: now for a connection; a website visitor's is when their conversation
+    /// started, also after a restart (WHOIS shows it as the signon time).
+    init(id: Int, context connection: IRCConnectionHandler?, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int,
+         connectedAt: Date = Date()) {
         self.id = id
         self.connection = connection
         self.ipAddress = connection?.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
@@ -130,7 +133,7 @@ final class Client {
         self.isTLS = isTLS
         self.isLoopback = isLoopback
         self.isExempt = isExempt
-        self.connectedAt = Date()
+        self.connectedAt = connectedAt
         let now = NIODeadline.now()
         self.connectedDeadline = now
         self.lastActivityDate = connectedAt

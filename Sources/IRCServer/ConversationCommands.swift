@@ -210,9 +210,18 @@ extension ServerState {
             let when = record.status == .waiting ? "Last assigned (before it waited again)" : "Assigned"
             serviceSay(client, "\(when) at \(ClockText.hourMinute(at)) UTC because: \(reason).")
         }
-        let count = conversation.history.filter { $0.authorKind != .system }.count
-        let last = record.lastMessageAt.map { ", last at \(ClockText.hourMinute($0)) UTC" } ?? ""
-        serviceSay(client, "Messages: \(count)\(last).")
+        // Why it waits is a decision too: the one the assignment rule would make now.
+        if record.status == .waiting, !conversation.visitorLeft, let live = liveChannel(of: conversation),
+           case .waiting(let reason) = decideAssignment(in: live, visitorLanguages: conversation.languages,
+                                                         previousOperator: conversation.previousOperator, now: now) {
+            serviceSay(client, "Waiting because: \(reason).")
+        }
+        let written = conversation.history.filter { $0.authorKind != .system }
+        if let last = written.last {
+            serviceSay(client, "Messages: \(written.count), last at \(ClockText.hourMinute(last.at)) UTC.")
+        } else {
+            serviceSay(client, "Messages: none yet.")
+        }
     }
 }
 
@@ -265,7 +274,8 @@ extension ServerState {
             let age = DurationText.wholeMinutes(Double(ageSeconds)) ?? "just now"
             var last = ""
             if let message = conversation.history.last(where: { $0.authorKind != .system }) {
-                let excerpt = message.text.count > 60 ? String(message.text.prefix(57)) + "..." : message.text
+                let text = TextChecks.oneLine(message.text)
+                let excerpt = text.count > 60 ? String(text.prefix(57)) + "..." : text
                 last = " — last \(ClockText.hourMinute(message.at)) \(message.authorName): \(excerpt)"
             }
             serviceOK(client, code: "CONVERSATION",
@@ -361,6 +371,14 @@ extension ServerState {
         if let human = conversation.record.operators.first(where: { $0.lowercased() != me.lowercased() && !isBot($0, of: conversation) }) {
             serviceOK(client, code: "FORWARDED", context: [name, human], "Forwarded \(name) to \(human), who is already in it.")
             leaveConversation(me, conversation, reason: "Forwarded to \(human)")
+            return
+        }
+        // The visitor has gone: a human would get a dead conversation. The bot, its last
+        // operator, leaves, which ends it.
+        if conversation.visitorLeft, conversation.record.operators.allSatisfy({ $0.lowercased() == me.lowercased() }) {
+            serviceOK(client, code: "CLOSED", context: [name], "The visitor has left \(name): it ends instead of going to an operator.")
+            leaveConversation(me, conversation, reason: "The visitor left")
+            if !conversation.isClosed { endConversation(conversation, reason: Conversation.visitorClosedReason) }
             return
         }
         guard let live = liveChannel(of: conversation) else { return }

@@ -102,7 +102,8 @@ extension ServerState {
         let channel = IRCChannel(name: name, folded: folded, createdAt: record.createdAt)
         channel.isPermanent = true
         channel.modes.inviteOnly = true
-        let visitor = Client(id: nextClientID, context: nil, isTLS: false, isLoopback: false, isExempt: true, floodBurst: 0)
+        let visitor = Client(id: nextClientID, context: nil, isTLS: false, isLoopback: false, isExempt: true, floodBurst: 0,
+                             connectedAt: record.createdAt)
         nextClientID += 1
         visitor.nick = visitorNick(for: record)
         visitor.user = "visitor"
@@ -112,6 +113,8 @@ extension ServerState {
         let conversation = Conversation(record: record, settings: settings, channel: channel, visitor: visitor, languages: languages)
         conversation.previousOperator = previousOperator
         for message in history { conversation.remember(message) }
+        // WHOIS idle: since the visitor last wrote (or started the conversation).
+        visitor.lastActivityDate = history.last(where: { $0.authorKind == .visitor })?.at ?? record.createdAt
         visitor.realname = conversation.visitorLabel
         visitor.conversation = conversation
         channel.conversation = conversation
@@ -136,6 +139,16 @@ extension ServerState {
         }
         if conversation.record.status == .waiting { enqueueWaiting(conversation) }
         return conversation
+    }
+
+    /// The shape of a visitor's nick, `Anna-17`: a letter, up to 15 more letters or digits,
+    /// a dash and the conversation's number. Operators and bots may not take one.
+    static func hasVisitorNickShape(_ nick: String) -> Bool {
+        let parts = nick.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let base = parts[0].first, base.isASCII, base.isLetter, parts[0].count <= 16,
+              parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }),
+              !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+        return true
     }
 
     /// `Anna-17`, `Visitor-17`: ASCII, stable for the conversation, unique.
@@ -461,6 +474,7 @@ extension ServerState {
     /// A visitor message, already committed: relayed to the operators with its id as msgid.
     func relayVisitorMessage(_ message: StoredMessage, in conversation: Conversation) {
         conversation.remember(message)
+        conversation.visitor.lastActivityDate = message.at
         let event = IRCMessage(
             tags: [IRCTag("time", ServerTime.format(message.at)), IRCTag("msgid", String(message.id))],
             source: conversation.visitor.hostmask, command: "PRIVMSG", params: [conversation.channel.name, message.text])
@@ -721,7 +735,9 @@ extension ServerState {
             // account's Online Chat Name as last known (never the login, which visitors are not shown).
             let last = conversation.history.last { $0.authorLogin?.lowercased() == key }
             let name = last?.authorName ?? knownAccounts[key]?.visibleName ?? stored
-            conversation.publish(.operatorLeft(ChatAuthor(kind: last?.authorKind ?? .operator, name: name)))
+            // A bot that never wrote is still a bot to the visitor.
+            let kind: ChatAuthor.Kind = last?.authorKind ?? (isBot(stored, of: conversation) ? .bot : .operator)
+            conversation.publish(.operatorLeft(ChatAuthor(kind: kind, name: name)))
             guard conversation.record.operators.isEmpty else { continue }
             if conversation.visitorLeft {
                 endConversation(conversation, reason: Conversation.visitorClosedReason)

@@ -54,8 +54,9 @@ enum LiveChatService {
                 details: ["LIST shows, for the live chat channels you joined (all of them if none), each open or waiting",
                           "conversation: visitor, languages, operators, age and last message."],
                 run: { $0.serviceList($1, $2) }),
-        Command(name: "TAKE", usage: "TAKE <conv>", summary: "take a waiting conversation",
-                details: ["TAKE #website-17 (or TAKE 17) assigns a waiting conversation to you and joins you to it."],
+        Command(name: "TAKE", usage: "TAKE <conv>", summary: "take a waiting conversation, or one whose operators are all disconnected",
+                details: ["TAKE #website-17 (or TAKE 17) assigns a waiting conversation to you and joins you to it; so does a "
+                          + "conversation none of whose operators is connected."],
                 takesConversation: true,
                 run: { $0.serviceTake($1, $2) }),
         Command(name: "CLOSE", usage: "CLOSE <conv> [reason]", summary: "end a conversation for the visitor and everyone",
@@ -126,7 +127,13 @@ extension ServerState {
             return
         }
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard let first = words.first else { return }
+        // The command word in bold (or any formatting) is still the command; the arguments
+        // keep theirs (a canned response may be in bold).
+        let first = words.first.map(OperatorText.plain) ?? ""
+        guard !first.isEmpty else {
+            serviceFail(client, code: "UNKNOWN_COMMAND", "No command given. /msg LiveChat HELP lists the commands.")
+            return
+        }
         let name = first.uppercased()
         guard let command = LiveChatService.byName[name] else {
             serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command \(first). /msg LiveChat HELP lists the commands.")
@@ -219,9 +226,8 @@ extension ServerState {
             serviceOK(client, code: "LANG", context: [tags.joined(separator: ",")], "Your Online Chat Languages: \(mine). Enabled on this server: \(enabledText).")
             return
         }
-        // "fr en", "fr,en" and "fr, en" all name two languages.
-        let text = arguments.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }.joined(separator: ",")
-        switch LanguageList.parse(text, enabled: enabled) {
+        // "fr en", "fr,en", "fr, en" and "fr , en" all name two languages.
+        switch LanguageList.parse(arguments.joined(separator: " "), enabled: enabled) {
         case .failure(let error):
             serviceFail(client, code: "INVALID_LANGUAGE", "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Nothing changed.")
         case .success(let tags):

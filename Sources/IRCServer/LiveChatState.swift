@@ -133,13 +133,22 @@ extension ServerState {
         let timeout = config.liveChat.inactivityTimeout
         guard timeout > 0 else { return }
         let reason = "Inactive for " + DurationText.describe(timeout)
-        for client in Array(nicks.values) where now.timeIntervalSince(client.lastActivityDate) >= timeout {
+        let inactive = Array(nicks.values).filter { now.timeIntervalSince($0.lastActivityDate) >= timeout }
+        let removed = Set(inactive.map(ObjectIdentifier.init))
+        for client in inactive {
             let joined = client.channels.values.filter { $0.liveChat != nil }.sorted { $0.folded < $1.folded }
             guard !joined.isEmpty else { continue }
             for channel in joined { part(client, from: channel, reason: reason) }
             let names = joined.map(\.name).joined(separator: ", ")
-            serviceSay(client, "\(reason): you were removed from \(names) and get no new conversations. "
-                + "Join again (/join \(joined[0].name)) when you are back.")
+            // Availability is the account's: another connection of it that stays keeps it available.
+            let otherStays = client.account.map { account in
+                connections(ofAccount: account.login).contains { other in
+                    !removed.contains(ObjectIdentifier(other)) && joined.contains { other.channels[$0.folded] === $0 }
+                }
+            } ?? false
+            let outcome = otherStays ? "this connection was removed from \(names); new conversations still come to your other connection there"
+                : "you were removed from \(names) and get no new conversations"
+            serviceSay(client, "\(reason): \(outcome). Join again (/join \(joined[0].name)) when you are back.")
             logger.info("inactive operator removed", metadata: ["nick": "\(client.nick)", "channels": "\(names)"])
         }
     }

@@ -125,6 +125,11 @@ extension ServerState {
             reply(client, .errErroneusNickname, requested, "Nickname is reserved for a service")
             return
         }
+        // Visitors' nicks are unique only if nobody else can take one first.
+        if Self.hasVisitorNickShape(requested) {
+            reply(client, .errErroneusNickname, requested, "Nicknames like Anna-17 (a name, a dash, a number) are kept for website visitors")
+            return
+        }
         if let holder = nicks[folded], holder !== client {
             reply(client, .errNicknameInUse, requested, "Nickname is already in use")
             return

@@ -198,7 +198,7 @@ struct LiveChatGateway: VisitorGateway {
         let comment = try Self.clean(comment, maximum: VisitorLimits.text, what: "comment", keeping: ["\t", "\n", "\r"])
         try await database { try $0.rate(id: conversation, rating: rating, comment: comment) }
         // The operators still in the conversation hear how it went, on one IRC line.
-        let oneLine = comment.map { $0.split(whereSeparator: { $0 == "\t" || $0.isNewline }).joined(separator: " ") }
+        let oneLine = comment.map(TextChecks.oneLine)
         _ = try? await onLoop { state in
             guard let open = state.conversations[conversation] else { return }
             let stars = "\(rating)/5" + (oneLine.map { ": \($0)" } ?? "")

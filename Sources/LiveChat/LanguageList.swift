@@ -81,11 +81,16 @@ public enum LanguageList {
         return .success(result)
     }
 
-    /// Parses and validates a comma-separated list such as `fr,en,es` or
-    /// `fr, en` (whitespace around items is tolerated). A blank text or an
-    /// empty item (`fr,,en`, `fr,`) is refused.
+    /// Parses and validates a list such as `fr,en,es`, `fr, en , es` or `fr en es`:
+    /// commas, spaces or both separate the codes. A blank text, or a comma with no
+    /// code on one side (`fr,,en`, `fr,`, `,fr`), is refused as an empty item.
     public static func parse(_ text: String, enabled: [LanguageTag]) -> Result<[LanguageTag], LanguageError> {
-        validate(text.split(separator: ",", omittingEmptySubsequences: false).map(String.init), enabled: enabled)
+        var codes: [String] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let words = item.split(whereSeparator: \.isWhitespace)
+            codes += words.isEmpty ? [""] : words.map(String.init)
+        }
+        return validate(codes, enabled: enabled)
     }
 
     /// Parses the server's enabled languages (the `languages` config key):

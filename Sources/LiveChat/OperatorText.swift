@@ -74,6 +74,15 @@ public enum OperatorText {
         return String(result)
     }
 
+    /// The first control character of `text` that is not a formatting code (nor a
+    /// tab): a stray CTCP 0x01, a bell, an escape, a C1 control.
+    public static func firstStrayControl(in text: String) -> Unicode.Scalar? {
+        text.unicodeScalars.first { isRemoved($0) && !formattingCodes.contains($0.value) }
+    }
+
+    /// Bold, colour, hex colour, reset, monospace, reverse, italics, strikethrough, underline.
+    private static let formattingCodes: Set<UInt32> = [0x02, 0x03, 0x04, 0x0F, 0x11, 0x16, 0x1D, 0x1E, 0x1F]
+
     /// A formatting code or another control character; a tab is kept.
     private static func isRemoved(_ scalar: Unicode.Scalar) -> Bool {
         // The Cc category: U+0000-U+001F and U+007F-U+009F.

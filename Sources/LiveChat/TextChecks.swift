@@ -21,6 +21,12 @@ public enum TextChecks {
         }
     }
 
+    /// `text` on one line, as a list or a notice shows it: its line breaks and tabs
+    /// become single spaces.
+    public static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: { $0 == "\t" || $0.isNewline }).joined(separator: " ")
+    }
+
     /// Whether `text` has something a one-line field (a name, a page address) cannot
     /// hold: a control character (tab included), a line or paragraph separator
     /// (U+2028, U+2029), which clients may show as a line break, or a noncharacter

@@ -10,6 +10,8 @@ struct LanguageListTests {
         ("de", ["de"]),
         ("fr,en,fr", ["fr", "en"]),          // duplicates collapse, first kept
         ("en,EN, en", ["en"]),
+        ("fr en es", ["fr", "en", "es"]),      // spaces separate codes too
+        ("fr ,en", ["fr", "en"]),
     ])
     func parses(text: String, expected: [String]) throws {
         let list = try LanguageList.parse(text, enabled: enabled).get()
@@ -25,6 +27,8 @@ struct LanguageListTests {
         ("en_US", .unknownOrDisabled(codes: ["en_US"], enabled: enabled)),
         ("fr,,en", .emptyItem(enabled: enabled)),
         ("fr,", .emptyItem(enabled: enabled)),
+        (",fr", .emptyItem(enabled: enabled)),
+        ("fr , ,en", .emptyItem(enabled: enabled)),
         ("", .emptyItem(enabled: enabled)),
         ("  ", .emptyItem(enabled: enabled)),
     ])

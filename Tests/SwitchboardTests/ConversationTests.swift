@@ -3,8 +3,8 @@ import IRCProtocol
 import Testing
 
 /// An operator connected over IRC and joined to #website.
-func operatorInWebsite(_ server: TestServer, _ nick: String, caps: [String] = []) async throws -> TestIRCClient {
-    let client = try await server.client(nick, caps: caps)
+func operatorInWebsite(_ server: TestServer, _ nick: String, login: String? = nil, caps: [String] = []) async throws -> TestIRCClient {
+    let client = try await server.client(nick, login: login, caps: caps)
     try await client.send("JOIN #website")
     try await client.expect("366")
     return client

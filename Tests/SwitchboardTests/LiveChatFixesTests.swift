@@ -5,7 +5,7 @@ import GRDB
 import Testing
 
 /// Polls `condition` until it holds (the server writes on its thread pool).
-private func eventually(_ what: String, timeout: Duration = .seconds(8), _ condition: () throws -> Bool) async throws {
+func eventually(_ what: String, timeout: Duration = .seconds(8), _ condition: () throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while try !condition() {
         if ContinuousClock.now > deadline { throw TestTimeout(waitingFor: what, seen: []) }
@@ -14,7 +14,7 @@ private func eventually(_ what: String, timeout: Duration = .seconds(8), _ condi
 }
 
 /// A visitor's new conversation, once `op` (joined to #website) is in it.
-private func assignedVisitor(to op: TestIRCClient, on server: TestServer, name: String) async throws -> TestVisitor {
+func assignedVisitor(to op: TestIRCClient, on server: TestServer, name: String) async throws -> TestVisitor {
     let visitor = try await TestVisitor.start(WebTestClient(port: server.webPort), name: name)
     try await op.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
     return visitor
@@ -567,12 +567,16 @@ struct ServiceReplyTests {
         try await withAliceAndAnna(caps: ["standard-replies"]) { server, alice, visitor in
             try await alice.send("PRIVMSG \(visitor.channel) :x \u{1}y\u{7F} \u{1B}[31mred\u{7}")
             _ = try await visitor.waitForMessage("x y [31mred")
-            for text in ["\u{2}\u{2}", "\u{200B}", "\u{3}04\u{1}"] {
+            for text in ["\u{2}\u{2}", "\u{200B}", "\u{3}04\u{2}"] {
                 try await alice.send("PRIVMSG LiveChat :CANNED ADD blank \(text)")
                 let refusal = try await alice.expect("FAIL")
                 #expect(refusal.params[1] == "INVALID_CANNED" && refusal.params[2].contains("visitor can see"), "\(refusal)")
             }
+            // Formatting codes are allowed in a canned response (and stripped for the visitor); other controls are not.
             try await alice.send("PRIVMSG LiveChat :CANNED ADD ctl a\u{1}b")
+            let stray = try await alice.expect("FAIL")
+            #expect(stray.params[1] == "INVALID_CANNED" && stray.params[2].contains("U+0001"), "\(stray)")
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD ctl \u{2}a\u{2}\u{3}04b")
             _ = try await notes(alice, until: "CANNED_ADDED")
             try await alice.send("PRIVMSG \(visitor.channel) :::ctl")
             _ = try await visitor.waitForMessage("ab")

@@ -1,0 +1,158 @@
+import Foundation
+import IRCProtocol
+import Testing
+
+/// What operators and bots read in LiveChat's answers, WHOIS and refusals: one
+/// line per item, the reason a conversation waits, the kind of who left.
+@Suite("What operators and bots are told")
+struct OperatorDetailsTests {
+    @Test("LIST shows a last message with line breaks on one line; INFO says why a conversation waits and that nothing was written yet")
+    func listAndInfo() async throws {
+        try await withServer { server in
+            let web = WebTestClient(port: server.webPort)
+            let waiting = try await TestVisitor.start(web, name: "Anna")
+            let alice = try await server.client("alice")
+            try await alice.send("PRIVMSG LiveChat :INFO \(waiting.id)")
+            let info = try await alice.liveChatLines()
+            #expect(info.contains { $0.hasPrefix("Waiting because: ") && $0.contains("no operator") }, "\(info)")
+            #expect(info.last == "Messages: none yet.", "\(info)")
+
+            #expect(try await waiting.say("first line\nsecond line").status == 201)
+            try await alice.send("PRIVMSG LiveChat :LIST")
+            let list = try await alice.liveChatLines(until: { $0.hasPrefix("End of the list") })
+            #expect(list.contains { $0.hasSuffix("Anna: first line second line") }, "\(list)")
+            #expect(!list.contains("second line"), "\(list)")
+        }
+    }
+
+    @Test("LiveChat takes its command in bold, and answers an empty one")
+    func commandWords() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["standard-replies"])
+            try await alice.send("PRIVMSG LiveChat :\u{2}STATUS\u{2}")
+            #expect(try await alice.expect("NOTE") { $0.command == "NOTE" || $0.command == "FAIL" }.params[1] == "NOT_JOINED")
+            try await alice.send("PRIVMSG LiveChat :   ")
+            let empty = try await alice.expect("FAIL") { $0.command == "FAIL" }
+            #expect(empty.params[1] == "UNKNOWN_COMMAND" && empty.params.last?.contains("No command given") == true, "\(empty)")
+        }
+    }
+
+    @Test("CANNED ADD refuses control characters other than formatting codes; errors show control characters escaped")
+    func cannedAndNameControls() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["standard-replies"])
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD ring a\u{7}b")
+            let refused = try await alice.expect("FAIL") { $0.command == "FAIL" }
+            #expect(refused.params[1] == "INVALID_CANNED" && refused.params.last?.contains("U+0007") == true, "\(refused)")
+            try await alice.send("PRIVMSG LiveChat :CANNED ADD bold \u{2}Hello\u{2} there")
+            #expect(try await alice.expect("NOTE") { $0.command == "NOTE" || $0.command == "FAIL" }.params[1] == "CANNED_ADDED")
+            try await alice.send("PRIVMSG LiveChat :NAME Al\u{7}ice")
+            let name = try await alice.expect("FAIL") { $0.command == "FAIL" }
+            #expect(name.params[1] == "INVALID_NAME", "\(name)")
+            #expect(name.params.last?.contains("Al\\u{7}ice") == true && name.params.last?.contains("\u{7}") == false, "\(name)")
+        }
+    }
+
+    @Test("INVITE of LiveChat or of a website visitor is refused with CANNOT_INVITE; a visitor's nick shape is refused to operators")
+    func inviteAndNicks() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            try await alice.send("JOIN #team")
+            try await alice.expect("366")
+            let nick = "Anna-\(visitor.id)"
+            try await alice.send("INVITE \(nick) #team")
+            let refusedVisitor = try await alice.expect("FAIL") { $0.command == "FAIL" || $0.command == "341" }
+            #expect(refusedVisitor.params.prefix(3) == ["INVITE", "CANNOT_INVITE", nick], "\(refusedVisitor)")
+            try await alice.send("INVITE LiveChat #team")
+            let refusedService = try await alice.expect("FAIL") { $0.command == "FAIL" || $0.command == "341" || $0.command == "401" }
+            #expect(refusedService.params.prefix(3) == ["INVITE", "CANNOT_INVITE", "LiveChat"], "\(refusedService)")
+
+            let bob = try await server.client("bob")
+            for taken in ["Visitor-999", "Anna-\(visitor.id + 1)"] {
+                try await bob.send("NICK \(taken)")
+                let answer = try await bob.expect("432") { $0.command == "432" || $0.command == "NICK" }
+                #expect(answer.command == "432" && answer.params.last?.contains("website visitors") == true, "\(answer)")
+            }
+            // Dashes and numbers elsewhere are fine.
+            try await bob.send("NICK bob-the-2nd")
+            #expect(try await bob.expect("NICK") { $0.command == "NICK" || $0.command == "432" }.command == "NICK")
+        }
+    }
+
+    @Test("WHOIS of a visitor gives the conversation's start as signon and idle since their last message, after a restart too")
+    func visitorWhois() async throws {
+        var server = try await TestServer.start()
+        do {
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            let created = try #require(try server.server.database.conversations.conversation(id: Int64(visitor.id))?.createdAt)
+            try await Task.sleep(for: .milliseconds(2200))
+            #expect(try await visitor.say("still there").status == 201)
+            let said = Date()
+            try await Task.sleep(for: .milliseconds(1500))
+            server = try await server.restarted()
+            let bob = try await server.client("bob")
+            try await bob.send("WHOIS Anna-\(visitor.id)")
+            let idle = try await bob.expect("317")
+            let sinceSaid = Date().timeIntervalSince(said)
+            #expect(idle.params[3] == String(Int(created.timeIntervalSince1970)), "\(idle)")
+            // Since the message: not since the start (2.2 s more), nor since the restart (0 s).
+            let seconds = Double(idle.params[2]) ?? -1
+            #expect(seconds >= 1 && seconds <= sinceSaid + 1, "idle \(seconds) s, \(sinceSaid) s after the message")
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("a bot removed with its conversation open leaves as a bot; a bot's FORWARD of a conversation the visitor left ends it")
+    func botsLeaving() async throws {
+        try await withServer(configure: { $0.channels[0].bot = "faqbot" }) { server in
+            try server.addBot("faqbot")
+            let web = WebTestClient(port: server.webPort)
+            let bot = try await server.client("faqbot", caps: ["standard-replies"])
+            let gone = try await TestVisitor.start(web, name: "Gaston")
+            try await bot.expect("the bot's JOIN") { $0.command == "JOIN" && $0.params.first == gone.channel }
+            #expect(try await gone.close().status == 200)
+            try await bot.send("PRIVMSG LiveChat :FORWARD \(gone.channel)")
+            let note = try await bot.expect("NOTE") { $0.command == "NOTE" || $0.command == "FAIL" }
+            #expect(note.params.prefix(3) == ["LIVECHAT", "CLOSED", gone.channel], "\(note)")
+            try await eventually("the conversation closed") {
+                try server.server.database.conversations.conversation(id: Int64(gone.id))?.status == .closed
+            }
+
+            let visitor = try await TestVisitor.start(web, name: "Anna")
+            try await bot.expect("the bot's JOIN") { $0.command == "JOIN" && $0.params.first == visitor.channel }
+            let socket = try await TestSocket.open(port: server.webPort,
+                                                   path: "/api/v1/conversations/\(visitor.id)/events?token=\(visitor.token)")
+            try server.server.database.operators.remove(login: "faqbot")
+            let left = try await socket.next(timeout: .seconds(8)) { $0["type"] as? String == "operator_left" }
+            #expect((left["author"] as? [String: Any])?["kind"] as? String == "bot", "\(left)")
+            await socket.close()
+        }
+    }
+
+    @Test("a connection parted for inactivity while another of the account's stays is told the other still gets conversations")
+    func inactivityOfOneDevice() async throws {
+        try await withServer(configure: { $0.inactivityTimeout = 2 }) { server in
+            // The laptop is busy before the phone comes: it is in #website when the phone is parted.
+            let laptop = try await operatorInWebsite(server, "alice_", login: "alice")
+            let keepBusy = Task {
+                for _ in 0..<60 {
+                    try await laptop.send("MODE alice_")
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            defer { keepBusy.cancel() }
+            let phone = try await operatorInWebsite(server, "alice")
+            let told = try await phone.expect("LiveChat's notice", timeout: .seconds(8)) {
+                $0.command == "PRIVMSG" && $0.source?.hasPrefix("LiveChat!") == true && $0.params[1].hasPrefix("Inactive for 2 seconds")
+            }
+            #expect(told.params[1].contains("this connection was removed from #website; new conversations still come to your other connection"),
+                    "\(told.params[1])")
+            keepBusy.cancel()
+        }
+    }
+}
