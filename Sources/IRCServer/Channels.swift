@@ -45,8 +45,8 @@ extension ServerState {
             if let conversation = existing.conversation, let login = client.account?.login.lowercased(),
                conversation.record.operators.contains(where: { $0.lowercased() == login }) {
                 // The account's own conversation (+i to everyone else): any of its connections
-                // may be in it, a second device with all of it.
-                joinConversation(client, conversation, after: 0)
+                // may be in it, a second device with all of it (a returning one with what it missed).
+                joinAccountConversation(client, conversation)
                 return
             }
             channel = existing

@@ -11,6 +11,8 @@ struct RecoveredConversation: Sendable {
     let previousOperator: String?
     /// Login -> the last message the account had seen.
     let seen: [String: Int64]
+    /// The operators' connections that were in it when the server stopped.
+    let departed: [DepartedDevice]
 }
 
 /// Open conversations survive a restart: at start-up they are read back with
@@ -26,7 +28,8 @@ enum ConversationRecovery {
                 history: Array(last.suffix(Conversation.historyLimit)),
                 newestDropped: last.count > Conversation.historyLimit ? last.first?.id : nil,
                 previousOperator: try record.visitorID.flatMap { try store.previousOperator(visitorID: $0, slug: record.slug) },
-                seen: try store.seen(conversationID: record.id))
+                seen: try store.seen(conversationID: record.id),
+                departed: try store.departedDevices(conversationID: record.id))
         }
     }
 }

@@ -273,6 +273,9 @@ extension ServerState {
         guard let conversation = openConversation(recovered.record, history: recovered.history,
                                                   previousOperator: recovered.previousOperator) else { return }
         conversation.newestDropped = recovered.newestDropped
+        for device in recovered.departed {
+            operatorRecords[device.login.lowercased(), default: OperatorRecord()].departed[recovered.record.id, default: []].append(device)
+        }
         for (login, messageID) in recovered.seen {
             operatorRecords[login.lowercased(), default: OperatorRecord()].seen[recovered.record.id] = messageID
         }
@@ -459,14 +462,73 @@ extension ServerState {
         }
     }
 
-    /// Joins one of the account's conversations on `client`: all of it when another
-    /// connection of the account is inside (this one saw none of it), otherwise what
-    /// the account has not seen.
-    private func joinAccountConversation(_ client: Client, _ conversation: Conversation) {
+    /// Joins one of the account's conversations on `client`, with what it has not seen:
+    /// - a connection that was in it and dropped out (within `departedDeviceMemory`)
+    ///   counts as coming back: it gets what came since it left, even when another
+    ///   connection of the account is inside (the earliest such departure is taken, so
+    ///   that nothing is missed);
+    /// - otherwise, all of it when another connection of the account is inside (this one
+    ///   saw none of it), or what the account has not seen.
+    func joinAccountConversation(_ client: Client, _ conversation: Conversation) {
         guard let key = client.account?.login.lowercased() else { return }
         let othersInside = conversation.channel.members.keys.contains { $0 !== client && $0.account?.login.lowercased() == key }
-        let seen = othersInside ? 0 : operatorRecords[key]?.seen[conversation.id] ?? 0
-        joinConversation(client, conversation, after: seen)
+        let seen = operatorRecords[key]?.seen[conversation.id] ?? 0
+        let after: Int64
+        if let departed = takeDeparted(key, conversation.id, now: Date()) {
+            after = othersInside ? departed.lastMessageID : min(departed.lastMessageID, seen)
+        } else {
+            after = othersInside ? 0 : seen
+        }
+        joinConversation(client, conversation, after: after)
+    }
+
+    /// How long a connection that dropped out of a conversation counts as one that may
+    /// come back; a connection after that is treated as a new device.
+    static let departedDeviceMemory: TimeInterval = 3600
+
+    /// Removes and returns the account's departure from the conversation with the
+    /// earliest last message, forgetting those older than `departedDeviceMemory`.
+    private func takeDeparted(_ key: String, _ id: Int64, now: Date) -> DepartedDevice? {
+        guard var list = operatorRecords[key]?.departed[id] else { return nil }
+        list.removeAll { now.timeIntervalSince($0.at) > Self.departedDeviceMemory }
+        let earliest = list.indices.min { list[$0].lastMessageID < list[$1].lastMessageID }
+        let taken = earliest.map { list.remove(at: $0) }
+        operatorRecords[key]?.departed[id] = list.isEmpty ? nil : list
+        return taken
+    }
+
+    /// A registered connection of an operator is going while in conversations of its
+    /// account: each remembers where it left, for when it comes back.
+    func noteDeparture(of client: Client, from conversations: [Conversation], at now: Date) {
+        guard let login = client.account?.login else { return }
+        let key = login.lowercased()
+        for conversation in conversations where !conversation.isClosed
+            && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
+            let device = DepartedDevice(login: login, lastMessageID: conversation.history.last?.id ?? 0, at: now)
+            operatorRecords[key, default: OperatorRecord()].departed[conversation.id, default: []].append(device)
+        }
+    }
+
+    /// Every departure still remembered, with the connections in conversations now
+    /// (which the shutdown is about to drop), for the next start.
+    func departuresToSave(at now: Date) -> [(conversationID: Int64, device: DepartedDevice)] {
+        var result: [(conversationID: Int64, device: DepartedDevice)] = []
+        for record in operatorRecords.values {
+            for (id, devices) in record.departed {
+                for device in devices where now.timeIntervalSince(device.at) <= Self.departedDeviceMemory {
+                    result.append((id, device))
+                }
+            }
+        }
+        for client in clients.values where client.isRegistered {
+            guard let login = client.account?.login else { continue }
+            let key = login.lowercased()
+            for conversation in client.channels.values.compactMap(\.conversation) where !conversation.isClosed
+                && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
+                result.append((conversation.id, DepartedDevice(login: login, lastMessageID: conversation.history.last?.id ?? 0, at: now)))
+            }
+        }
+        return result
     }
 
     // MARK: Messages
@@ -786,6 +848,9 @@ extension ServerState {
         for login in conversation.record.operators {
             operatorRecords[login.lowercased()]?.conversations[id] = nil
             operatorRecords[login.lowercased()]?.seen[id] = nil
+        }
+        for key in operatorRecords.keys where operatorRecords[key]?.departed[id] != nil {
+            operatorRecords[key]?.departed[id] = nil
         }
         channels[channel.folded] = nil
         nicks[casemapping.fold(conversation.visitor.nick)] = nil

@@ -1,6 +1,7 @@
 import Foundation
 import IRCProtocol
 import LiveChat
+import Storage
 
 /// What the server remembers about an operator account beyond its connections:
 /// the conversations assigned to it and when it last got one. Together with the
@@ -11,6 +12,10 @@ struct OperatorRecord {
     var lastAssignedAt: Date?
     /// The last message of each conversation that reached one of the account's connections.
     var seen: [Int64: Int64] = [:]
+    /// Per conversation, the account's connections that were in it and dropped out
+    /// (lost link, restart) without leaving it, oldest first: one that comes back
+    /// is replayed from where it left, not the whole conversation.
+    var departed: [Int64: [DepartedDevice]] = [:]
 }
 
 extension ServerState {

@@ -98,7 +98,7 @@ final class ServerState {
     func shutdown() -> EventLoopFuture<Void> {
         stopTimers()
         isShuttingDown = true
-        var closing: [EventLoopFuture<Void>] = [saveSeenMarks(), savePendingClosings()]
+        var closing: [EventLoopFuture<Void>] = [saveSeenMarks(), savePendingClosings(), saveDepartures()]
         for client in clients.values {
             guard let connection = client.connection else { continue }
             write(raw: "ERROR :Server shutting down", to: client)
@@ -110,6 +110,19 @@ final class ServerState {
         finishAllVisitorStreams()
         closing.append(flushChannelHistory())
         return EventLoopFuture.andAllComplete(closing, on: loop)
+    }
+
+    /// The connections in conversations now, and those that dropped out lately: after
+    /// the restart, each that comes back gets only what it missed.
+    private func saveDepartures() -> EventLoopFuture<Void> {
+        let departures = departuresToSave(at: Date())
+        let store = conversationStore
+        let logger = self.logger
+        return authenticator.pool.runIfActive(eventLoop: loop) { try store.replaceDepartedDevices(departures) }
+            .recover { error in
+                logger.warning("could not store which connections were in conversations; after the restart a second device gets them whole",
+                               metadata: ["error": "\(error)"])
+            }
     }
 
     /// A last try for the ends still waiting to be stored: one that fails now will be an
@@ -217,6 +230,7 @@ final class ServerState {
         let quit = event(from: client, command: "QUIT", params: [quitMessage])
         deliver(quit, to: commonChannelPeers(of: client))
         let conversationsLeft = client.channels.values.compactMap(\.conversation)
+        if !isShuttingDown { noteDeparture(of: client, from: conversationsLeft, at: Date()) }
         for channel in client.channels.values {
             channel.members[client] = nil
             removeIfEmpty(channel)

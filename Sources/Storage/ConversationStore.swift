@@ -312,6 +312,7 @@ public struct ConversationStore: Sendable {
                 sql: "UPDATE conversation SET status = 'closed', closed_at = ?, close_reason = ? WHERE id = ?",
                 arguments: [Self.milliseconds(at), reason, id])
             try db.execute(sql: "DELETE FROM conversation_seen WHERE conversation_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM conversation_device WHERE conversation_id = ?", arguments: [id])
             return true
         }
     }

@@ -141,6 +141,7 @@ enum Migrations {
         migrator.registerMigration("v6-message-action") { db in
             try db.execute(sql: "ALTER TABLE message ADD COLUMN is_action INTEGER NOT NULL DEFAULT 0")
         }
+        ConversationStore.registerDevicesMigration(in: &migrator)
         return migrator
     }
 }
