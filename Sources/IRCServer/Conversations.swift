@@ -552,6 +552,11 @@ extension ServerState {
         // action starting with `!` is a message.)
         let unformatted = OperatorText.plain(text)
         if text.first != "\u{1}", unformatted.hasPrefix("!") {
+            // Clients with echo-message show what was typed only when it comes back: the
+            // command does, to this connection alone (nobody else sees a command).
+            if client.has(.echoMessage) {
+                send(event(from: client, command: "PRIVMSG", params: [conversation.channel.name, text], clientTags: clientTags), to: client)
+            }
             handleConversationCommand(client, conversation: conversation, text: String(unformatted.dropFirst()))
             return
         }

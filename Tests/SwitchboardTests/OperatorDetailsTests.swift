@@ -25,6 +25,23 @@ struct OperatorDetailsTests {
         }
     }
 
+    @Test("with echo-message, a !command comes back to the connection that typed it, and to nobody else")
+    func commandEcho() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice", caps: ["echo-message"])
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            let bob = try await server.client("bob")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            try await alice.send("PRIVMSG \(visitor.channel) :!status")
+            let echo = try await alice.expect("the echo") { $0.command == "PRIVMSG" && $0.params.first == visitor.channel }
+            #expect(echo.params[1] == "!status" && echo.source?.hasPrefix("alice!") == true)
+            #expect(try await bob.expectNothing(for: .milliseconds(500)) { $0.command == "PRIVMSG" && $0.params.first == visitor.channel } == nil)
+            let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
+            #expect(!texts.contains { $0.contains("status") }, "\(texts)")
+        }
+    }
+
     @Test("LiveChat takes its command in bold, and answers an empty one")
     func commandWords() async throws {
         try await withServer { server in
