@@ -500,12 +500,8 @@ extension ServerState {
     /// A registered connection of an operator is going while in conversations of its
     /// account: each remembers where it left, for when it comes back.
     func noteDeparture(of client: Client, from conversations: [Conversation], at now: Date) {
-        guard let login = client.account?.login else { return }
-        let key = login.lowercased()
-        for conversation in conversations where !conversation.isClosed
-            && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
-            let device = DepartedDevice(login: login, lastMessageID: conversation.history.last?.id ?? 0, at: now)
-            operatorRecords[key, default: OperatorRecord()].departed[conversation.id, default: []].append(device)
+        for (id, device) in departures(of: client, from: conversations, at: now) {
+            operatorRecords[device.login.lowercased(), default: OperatorRecord()].departed[id, default: []].append(device)
         }
     }
 
@@ -521,14 +517,19 @@ extension ServerState {
             }
         }
         for client in clients.values where client.isRegistered {
-            guard let login = client.account?.login else { continue }
-            let key = login.lowercased()
-            for conversation in client.channels.values.compactMap(\.conversation) where !conversation.isClosed
-                && conversation.record.operators.contains(where: { $0.lowercased() == key }) {
-                result.append((conversation.id, DepartedDevice(login: login, lastMessageID: conversation.history.last?.id ?? 0, at: now)))
-            }
+            result += departures(of: client, from: client.channels.values.compactMap(\.conversation), at: now)
         }
         return result
+    }
+
+    /// Where `client` leaves each of its account's open conversations among `conversations`.
+    private func departures(of client: Client, from conversations: [Conversation],
+                            at now: Date) -> [(conversationID: Int64, device: DepartedDevice)] {
+        guard let login = client.account?.login else { return [] }
+        let key = login.lowercased()
+        return conversations
+            .filter { !$0.isClosed && $0.record.operators.contains { $0.lowercased() == key } }
+            .map { ($0.id, DepartedDevice(login: login, lastMessageID: $0.history.last?.id ?? 0, at: now)) }
     }
 
     // MARK: Messages
