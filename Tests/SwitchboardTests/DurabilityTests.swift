@@ -20,13 +20,16 @@ struct DurabilityTests {
         try ChildProcess.spawn(try #require(SwitchboardBinary.path), ["serve", "--config", config])
     }
 
-    private static func waitForIRC(port: Int) async throws {
+    /// Until both the IRC listener and the web bridge answer (they open one after the other).
+    private static func waitForServer(irc port: Int, web: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
+        var ircReady = false
         while ContinuousClock.now < deadline {
-            if let probe = try? await TestIRCClient.connect(port: port, tls: false) {
+            if !ircReady, let probe = try? await TestIRCClient.connect(port: port, tls: false) {
                 await probe.close()
-                return
+                ircReady = true
             }
+            if ircReady, (try? await WebTestClient(port: web).request("GET", "/healthz"))?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestTimeout(waitingFor: "the server to listen", seen: [])
@@ -54,7 +57,7 @@ struct DurabilityTests {
 
         var server = try Self.launch(config: config)
         defer { server.killAndReap() }
-        try await Self.waitForIRC(port: plain)
+        try await Self.waitForServer(irc: plain, web: web)
         let mitchell = try await TestIRCClient.connect(port: plain, tls: false)
         try await mitchell.register(nick: "mitchell", login: "mitchell", password: "pw-durable",
                                     caps: ["message-tags", "echo-message"], sasl: false)
@@ -114,7 +117,7 @@ struct DurabilityTests {
         #expect(total > 20, "too little traffic before the kill: \(total)")
 
         server = try Self.launch(config: config)
-        try await Self.waitForIRC(port: plain)
+        try await Self.waitForServer(irc: plain, web: web)
         // The visitors' side: every acknowledged message (theirs and the operator's) is stored and served.
         for visitor in visitors {
             var stored: Set<String> = []

@@ -632,7 +632,10 @@ struct ClosingDurabilityTests {
     private struct RefusedClosings {
         let queue: DatabaseQueue
         init(_ server: TestServer) throws {
-            queue = try DatabaseQueue(path: server.folder.appendingPathComponent("switchboard.sqlite").path)
+            // The server writes too: wait for its transactions rather than fail at once.
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            queue = try DatabaseQueue(path: server.folder.appendingPathComponent("switchboard.sqlite").path, configuration: configuration)
             try queue.write { db in
                 try db.execute(sql: """
                     CREATE TRIGGER refuse_closing BEFORE UPDATE ON conversation
