@@ -44,7 +44,7 @@ let package = Package(
         // Pure IRC message model: parsing, serialising, casemapping, masks, numerics. No I/O.
         .target(name: "IRCProtocol", swiftSettings: hotPath),
         // The live chat domain: languages, the assignment rule. Pure, clock injected.
-        .target(name: "LiveChat", swiftSettings: strict),
+        .target(name: "LiveChat", dependencies: ["IRCProtocol"], swiftSettings: strict),
         // GRDB migrations and records; the only module that knows SQL.
         .target(
             name: "Storage",

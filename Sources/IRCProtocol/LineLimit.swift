@@ -21,7 +21,7 @@ extension IRCMessage {
     ///
     /// The text of a PRIVMSG or NOTICE is split, never cut: at its line breaks, then
     /// between words where a line is still too long, else between characters. Blank
-    /// lines (spaces alone included) are left out, and a CTCP ACTION stays an ACTION on every line. Each
+    /// lines (spaces or invisible characters alone included) are left out, and a CTCP ACTION stays an ACTION on every line. Each
     /// piece keeps the tags; after the first, the msgid gets `-2`, `-3`... so that
     /// every line has its own. Any other message is shortened instead: its last
     /// parameter first, then the others from the end (a middle one keeps at least one
@@ -52,7 +52,7 @@ extension IRCMessage {
 
         var lines: [String] = []
         for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
-        where line.contains(where: { !$0.isWhitespace }) {
+        where IRCText.hasVisibleCharacter(line) {
             lines += IRCText.split(String(line), maxBytes: budget)
         }
         if lines.isEmpty { lines = [""] }
@@ -88,6 +88,15 @@ extension IRCMessage {
 
 /// Cutting and splitting text by its UTF-8 size without breaking a character.
 public enum IRCText {
+    /// Whether `text` has something a reader sees: other than blanks and invisible
+    /// characters (zero-width and other default-ignorable code points, such as U+200B
+    /// or U+FEFF, and the blank braille pattern U+2800, which fonts draw as nothing).
+    public static func hasVisibleCharacter(_ text: some StringProtocol) -> Bool {
+        text.unicodeScalars.contains {
+            !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint && $0.value != 0x2800
+        }
+    }
+
     /// `text` cut to at most `bytes` UTF-8 bytes, at a character boundary.
     public static func truncated(_ text: String, bytes: Int) -> String {
         guard text.utf8.count > bytes else { return text }

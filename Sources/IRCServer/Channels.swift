@@ -36,7 +36,10 @@ extension ServerState {
         }
         let folded = casemapping.fold(name)
         if client.channels[folded] != nil { return }
-        if client.channels.count >= ISupport.channelLimit {
+        // Conversations are the server's to join (an operator may hold any number): the
+        // limit is on the channels one joins oneself.
+        if client.channels.values.lazy.filter({ $0.conversation == nil }).count >= ISupport.channelLimit,
+           channels[folded]?.conversation == nil {
             reply(client, .errTooManyChannels, name, "You have joined too many channels")
             return
         }

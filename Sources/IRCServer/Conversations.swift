@@ -388,9 +388,15 @@ extension ServerState {
     }
 
     static func droppingLeadingBlankLines(_ text: Substring) -> Substring {
-        guard let firstVisible = text.firstIndex(where: { !$0.isWhitespace }) else { return text }
-        let lineStart = text[..<firstVisible].lastIndex(where: \.isNewline).map { text.index(after: $0) } ?? text.startIndex
-        return text[lineStart...]
+        // Line by line: the first with something to see (invisible characters alone are blank).
+        var lineStart = text.startIndex
+        while lineStart < text.endIndex {
+            let lineEnd = text[lineStart...].firstIndex(where: \.isNewline) ?? text.endIndex
+            if IRCText.hasVisibleCharacter(text[lineStart..<lineEnd]) { return text[lineStart...] }
+            guard lineEnd < text.endIndex else { break }
+            lineStart = text.index(after: lineEnd)
+        }
+        return text
     }
 
     func hostmask(of message: StoredMessage, in conversation: Conversation) -> String {

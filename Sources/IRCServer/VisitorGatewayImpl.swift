@@ -65,7 +65,7 @@ struct LiveChatGateway: VisitorGateway {
         let name = try Self.cleanName(request.name)
         let page = try Self.clean(request.page, maximum: VisitorLimits.url, what: "page", ordered: true)
         // A title without its page has nothing to go with.
-        let pageTitle = page == nil ? nil : try Self.clean(request.pageTitle, maximum: VisitorLimits.title, what: "title")
+        let pageTitle = page == nil ? nil : try Self.cleanTitle(request.pageTitle)
         let visitor = try Self.clean(request.visitor, maximum: VisitorLimits.visitorID, what: "visitor")
         let userAgent = request.userAgent.map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(VisitorLimits.userAgent))) }
         let languages = request.languages.map(\.description)
@@ -155,7 +155,7 @@ struct LiveChatGateway: VisitorGateway {
 
     func visitorPage(conversation: Int64, url: String, title: String?) async throws(GatewayError) {
         guard let url = try Self.clean(url, maximum: VisitorLimits.url, what: "url", ordered: true) else { throw .invalid("url is required") }
-        let title = try Self.clean(title, maximum: VisitorLimits.title, what: "title")
+        let title = try Self.cleanTitle(title)
         // Like a message: nothing more once the visitor or an operator closed it.
         let open = try await onLoop { state -> Bool in
             guard let open = state.conversations[conversation] else { return false }
@@ -245,6 +245,11 @@ struct LiveChatGateway: VisitorGateway {
     static func cleanName(_ value: String?) throws(GatewayError) -> String? {
         guard let name = try clean(value, maximum: VisitorLimits.name, what: "name", ordered: true) else { return nil }
         return OperatorText.hasVisibleText(name) ? name : nil
+    }
+
+    /// A page's title, shown next to its address in HISTORY: none when nothing of it shows.
+    static func cleanTitle(_ value: String?) throws(GatewayError) -> String? {
+        try clean(value, maximum: VisitorLimits.title, what: "title").flatMap { TextChecks.hasVisibleCharacter($0) ? $0 : nil }
     }
 
     /// Trims, refuses over-long values (counted in Unicode scalars, as the web API

@@ -1,13 +1,12 @@
+import IRCProtocol
+
 /// Checks on text that people read: names and messages shown to visitors and
 /// operators. One definition for every place that decides what "visible" means.
 public enum TextChecks {
     /// Whether `text` has something other than blanks and invisible characters
-    /// (zero-width and other default-ignorable code points, such as U+200B or U+FEFF,
-    /// and the blank braille pattern U+2800, which fonts draw as nothing).
+    /// (`IRCText.hasVisibleCharacter`: IRC leaves lines without one out too).
     public static func hasVisibleCharacter(_ text: String) -> Bool {
-        text.unicodeScalars.contains {
-            !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint && $0.value != 0x2800
-        }
+        IRCText.hasVisibleCharacter(text)
     }
 
     /// Whether `text` has text-direction controls: the embedding, override and

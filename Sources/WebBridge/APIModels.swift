@@ -264,7 +264,7 @@ enum Validate {
             throw .badRequest(VisitorLimits.tooLong(field, limit: limit))
         }
         guard !TextChecks.hasLineBreaksOrControls(trimmed) else {
-            throw .badRequest("The field \"\(field)\" contains control characters.")
+            throw .badRequest("The field \"\(field)\" contains control characters or noncharacters, which one line cannot hold.")
         }
         guard !ordered || !TextChecks.hasDirectionControls(trimmed) else {
             throw .badRequest("The field \"\(field)\" contains text-direction controls.")

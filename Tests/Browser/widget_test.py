@@ -129,7 +129,8 @@ def main():
         url = args.base.rstrip("/") + "/?ref=" + "x" * 2100 + "#state"
         log(f"opening {url[:60]}... ({len(url)} characters)")
         driver.get(url)
-        driver.execute_script("document.title = 'Shop ' + 't'.repeat(400);")
+        # With a noncharacter and half an emoji, which are not text: the widget drops them.
+        driver.execute_script("document.title = 'Shop \\ufdd0' + 't'.repeat(400) + '\\ud83d';")
 
         launcher = wait("the chat button", lambda: (lambda b: b if b.is_displayed() else None)(find(".sbw-launcher")))
         button_text = wait("the button text from the channel", lambda: launcher.text.strip())

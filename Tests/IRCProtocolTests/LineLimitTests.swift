@@ -38,7 +38,7 @@ struct LineLimitTests {
     }
 
     @Test func lineBreaksStartNewLinesAndBlankLinesAreLeftOut() {
-        let message = IRCMessage(source: "v!w@h", command: "NOTICE", params: ["op", "first\r\nsecond\n\n \t\nthird\rfourth\n"])
+        let message = IRCMessage(source: "v!w@h", command: "NOTICE", params: ["op", "first\r\nsecond\n\n \t\n\u{200B}\n\u{2800}\nthird\rfourth\n"])
         #expect(!message.exceedsLineLimit && message.lastParamHasLineBreak)
         #expect(message.fittedToLineLimit().map { $0.params[1] } == ["first", "second", "third", "fourth"])
         let blank = IRCMessage(command: "PRIVMSG", params: ["#c", "\n\r\n"])

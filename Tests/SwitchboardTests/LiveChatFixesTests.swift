@@ -406,7 +406,7 @@ struct VisitorNameLimitTests {
             // One line: no tab, no line or paragraph separator, no noncharacter.
             for breaking in ["\t", "\u{2028}", "\u{FFFE}"] {
                 let refused = try await web.request("POST", "/api/v1/livechat/website/conversations", json: ["name": "An\(breaking)na"])
-                #expect(refused.json["message"] as? String == "The field \"name\" contains control characters.", "\(refused.json)")
+                #expect(refused.json["message"] as? String == "The field \"name\" contains control characters or noncharacters, which one line cannot hold.", "\(refused.json)")
             }
             for blank in ["\u{200B}", "\u{2800}"] {
                 let invisible = try await TestVisitor.start(web, name: blank)
@@ -421,6 +421,10 @@ struct VisitorNameLimitTests {
                                                json: ["page": "https://shop.example/", "title": "Shop"])
             let titledID = try #require(titled.json["id"] as? Int)
             #expect(try server.server.database.conversations.pages(id: Int64(titledID)).map(\.title) == ["Shop"])
+            let blankTitle = try await web.request("POST", "/api/v1/livechat/website/conversations",
+                                                   json: ["page": "https://shop.example/", "title": "\u{2800}"])
+            let blankID = try #require(blankTitle.json["id"] as? Int)
+            #expect(try server.server.database.conversations.pages(id: Int64(blankID)).map(\.title) == [nil])
         }
     }
 }

@@ -42,6 +42,25 @@ struct OperatorDetailsTests {
         }
     }
 
+    @Test("conversations do not count toward CHANLIMIT: an operator with one still joins 100 channels of their own")
+    func conversationsBesideTheChannelLimit() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            _ = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            // #website and 99 more: 100 channels of her own, 101 with the conversation.
+            for first in stride(from: 1, through: 99, by: 11) {
+                let names = (first..<first + 11).map { "#room\($0)" }
+                try await alice.send("JOIN \(names.joined(separator: ","))")
+                let last = try await alice.expect("the join of \(names.last!)") {
+                    ($0.command == "366" && $0.params[1] == names.last!) || $0.command == "405"
+                }
+                #expect(last.command == "366", "\(last)")
+            }
+            try await alice.send("JOIN #room100")
+            #expect(try await alice.expect("405") { $0.command == "405" || ($0.command == "366" && $0.params[1] == "#room100") }.command == "405")
+        }
+    }
+
     @Test("LiveChat takes its command in bold, and answers an empty one")
     func commandWords() async throws {
         try await withServer { server in

@@ -30,8 +30,15 @@
     if (Array.from(u).length > 2048) u = u.split('#')[0];
     return clip(u, 2048);
   }
+  // Line breaks and other controls become spaces; noncharacters and halves of a cut
+  // emoji (a lone surrogate), which are not text, go.
   function pageTitle() {
-    var t = (document.title || '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+    var t = Array.from(document.title || '').map(function (c) {
+      var p = c.codePointAt(0);
+      if (p < 0x20 || (p >= 0x7f && p <= 0x9f) || p === 0x2028 || p === 0x2029) return ' ';
+      if ((p >= 0xfdd0 && p <= 0xfdef) || (p & 0xfffe) === 0xfffe || (p >= 0xd800 && p <= 0xdfff)) return '';
+      return c;
+    }).join('').replace(/ {2,}/g, ' ').trim();
     return t ? clip(t, 300).trim() : undefined;
   }
 
