@@ -89,7 +89,7 @@ extension ServerState {
             // Formatting codes are how IRC clients write bold or colours; anything else is a typo.
             if let stray = OperatorText.firstStrayControl(in: text) {
                 let code = "U+" + String(format: "%04X", stray.value)
-                serviceFail(client, code: "INVALID_CANNED", "A canned response may have formatting codes, not other control characters (\(code) here). Nothing changed.")
+                serviceFail(client, code: "INVALID_CANNED", "A canned response may have formatting codes and tabs, not other control characters (\(code) here). Nothing changed.")
                 return
             }
             guard OperatorText.hasVisibleText(text) else {

@@ -33,7 +33,10 @@ extension ServerState {
     /// `<conv>` with this conversation, plus `!leave`.
     func handleConversationCommand(_ client: Client, conversation: Conversation, text: String) {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard let first = words.first else { return }
+        guard let first = words.first else {
+            serviceFail(client, code: "UNKNOWN_COMMAND", "No command after the !: !help lists the commands; nothing was sent to the visitor.")
+            return
+        }
         let name = first.uppercased()
         var rest = Array(words.dropFirst())
         // `!help !close` asks about `!close`.

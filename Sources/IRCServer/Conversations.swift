@@ -471,19 +471,17 @@ extension ServerState {
     /// Joins one of the account's conversations on `client`, with what it has not seen:
     /// - a connection that was in it and dropped out (within `departedDeviceMemory`)
     ///   counts as coming back: it gets what came since it left, even when another
-    ///   connection of the account is inside (the earliest such departure is taken, so
-    ///   that nothing is missed);
+    ///   connection of the account is inside;
     /// - otherwise, all of it when another connection of the account is inside (this one
     ///   saw none of it), or what the account has not seen.
     func joinAccountConversation(_ client: Client, _ conversation: Conversation) {
-        guard let key = client.account?.login.lowercased() else { return }
+        guard let key = client.account?.login.lowercased(), conversation.channel.members[client] == nil else { return }
         let othersInside = conversation.channel.members.keys.contains { $0 !== client && $0.account?.login.lowercased() == key }
-        let seen = operatorRecords[key]?.seen[conversation.id] ?? 0
         let after: Int64
-        if let departed = takeDeparted(key, conversation.id, now: Date()) {
-            after = othersInside ? departed.lastMessageID : min(departed.lastMessageID, seen)
+        if let replayFrom = takeDeparture(key, conversation.id, nick: client.nick, now: Date()) {
+            after = replayFrom
         } else {
-            after = othersInside ? 0 : seen
+            after = othersInside ? 0 : operatorRecords[key]?.seen[conversation.id] ?? 0
         }
         joinConversation(client, conversation, after: after)
     }
@@ -492,15 +490,28 @@ extension ServerState {
     /// come back; a connection after that is treated as a new device.
     static let departedDeviceMemory: TimeInterval = 3600
 
-    /// Removes and returns the account's departure from the conversation with the
-    /// earliest last message, forgetting those older than `departedDeviceMemory`.
-    private func takeDeparted(_ key: String, _ id: Int64, now: Date) -> DepartedDevice? {
+    /// A connection of the account coming back to the conversation: the message to
+    /// replay from, or nil when none of its connections dropped out of it lately
+    /// (those older than `departedDeviceMemory` are forgotten). The departure with the
+    /// connection's nick is its own; without one, the connection could be any of them,
+    /// so it is replayed from the earliest (a line twice rather than one missed) and
+    /// the latest departure is the one counted as back (the earliest stays for the
+    /// device it may be).
+    private func takeDeparture(_ key: String, _ id: Int64, nick: String, now: Date) -> Int64? {
         guard var list = operatorRecords[key]?.departed[id] else { return nil }
         list.removeAll { now.timeIntervalSince($0.at) > Self.departedDeviceMemory }
-        let earliest = list.indices.min { list[$0].lastMessageID < list[$1].lastMessageID }
-        let taken = earliest.map { list.remove(at: $0) }
+        let replayFrom: Int64?
+        let folded = casemapping.fold(nick)
+        if let own = list.firstIndex(where: { casemapping.fold($0.nick) == folded }) {
+            replayFrom = list.remove(at: own).lastMessageID
+        } else if let latest = list.indices.max(by: { list[$0].lastMessageID < list[$1].lastMessageID }) {
+            replayFrom = list.map(\.lastMessageID).min()
+            list.remove(at: latest)
+        } else {
+            replayFrom = nil
+        }
         operatorRecords[key]?.departed[id] = list.isEmpty ? nil : list
-        return taken
+        return replayFrom
     }
 
     /// A registered connection of an operator is going while in conversations of its
@@ -535,7 +546,7 @@ extension ServerState {
         let key = login.lowercased()
         return conversations
             .filter { !$0.isClosed && $0.record.operators.contains { $0.lowercased() == key } }
-            .map { ($0.id, DepartedDevice(login: login, lastMessageID: $0.history.last?.id ?? 0, at: now)) }
+            .map { ($0.id, DepartedDevice(login: login, nick: client.nick, lastMessageID: $0.history.last?.id ?? 0, at: now)) }
     }
 
     // MARK: Messages

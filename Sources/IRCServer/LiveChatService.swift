@@ -101,24 +101,32 @@ extension ServerState {
     }
 
     /// A PRIVMSG from LiveChat to the client.
+    /// Answers quote what was typed: a bell or an escape in it is written out.
+    static func shown(_ text: String) -> String {
+        TextChecks.escapingControls(text, keeping: OperatorText.isFormattingOrTab)
+    }
+
     func serviceSay(_ client: Client, _ text: String) {
+        let shown = Self.shown(text)
         let message = IRCMessage(
             tags: [IRCTag("time", ServerTime.format(Date())), IRCTag("msgid", messageIDs.next()), IRCTag("bot")],
-            source: serviceHostmask, command: "PRIVMSG", params: [client.nick, text])
+            source: serviceHostmask, command: "PRIVMSG", params: [client.nick, shown])
         send(message, to: client)
     }
 
     /// A result: said in plain words, and as `NOTE LIVECHAT <code> [context...]` for
     /// standard-replies clients (bots), with stable codes listed in docs/operators.md.
     func serviceOK(_ client: Client, code: String, context: [String] = [], _ text: String) {
-        serviceSay(client, text)
-        sendNote(client, command: "LIVECHAT", code: code, context: context, description: text)
+        let shown = Self.shown(text)
+        serviceSay(client, shown)
+        sendNote(client, command: "LIVECHAT", code: code, context: context, description: shown)
     }
 
     /// An error: said in plain words, and as `FAIL LIVECHAT <code>` for standard-replies clients.
     func serviceFail(_ client: Client, code: String, context: [String] = [], _ text: String) {
-        serviceSay(client, text)
-        sendFail(client, command: "LIVECHAT", code: code, context: context, description: text)
+        let shown = Self.shown(text)
+        serviceSay(client, shown)
+        sendFail(client, command: "LIVECHAT", code: code, context: context, description: shown)
     }
 
     func handleServiceMessage(_ client: Client, text: String) {

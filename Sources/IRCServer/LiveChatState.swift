@@ -145,15 +145,25 @@ extension ServerState {
             guard !joined.isEmpty else { continue }
             for channel in joined { part(client, from: channel, reason: reason) }
             let names = joined.map(\.name).joined(separator: ", ")
-            // Availability is the account's: another connection of it that stays keeps it available.
-            let otherStays = client.account.map { account in
-                connections(ofAccount: account.login).contains { other in
-                    !removed.contains(ObjectIdentifier(other)) && joined.contains { other.channels[$0.folded] === $0 }
-                }
-            } ?? false
-            let outcome = otherStays ? "this connection was removed from \(names); new conversations still come to your other connection there"
-                : "you were removed from \(names) and get no new conversations"
-            serviceSay(client, "\(reason): \(outcome). Join again (/join \(joined[0].name)) when you are back.")
+            // Availability is the account's: another connection of it that stays in a channel,
+            // and is not away, keeps the account available there.
+            let others = client.account.map { account in
+                connections(ofAccount: account.login).filter { !removed.contains(ObjectIdentifier($0)) && $0.awayMessage == nil }
+            } ?? []
+            let covered = joined.filter { channel in others.contains { channel.members[$0] != nil } }
+            let uncovered = joined.filter { channel in !covered.contains { $0 === channel } }
+            let outcome: String
+            if covered.isEmpty {
+                outcome = "you were removed from \(names) and get no new conversations"
+            } else if uncovered.isEmpty {
+                outcome = "this connection was removed from \(names); new conversations still come to your other connection there"
+            } else {
+                outcome = "this connection was removed from \(names); new conversations of "
+                    + covered.map(\.name).joined(separator: ", ") + " still come to your other connection, none of "
+                    + uncovered.map(\.name).joined(separator: ", ")
+            }
+            let rejoin = (uncovered.first ?? joined[0]).name
+            serviceSay(client, "\(reason): \(outcome). Join again (/join \(rejoin)) when you are back.")
             logger.info("inactive operator removed", metadata: ["nick": "\(client.nick)", "channels": "\(names)"])
         }
     }

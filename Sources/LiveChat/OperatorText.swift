@@ -83,6 +83,11 @@ public enum OperatorText {
     /// Bold, colour, hex colour, reset, monospace, reverse, italics, strikethrough, underline.
     private static let formattingCodes: Set<UInt32> = [0x02, 0x03, 0x04, 0x0F, 0x11, 0x16, 0x1D, 0x1E, 0x1F]
 
+    /// A formatting code or a tab: what IRC clients show as formatting (or space).
+    public static func isFormattingOrTab(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "\t" || formattingCodes.contains(scalar.value)
+    }
+
     /// A formatting code or another control character; a tab is kept.
     private static func isRemoved(_ scalar: Unicode.Scalar) -> Bool {
         // The Cc category: U+0000-U+001F and U+007F-U+009F.

@@ -20,6 +20,23 @@ public enum TextChecks {
         }
     }
 
+    /// `text` with its control characters written out (`\u{7}`), so that quoting what
+    /// someone typed rings no bell and starts no escape sequence in the terminal that
+    /// shows it; those `kept` stay (IRC formatting codes, in what an IRC client shows).
+    public static func escapingControls(_ text: String, keeping kept: (Unicode.Scalar) -> Bool = { _ in false }) -> String {
+        func escaped(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.generalCategory == .control && !kept(scalar) }
+        guard text.unicodeScalars.contains(where: escaped) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if escaped(scalar) {
+                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
     /// `text` on one line, as a list or a notice shows it: its line breaks and tabs
     /// become single spaces.
     public static func oneLine(_ text: String) -> String {

@@ -5,12 +5,15 @@ import GRDB
 /// link, a server restart) without leaving it: how far it had got, and when.
 public struct DepartedDevice: Sendable, Hashable {
     public var login: String
+    /// The connection's nick, which a client that comes back usually has again.
+    public var nick: String
     /// The last message of the conversation when the connection went.
     public var lastMessageID: Int64
     public var at: Date
 
-    public init(login: String, lastMessageID: Int64, at: Date) {
+    public init(login: String, nick: String, lastMessageID: Int64, at: Date) {
         self.login = login
+        self.nick = nick
         self.lastMessageID = lastMessageID
         self.at = at
     }
@@ -34,6 +37,9 @@ extension ConversationStore {
                     CREATE INDEX conversation_device_by_conversation ON conversation_device (conversation_id);
                     """)
         }
+        migrator.registerMigration("v8-conversation-device-nick") { db in
+            try db.execute(sql: "ALTER TABLE conversation_device ADD COLUMN nick TEXT NOT NULL DEFAULT ''")
+        }
     }
 
     /// The departed connections of one conversation, oldest first.
@@ -41,12 +47,12 @@ extension ConversationStore {
         try pool.read { db in
             try Row.fetchAll(
                 db, sql: """
-                    SELECT login, last_message_id, departed_at FROM conversation_device
+                    SELECT login, nick, last_message_id, departed_at FROM conversation_device
                     WHERE conversation_id = ? ORDER BY departed_at, rowid
                     """,
                 arguments: [conversationID]
             ).map { row in
-                DepartedDevice(login: row["login"], lastMessageID: row["last_message_id"],
+                DepartedDevice(login: row["login"], nick: row["nick"], lastMessageID: row["last_message_id"],
                                at: Date(timeIntervalSince1970: Double(row["departed_at"] as Int64) / 1000))
             }
         }
@@ -59,11 +65,11 @@ extension ConversationStore {
             try db.execute(sql: "DELETE FROM conversation_device")
             let statement = try db.cachedStatement(
                 sql: """
-                    INSERT INTO conversation_device (conversation_id, login, last_message_id, departed_at)
-                    SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversation WHERE id = ? AND status <> 'closed')
+                    INSERT INTO conversation_device (conversation_id, login, nick, last_message_id, departed_at)
+                    SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversation WHERE id = ? AND status <> 'closed')
                     """)
             for (id, device) in devices {
-                try statement.execute(arguments: [id, device.login, device.lastMessageID, Self.milliseconds(device.at), id])
+                try statement.execute(arguments: [id, device.login, device.nick, device.lastMessageID, Self.milliseconds(device.at), id])
             }
         }
     }

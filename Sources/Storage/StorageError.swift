@@ -1,3 +1,5 @@
+import LiveChat
+
 /// Errors reported by the storage layer. Their descriptions are meant for
 /// people: the CLI prints them as they are.
 public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -77,22 +79,7 @@ public enum StorageError: Error, CustomStringConvertible, Equatable, Sendable {
     /// so that a 100,000-character argument does not become a 100,000-character message.
     public static func shown(_ value: String) -> String {
         let limit = 64
-        guard value.count > limit else { return escapingControls(value) }
-        return "\(escapingControls(String(value.prefix(limit))))… (\(value.count) characters)"
-    }
-
-    /// Control characters as `\u{7}`: echoed as they are, they would ring a bell,
-    /// start a CTCP or an escape sequence in the terminal that shows the error.
-    static func escapingControls(_ value: String) -> String {
-        guard value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return value }
-        var result = ""
-        for scalar in value.unicodeScalars {
-            if scalar.properties.generalCategory == .control {
-                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        guard value.count > limit else { return TextChecks.escapingControls(value) }
+        return "\(TextChecks.escapingControls(String(value.prefix(limit))))… (\(value.count) characters)"
     }
 }

@@ -37,6 +37,9 @@ struct OperatorDetailsTests {
             let echo = try await alice.expect("the echo") { $0.command == "PRIVMSG" && $0.params.first == visitor.channel }
             #expect(echo.params[1] == "!status" && echo.source?.hasPrefix("alice!") == true)
             #expect(try await bob.expectNothing(for: .milliseconds(500)) { $0.command == "PRIVMSG" && $0.params.first == visitor.channel } == nil)
+            // A ! with no command is answered, not dropped.
+            try await alice.send("PRIVMSG \(visitor.channel) :!")
+            #expect(try await alice.liveChatLines().contains { $0.hasPrefix("No command after the !") })
             let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
             #expect(!texts.contains { $0.contains("status") }, "\(texts)")
         }
@@ -86,6 +89,10 @@ struct OperatorDetailsTests {
             let name = try await alice.expect("FAIL") { $0.command == "FAIL" }
             #expect(name.params[1] == "INVALID_NAME", "\(name)")
             #expect(name.params.last?.contains("Al\\u{7}ice") == true && name.params.last?.contains("\u{7}") == false, "\(name)")
+            // Every answer that quotes what was typed writes a bell out.
+            try await alice.send("PRIVMSG LiveChat :LANG fr\u{7}")
+            let lang = try await alice.expect("FAIL") { $0.command == "FAIL" }
+            #expect(lang.params.last?.contains("fr\\u{7}") == true && lang.params.last?.contains("\u{7}") == false, "\(lang)")
         }
     }
 
@@ -170,11 +177,16 @@ struct OperatorDetailsTests {
         }
     }
 
-    @Test("a connection parted for inactivity while another of the account's stays is told the other still gets conversations")
-    func inactivityOfOneDevice() async throws {
+    @Test("a connection parted for inactivity is told whether another of the account's, in the channel and not away, still gets conversations",
+          arguments: [false, true])
+    func inactivityOfOneDevice(laptopAway: Bool) async throws {
         try await withServer(configure: { $0.inactivityTimeout = 2 }) { server in
             // The laptop is busy before the phone comes: it is in #website when the phone is parted.
             let laptop = try await operatorInWebsite(server, "alice_", login: "alice")
+            if laptopAway {
+                try await laptop.send("AWAY :lunch")
+                try await laptop.expect("306")
+            }
             let keepBusy = Task {
                 for _ in 0..<60 {
                     try await laptop.send("MODE alice_")
@@ -186,8 +198,9 @@ struct OperatorDetailsTests {
             let told = try await phone.expect("LiveChat's notice", timeout: .seconds(8)) {
                 $0.command == "PRIVMSG" && $0.source?.hasPrefix("LiveChat!") == true && $0.params[1].hasPrefix("Inactive for 2 seconds")
             }
-            #expect(told.params[1].contains("this connection was removed from #website; new conversations still come to your other connection"),
-                    "\(told.params[1])")
+            let expected = laptopAway ? "you were removed from #website and get no new conversations"
+                : "this connection was removed from #website; new conversations still come to your other connection"
+            #expect(told.params[1].contains(expected), "\(told.params[1])")
             keepBusy.cancel()
         }
     }

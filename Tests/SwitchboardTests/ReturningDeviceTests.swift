@@ -49,6 +49,56 @@ struct ReturningDeviceTests {
         }
     }
 
+    @Test("three devices drop out one after the other and come back in the reverse order: each gets exactly what it missed")
+    func reverseOrder() async throws {
+        try await withServer { server in
+            let laptop = try await operatorInWebsite(server, "alice", caps: ["server-time"])
+            let visitor = try await assignedVisitor(to: laptop, on: server, name: "Anna")
+            let phone = try await device("alicephone", on: server, joining: visitor.channel)
+            let tablet = try await device("alicetab", on: server, joining: visitor.channel)
+            _ = try await visitor.say("m1")
+            for client in [laptop, phone, tablet] {
+                try await client.expect("m1") { $0.command == "PRIVMSG" && $0.params[1] == "m1" }
+            }
+            await phone.close()
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await visitor.say("m2")
+            try await tablet.expect("m2") { $0.command == "PRIVMSG" && $0.params[1] == "m2" }
+            await tablet.close()
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await visitor.say("m3")
+            try await laptop.expect("m3") { $0.command == "PRIVMSG" && $0.params[1] == "m3" }
+
+            let tabletBack = try await device("alicetab", on: server, joining: visitor.channel)
+            #expect(try await replayed(tabletBack, in: visitor.channel) == ["m3"])
+            let phoneBack = try await device("alicephone", on: server, joining: visitor.channel)
+            #expect(try await replayed(phoneBack, in: visitor.channel) == ["m2", "m3"])
+        }
+    }
+
+    @Test("a device back under another nick is replayed from the earliest departure: a line twice rather than one missed")
+    func unknownNickComesBack() async throws {
+        try await withServer { server in
+            let laptop = try await operatorInWebsite(server, "alice", caps: ["server-time"])
+            let visitor = try await assignedVisitor(to: laptop, on: server, name: "Anna")
+            let phone = try await device("alicephone", on: server, joining: visitor.channel)
+            let tablet = try await device("alicetab", on: server, joining: visitor.channel)
+            await phone.close()
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await visitor.say("m1")
+            try await tablet.expect("m1") { $0.command == "PRIVMSG" && $0.params[1] == "m1" }
+            await tablet.close()
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await visitor.say("m2")
+            try await laptop.expect("m2") { $0.command == "PRIVMSG" && $0.params[1] == "m2" }
+
+            let renamed = try await device("alicetab_", on: server, joining: visitor.channel)
+            #expect(try await replayed(renamed, in: visitor.channel) == ["m1", "m2"])
+            let phoneBack = try await device("alicephone", on: server, joining: visitor.channel)
+            #expect(try await replayed(phoneBack, in: visitor.channel) == ["m1", "m2"])
+        }
+    }
+
     @Test("after a restart, the second device back gets nothing it had, and a new device gets the whole conversation")
     func restartWithTwoDevices() async throws {
         var server = try await TestServer.start()
@@ -62,8 +112,8 @@ struct ReturningDeviceTests {
             try await laptop.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[1] == "before the restart" }
 
             server = try await server.restarted()
-            let laptopBack = try await server.client("alice", caps: ["server-time"])
-            try await laptopBack.expect("JOIN") { $0.command == "JOIN" && $0.params.first == visitor.channel }
+            // The laptop is back at login, and auto-joins #website (as irssi does) before the phone comes.
+            let laptopBack = try await device("alice", on: server, joining: visitor.channel)
             #expect(try await replayed(laptopBack, in: visitor.channel).isEmpty)
             let phoneBack = try await device("alicephone", on: server, joining: visitor.channel)
             #expect(try await replayed(phoneBack, in: visitor.channel).isEmpty)
