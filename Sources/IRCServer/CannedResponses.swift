@@ -20,7 +20,7 @@ extension ServerState {
     /// (`std::vector`). An unknown one that stands as a word (alone or between
     /// spaces, optionally followed by punctuation) stops the message: a typo must not
     /// reach the visitor. Other `::` (an IPv6 address's `[::1]`) are left as they are.
-    func expandCannedResponses(in text: String) -> Expansion {
+    func expandCannedResponses(in text: String, keepingFormatting: Bool = false) -> Expansion {
         guard text.contains("::") else { return .unchanged }
         let characters = Array(text)
         func isShortcutCharacter(_ character: Character) -> Bool {
@@ -40,7 +40,7 @@ extension ServerState {
                 while end < characters.count, isShortcutCharacter(characters[end]) { end += 1 }
                 if let key = CannedResponseStore.normalize(String(characters[(index + 2)..<end])) {
                     if let response = cannedResponses[key] {
-                        result += OperatorText.plain(response.text)
+                        result += keepingFormatting ? response.text : OperatorText.plain(response.text)
                         changed = true
                         index = end
                         lastExpansionEnd = end

@@ -606,9 +606,19 @@ extension ServerState {
         case .unchanged:
             break
         case .expanded(let result):
-            // The operators see the expanded text too, as the message or action it was.
+            // The operators see the expanded text too, as the message or action it was, with
+            // its formatting and the canned responses' (unless codes split a shortcut).
             plain = result
-            text = isAction ? "\u{1}ACTION \(result)\u{1}" : result
+            var body = Substring(text)
+            if isAction {
+                body = body.dropFirst("\u{1}ACTION ".count)
+                if body.last == "\u{1}" { body = body.dropLast() }
+            }
+            var forOperators = result
+            if case .expanded(let formatted) = expandCannedResponses(in: String(body), keepingFormatting: true) {
+                forOperators = formatted
+            }
+            text = isAction ? "\u{1}ACTION \(forOperators)\u{1}" : forOperators
             expanded = true
         case .unknown(let names):
             let list = names.joined(separator: ", ")

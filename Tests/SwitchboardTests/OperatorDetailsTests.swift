@@ -64,6 +64,22 @@ struct OperatorDetailsTests {
         }
     }
 
+    @Test("a canned response reaches the other operators with its formatting and the operator's; the visitor gets plain text")
+    func cannedFormattingForOperators() async throws {
+        try await withServer { server in
+            let alice = try await operatorInWebsite(server, "alice")
+            let visitor = try await assignedVisitor(to: alice, on: server, name: "Anna")
+            let bob = try await server.client("bob")
+            try await alice.send("INVITE bob \(visitor.channel)")
+            try await bob.expect("366") { $0.command == "366" && $0.params[1] == visitor.channel }
+            _ = try await alice.askLiveChat("CANNED ADD fmt \u{2}Bold\u{2} and \u{3}04red\u{3}")
+            try await alice.send("PRIVMSG \(visitor.channel) :\u{1D}::fmt\u{1D} here")
+            let relayed = try await bob.expect("alice's message") { $0.command == "PRIVMSG" && $0.params.first == visitor.channel }
+            #expect(relayed.params[1] == "\u{1D}\u{2}Bold\u{2} and \u{3}04red\u{3}\u{1D} here", "\(relayed.params[1].debugDescription)")
+            _ = try await visitor.waitForMessage("Bold and red here")
+        }
+    }
+
     @Test("LiveChat takes its command in bold, and answers an empty one")
     func commandWords() async throws {
         try await withServer { server in

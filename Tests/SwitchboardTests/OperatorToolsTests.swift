@@ -42,13 +42,17 @@ struct OperatorToolsTests {
             let sentence = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
             #expect(sentence.params[1] == "Sure. Thank you for waiting. I will check.")
 
-            // Next to punctuation and other shortcuts too; the visitor gets no formatting codes; actions expand.
+            // Next to punctuation and other shortcuts too; operators keep the formatting codes, the
+            // visitor gets none; actions expand.
             _ = try await alice.askLiveChat("CANNED ADD promo \u{2}-20%\u{2} with code \u{3}04SPRING\u{3}")
-            for (sent, expected) in [("(::thanks)", "(Thank you for waiting.)"), ("::promo,::thanks", "-20% with code SPRING,Thank you for waiting."),
-                                     ("std::vector and [::1] stay", "std::vector and [::1] stay")] {
+            for (sent, echoed, expected) in [
+                ("(::thanks)", "(Thank you for waiting.)", "(Thank you for waiting.)"),
+                ("::promo,::thanks", "\u{2}-20%\u{2} with code \u{3}04SPRING\u{3},Thank you for waiting.", "-20% with code SPRING,Thank you for waiting."),
+                ("std::vector and [::1] stay", "std::vector and [::1] stay", "std::vector and [::1] stay"),
+            ] {
                 try await alice.send("PRIVMSG \(visitor.channel) :\(sent)")
                 let echo = try await alice.expect("PRIVMSG") { $0.command == "PRIVMSG" && $0.params[0] == visitor.channel }
-                #expect(echo.params[1] == expected)
+                #expect(echo.params[1] == echoed, "\(echo.params[1].debugDescription)")
                 _ = try await visitor.waitForMessage(expected)
             }
             try await alice.send("PRIVMSG \(visitor.channel) :\u{1}ACTION says ::thanks\u{1}")

@@ -483,12 +483,11 @@ struct WebAPITests {
         #expect(try await raw.nextLine().hasPrefix("HTTP/1.1 200"))
         try await raw.sendBytes(Array(("POST /api/v1/livechat/website/conversations HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{").utf8))
-        let started = ContinuousClock.now
         let stopped = StopFlag()
         Task { await server.stop(); stopped.set() }   // not awaited: a stop that hangs must fail the test, not hang it
-        for _ in 0..<120 where !stopped.isSet { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(stopped.isSet, "the server was still stopping after 12 s")
-        #expect(ContinuousClock.now - started < .seconds(12))
+        // The web bridge gives its requests 5 s; the rest is margin for a loaded machine (held, it never stopped).
+        for _ in 0..<600 where !stopped.isSet { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(stopped.isSet, "the server was still stopping after 60 s")
     }
 
     // MARK: Rate limits
