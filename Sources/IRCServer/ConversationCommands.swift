@@ -33,11 +33,12 @@ extension ServerState {
     /// `<conv>` with this conversation, plus `!leave`.
     func handleConversationCommand(_ client: Client, conversation: Conversation, text: String) {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard let first = words.first else {
+        // The command word in bold is still the command (its formatting goes); the arguments keep theirs.
+        guard let first = words.first, !OperatorText.plain(first).isEmpty else {
             serviceFail(client, code: "UNKNOWN_COMMAND", "No command after the !: !help lists the commands; nothing was sent to the visitor.")
             return
         }
-        let name = first.uppercased()
+        let name = OperatorText.plain(first).uppercased()
         var rest = Array(words.dropFirst())
         // `!help !close` asks about `!close`.
         if name == "HELP", let topic = rest.first, topic.hasPrefix("!") { rest[0] = String(topic.dropFirst()) }

@@ -575,7 +575,10 @@ extension ServerState {
             if client.has(.echoMessage) {
                 send(event(from: client, command: "PRIVMSG", params: [conversation.channel.name, text], clientTags: clientTags), to: client)
             }
-            handleConversationCommand(client, conversation: conversation, text: String(unformatted.dropFirst()))
+            // The command gets what was typed after the `!` (formatting before it aside), as
+            // LiveChat does: a canned response keeps its formatting, a stray control is refused.
+            let afterBang = text.firstIndex(of: "!").map { text[text.index(after: $0)...] } ?? Substring(unformatted.dropFirst())
+            handleConversationCommand(client, conversation: conversation, text: String(afterBang))
             return
         }
         guard !conversation.isClosed else {

@@ -137,14 +137,14 @@ extension ServerState {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         // The command word in bold (or any formatting) is still the command; the arguments
         // keep theirs (a canned response may be in bold).
-        let first = words.first.map(OperatorText.plain) ?? ""
-        guard !first.isEmpty else {
+        let typed = words.first ?? ""
+        let name = OperatorText.plain(typed).uppercased()
+        guard !name.isEmpty else {
             serviceFail(client, code: "UNKNOWN_COMMAND", "No command given. /msg LiveChat HELP lists the commands.")
             return
         }
-        let name = first.uppercased()
         guard let command = LiveChatService.byName[name] else {
-            serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command \(first). /msg LiveChat HELP lists the commands.")
+            serviceFail(client, code: "UNKNOWN_COMMAND", "Unknown command \(typed). /msg LiveChat HELP lists the commands.")
             return
         }
         command.run(self, client, Array(words.dropFirst()))

@@ -14,17 +14,22 @@ public enum TextChecks {
     /// something else (`evil\u{202E}gnp.exe`), and the direction marks (U+200E,
     /// U+200F, U+061C), which move the neutral characters around them.
     public static func hasDirectionControls(_ text: String) -> Bool {
-        text.unicodeScalars.contains {
-            (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value)
-                || $0.value == 0x200E || $0.value == 0x200F || $0.value == 0x061C
-        }
+        text.unicodeScalars.contains(where: isDirectionControl)
     }
 
-    /// `text` with its control characters written out (`\u{7}`), so that quoting what
-    /// someone typed rings no bell and starts no escape sequence in the terminal that
-    /// shows it; those `kept` stay (IRC formatting codes, in what an IRC client shows).
+    static func isDirectionControl(_ scalar: Unicode.Scalar) -> Bool {
+        (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+            || scalar.value == 0x200E || scalar.value == 0x200F || scalar.value == 0x061C
+    }
+
+    /// `text` with its control characters and text-direction controls written out
+    /// (`\u{7}`), so that quoting what someone typed rings no bell, starts no escape
+    /// sequence and turns no line around where it is shown; those `kept` stay (IRC
+    /// formatting codes, in what an IRC client shows).
     public static func escapingControls(_ text: String, keeping kept: (Unicode.Scalar) -> Bool = { _ in false }) -> String {
-        func escaped(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.generalCategory == .control && !kept(scalar) }
+        func escaped(_ scalar: Unicode.Scalar) -> Bool {
+            (scalar.properties.generalCategory == .control || isDirectionControl(scalar)) && !kept(scalar)
+        }
         guard text.unicodeScalars.contains(where: escaped) else { return text }
         var result = ""
         for scalar in text.unicodeScalars {

@@ -40,6 +40,13 @@ struct OperatorDetailsTests {
             // A ! with no command is answered, not dropped.
             try await alice.send("PRIVMSG \(visitor.channel) :!")
             #expect(try await alice.liveChatLines().contains { $0.hasPrefix("No command after the !") })
+            // A !command gets what was typed, as LiveChat does: a stray control is refused, not dropped,
+            // and quoted written out, as is a text-direction control.
+            try await alice.send("PRIVMSG \(visitor.channel) :!canned add zb ding\u{7}dong")
+            #expect(try await alice.liveChatLines().contains { $0.contains("U+0007") }, "a control in a !canned add")
+            try await alice.send("PRIVMSG \(visitor.channel) :!fo\u{7}o\u{202E}x")
+            let unknown = try await alice.liveChatLines()
+            #expect(unknown.contains { $0.contains("!fo\\u{7}o\\u{202E}x") }, "\(unknown)")
             let texts = try await visitor.messages().messages.compactMap { $0["text"] as? String }
             #expect(!texts.contains { $0.contains("status") }, "\(texts)")
         }
