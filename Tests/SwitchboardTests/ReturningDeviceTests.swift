@@ -7,8 +7,10 @@ import Testing
 /// again under what it already shows; a device that never had it gets all of it.
 @Suite("Devices coming back to a conversation")
 struct ReturningDeviceTests {
-    /// The PRIVMSG texts `client` gets in `channel` until it has been quiet for a moment.
+    /// The PRIVMSG texts `client` is replayed in `channel`: they follow the end of its NAMES
+    /// at once, so after that, until it has been quiet for a moment.
     private func replayed(_ client: TestIRCClient, in channel: String) async throws -> [String] {
+        try await client.expect("the NAMES of \(channel)", timeout: .seconds(15)) { $0.command == "366" && $0.params[1] == channel }
         var texts: [String] = []
         while let message = try await client.expectNothing(for: .milliseconds(700), where: {
             $0.command == "PRIVMSG" && $0.params.first == channel
