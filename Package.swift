@@ -56,11 +56,13 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
+        // Linux's epoll, eventfd and accept4 for the plaintext IRC loops.
+        .target(name: "CSocketEvents"),
         // The IRC listeners: NIO pipeline, registration, commands, channels, fan-out.
         .target(
             name: "IRCServer",
             dependencies: [
-                "IRCProtocol", "LiveChat", "Storage",
+                "IRCProtocol", "LiveChat", "Storage", "CSocketEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

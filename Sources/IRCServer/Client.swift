@@ -15,8 +15,8 @@ final class Client {
     let id: Int
     /// The connection; nil for the server's pseudo-users (visitors), which are
     /// members of channels but have no socket: what is sent to them goes nowhere.
-    /// It may live on another event loop: see `IRCConnectionHandler`.
-    let connection: IRCConnectionHandler?
+    /// It may live on another event loop: see `IRCConnection`.
+    let connection: IRCConnection?
     let ipAddress: String
     let isTLS: Bool
     let isLoopback: Bool
@@ -124,11 +124,11 @@ final class Client {
 
     /// `connectedAt`: now for a connection; a website visitor's is when their conversation
     /// started, also after a restart (WHOIS shows it as the signon time).
-    init(id: Int, context connection: IRCConnectionHandler?, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int,
+    init(id: Int, context connection: IRCConnection?, isTLS: Bool, isLoopback: Bool, isExempt: Bool, floodBurst: Int,
          connectedAt: Date = Date()) {
         self.id = id
         self.connection = connection
-        self.ipAddress = connection?.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
+        self.ipAddress = connection?.remoteAddress?.ipAddress ?? "0.0.0.0"
         self.host = ipAddress.contains(":") && ipAddress.hasPrefix(":") ? "0" + ipAddress : ipAddress
         self.isTLS = isTLS
         self.isLoopback = isLoopback

@@ -24,7 +24,12 @@ public final class IRCServer: Service, Sendable {
 
     private struct Running: Sendable {
         let state: NIOLoopBound<ServerState>
-        let listeners: [any Channel]
+        /// Every listener's bound address, in the configuration's order.
+        let addresses: [SocketAddress]
+        /// The TLS listeners (SwiftNIO).
+        let channels: [any Channel]
+        /// The plaintext listeners and the loops that serve them (see `SocketLoop`).
+        let plaintext: PlaintextListeners
     }
 
     /// The Prometheus `# HELP` text of the series the server reports, by name.
@@ -54,7 +59,7 @@ public final class IRCServer: Service, Sendable {
 
     /// The addresses actually bound, in listener order (port 0 becomes a real port).
     public var boundAddresses: [SocketAddress] {
-        running.withLock { $0?.listeners.compactMap(\.localAddress) ?? [] }
+        running.withLock { $0?.addresses ?? [] }
     }
 
     public func start() async throws {
@@ -100,36 +105,42 @@ public final class IRCServer: Service, Sendable {
             sslContext = try NIOSSLContext(configuration: tls)
         }
         // One queue per I/O loop carries its connections' input to the state loop.
-        var queues: [ObjectIdentifier: InboundQueue] = [:]
+        var queues: [ObjectIdentifier: (InboundQueue, NIOOutputLoop)] = [:]
         for loop in ioGroup.makeIterator() {
-            queues[ObjectIdentifier(loop)] = InboundQueue(loop: loop, state: state)
+            queues[ObjectIdentifier(loop)] = (InboundQueue(state: state, loop: loop), NIOOutputLoop(loop: loop))
         }
         let inbound = queues
-        var listeners: [any Channel] = []
+        var channels: [any Channel] = []
+        var addresses: [SocketAddress] = []
+        let plaintext = PlaintextListeners(state: state, threads: IRCServer.ioThreads, sendQueue: configuration.sendQueue,
+                                           logger: logger)
         do {
             for (index, listener) in configuration.listeners.enumerated() {
-                let channel: any Channel
                 do {
-                    channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
+                    if !listener.tls, let address = try plaintext.listen(host: listener.host, port: listener.port) {
+                        addresses.append(address)
+                    } else {
+                        let channel = try await bind(listener, inbound: inbound, sslContext: listener.tls ? sslContext : nil)
+                        channels.append(channel)
+                        addresses.append(channel.localAddress!)
+                    }
                 } catch {
                     // "Address already in use" reads as another program's doing; it may be our own listener.
                     let sibling = configuration.listeners[..<index].first { $0.port == listener.port }
                     throw ListenError(address: listener.address, what: listener.tls ? "IRC over TLS" : "plaintext IRC", error,
                                       overlapping: sibling?.address)
                 }
-                listeners.append(channel)
-                logger.info("IRC listening", metadata: [
-                    "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(listener.tls)",
-                ])
+                logger.info("IRC listening", metadata: ["address": "\(addresses.last!)", "tls": "\(listener.tls)"])
             }
         } catch {
-            for channel in listeners { try? await channel.close() }
+            for channel in channels { try? await channel.close() }
+            await plaintext.stop(on: group.next())
             throw error
         }
-        running.withLock { $0 = Running(state: state, listeners: listeners) }
+        running.withLock { $0 = Running(state: state, addresses: addresses, channels: channels, plaintext: plaintext) }
     }
 
-    private func bind(_ listener: IRCServerConfiguration.Listener, inbound: [ObjectIdentifier: InboundQueue],
+    private func bind(_ listener: IRCServerConfiguration.Listener, inbound: [ObjectIdentifier: (InboundQueue, NIOOutputLoop)],
                       sslContext: NIOSSLContext?) async throws -> any Channel {
         let sendQueue = configuration.sendQueue
         let isTLS = sslContext != nil
@@ -143,14 +154,14 @@ public final class IRCServer: Service, Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let queue = inbound[ObjectIdentifier(channel.eventLoop)] else {
+                    guard let (queue, output) = inbound[ObjectIdentifier(channel.eventLoop)] else {
                         preconditionFailure("a connection on a loop outside the I/O group")
                     }
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
-                    try pipeline.addHandler(IRCConnectionHandler(inbound: queue, isTLS: isTLS, channel: channel))
+                    try pipeline.addHandler(NIOConnection(inbound: queue, isTLS: isTLS, channel: channel, outputLoop: output))
                 }
             }
             .bind(host: listener.host, port: listener.port)
@@ -181,12 +192,14 @@ public final class IRCServer: Service, Sendable {
             defer { value = nil }
             return value
         }) else { return }
-        for channel in current.listeners { try? await channel.close() }
+        for channel in current.channels { try? await channel.close() }
+        current.plaintext.closeListeners()
         let loop = current.state.eventLoop
         try? await loop.flatSubmit { current.state.value.shutdown() }.get()
         // The pool first: a task still running there (a password check) completes on the
         // state loop, whose answer may go to a connection's loop.
         try? await pool.shutdownGracefully()
+        await current.plaintext.stop(on: loop)
         try? await ioGroup.shutdownGracefully()
         try? await group.shutdownGracefully()
         logger.info("IRC server stopped")

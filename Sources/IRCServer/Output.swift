@@ -3,7 +3,7 @@ import IRCProtocol
 import NIOCore
 
 /// Writing to clients. What is sent to a connection during a tick is serialised
-/// straight into one buffer of its own (`IRCConnectionHandler.outbox`), handed to
+/// straight into one buffer of its own (`IRCConnection.outbox`), handed to
 /// the connection's loop at the end of the tick and flushed there once: a burst of
 /// replies to one client leaves in one system call, and a message costs a copy of
 /// its bytes, not an allocation of its own.
@@ -174,7 +174,7 @@ extension ServerState {
     }
 
     /// After a write to the outbox: flush at the end of the tick, or now for a big burst.
-    private func wrote(to client: Client, _ connection: IRCConnectionHandler) {
+    private func wrote(to client: Client, _ connection: IRCConnection) {
         if connection.outbox!.readableBytes >= Self.eagerFlushBytes {
             // A big burst goes to the kernel now: only bytes a client really does not
             // read may count against its send queue, not a busy tick's worth of output.
@@ -187,9 +187,9 @@ extension ServerState {
 
     /// Sends what was written to this connection so far to the connection's loop,
     /// which writes and flushes it after anything sent before.
-    func flushNow(_ connection: IRCConnectionHandler) {
+    func flushNow(_ connection: IRCConnection) {
         if let buffer = connection.takeOutbox() {
-            connection.loop.execute { connection.writeAndFlush(buffer) }
+            connection.outputLoop.execute { connection.writeAndFlush(buffer) }
         }
     }
 
@@ -211,16 +211,16 @@ extension ServerState {
         flushScheduled = false
         let batch = pendingFlush
         pendingFlush.removeAll(keepingCapacity: true)
-        var outgoing: [(loop: any EventLoop, items: [(IRCConnectionHandler, ByteBuffer)])] = []
+        var outgoing: [(loop: any OutputLoop, items: [(IRCConnection, ByteBuffer)])] = []
         for client in batch {
             client.needsFlush = false
             guard !client.isClosing, let connection = client.connection, let buffer = connection.takeOutbox() else {
                 continue
             }
-            if let index = outgoing.firstIndex(where: { $0.loop === connection.loop }) {
+            if let index = outgoing.firstIndex(where: { $0.loop === connection.outputLoop }) {
                 outgoing[index].items.append((connection, buffer))
             } else {
-                outgoing.append((connection.loop, [(connection, buffer)]))
+                outgoing.append((connection.outputLoop, [(connection, buffer)]))
             }
         }
         for (loop, items) in outgoing {

@@ -105,7 +105,9 @@ final class ServerState {
             client.isClosing = true
             flushNow(connection)
             // Closed after the ERROR: both go to the connection's loop in this order.
-            closing.append(connection.channel.close().recover { _ in }.hop(to: loop))
+            let closed = loop.makePromise(of: Void.self)
+            connection.close(promise: closed)
+            closing.append(closed.futureResult)
         }
         finishAllVisitorStreams()
         closing.append(flushChannelHistory())
@@ -156,8 +158,8 @@ final class ServerState {
 
     // MARK: Connections
 
-    func connectionOpened(_ connection: IRCConnectionHandler) -> Client? {
-        let address = connection.channel.remoteAddress
+    func connectionOpened(_ connection: IRCConnection) -> Client? {
+        let address = connection.remoteAddress
         let isExempt = address.map { a in config.exempt.contains { $0.contains(a) } } ?? false
         let isLoopback = address.map { a in AddressRange.loopback.contains { $0.contains(a) } } ?? false
         let client = Client(
@@ -167,12 +169,7 @@ final class ServerState {
         if !isExempt {
             let count = connectionsByIP[client.ipAddress, default: 0]
             if count >= config.connectionsPerIP {
-                let channel = connection.channel
-                // Close once the ERROR is out (after the TLS handshake, on a TLS listener),
-                // or after a few seconds if the peer never completes it.
-                channel.writeAndFlush(encodeRaw("ERROR :Closing link: too many connections from your address"))
-                    .whenComplete { _ in channel.close(promise: nil) }
-                channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+                connection.refuse(with: encodeRaw("ERROR :Closing link: too many connections from your address"))
                 return nil
             }
         }
@@ -209,7 +206,7 @@ final class ServerState {
         if let connection = client.connection {
             // The close reaches the connection's loop after its pending output.
             flushNow(connection)
-            connection.channel.close(promise: nil)
+            connection.close(promise: nil)
         }
     }
 
@@ -336,10 +333,10 @@ final class ServerState {
         }
         if backlog > 64, !client.readingPaused {
             client.readingPaused = true
-            client.connection?.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            client.connection?.setReading(false)
         } else if backlog < 16, client.readingPaused {
             client.readingPaused = false
-            client.connection?.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            client.connection?.setReading(true)
         }
     }
 

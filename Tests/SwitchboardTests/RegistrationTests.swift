@@ -217,12 +217,12 @@ struct RegistrationTests {
         }
     }
 
-    @Test("connections per IP are limited unless exempt")
-    func connectionsPerIP() async throws {
+    @Test("connections per IP are limited unless exempt", arguments: RobustnessTests.listeners)
+    func connectionsPerIP(tls: Bool) async throws {
         try await withServer(configure: { $0.exempt = []; $0.connectionsPerIP = 2 }) { server in
-            let first = try await server.connect()
-            let second = try await server.connect()
-            let third = try await server.connect()
+            let first = try await server.connect(tls: tls)
+            let second = try await server.connect(tls: !tls)
+            let third = try await server.connect(tls: tls)
             let error = try await third.expect("ERROR")
             #expect(error.params[0].contains("too many connections"))
             try await third.expectClosed()

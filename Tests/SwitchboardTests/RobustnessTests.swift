@@ -4,10 +4,14 @@ import Testing
 
 @Suite("Robustness")
 struct RobustnessTests {
-    @Test("lines over 512 bytes and oversized tags get 417 and the connection lives on")
-    func oversized() async throws {
+    /// The TLS listener (SwiftNIO) and the plaintext one (the server's own socket loops)
+    /// read, write and close connections with different code.
+    static let listeners = [true, false]
+
+    @Test("lines over 512 bytes and oversized tags get 417 and the connection lives on", arguments: listeners)
+    func oversized(tls: Bool) async throws {
         try await withServer { server in
-            let alice = try await server.client("alice")
+            let alice = try await server.client("alice", tls: tls)
             try await alice.send("PRIVMSG alice :" + String(repeating: "a", count: 600))
             try await alice.expect("417")
             try await alice.send("@+x=" + String(repeating: "b", count: 4100) + " PRIVMSG alice :hi")
@@ -52,6 +56,54 @@ struct RobustnessTests {
             let reply = try await bob.expect("401")
             #expect(nick.hasPrefix(reply.params[1]) && reply.params[1].count > 400)
             SocketFuzzTests.checkWire(bob.history, of: "bob")
+        }
+    }
+
+    @Test("a line that arrives in pieces, over several reads, is one line", arguments: listeners)
+    func lineInPieces(tls: Bool) async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", tls: tls)
+            for piece in ["PI", "NG :in ", "pieces\r", "\nPING :next\r\nPI", "NG :last\n"] {
+                try await alice.sendBytes(Array(piece.utf8))
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            #expect(try await alice.expect("PONG").params.last == "in pieces")
+            #expect(try await alice.expect("PONG").params.last == "next")
+            #expect(try await alice.expect("PONG").params.last == "last")
+        }
+    }
+
+    @Test("connections that come and go, some dropped without QUIT, leave the others working", arguments: listeners)
+    func connectionsComeAndGo(tls: Bool) async throws {
+        try await withServer { server in
+            let watcher = try await server.client("alice", tls: tls)
+            try await watcher.send("JOIN #lobby")
+            try await watcher.expect("366")
+            // Three rounds of 20: the descriptors of one round are reused by the next.
+            for round in 0..<3 {
+                var clients: [TestIRCClient] = []
+                for index in 0..<20 {
+                    let client = try await server.client("r\(round)n\(index)", login: "bob", tls: tls)
+                    try await client.send("JOIN #lobby")
+                    try await client.expect("366")
+                    clients.append(client)
+                }
+                try await clients[19].send("PRIVMSG #lobby :round \(round)")
+                try await watcher.expect("round \(round)") { $0.params.last == "round \(round)" }
+                for (index, client) in clients.enumerated() {
+                    if index.isMultiple(of: 2) {
+                        try await client.send("QUIT :bye")
+                    }
+                    await client.close()
+                }
+                var gone = 0
+                while gone < 20 {
+                    let message = try await watcher.expect("QUIT", timeout: .seconds(10))
+                    if message.source?.hasPrefix("r\(round)n") == true { gone += 1 }
+                }
+            }
+            try await watcher.send("PING :still here")
+            #expect(try await watcher.expect("PONG").params.last == "still here")
         }
     }
 
@@ -158,12 +210,12 @@ struct RobustnessTests {
         }
     }
 
-    @Test("a client that stops reading is disconnected without slowing the others")
-    func slowReader() async throws {
+    @Test("a client that stops reading is disconnected without slowing the others", arguments: listeners)
+    func slowReader(tls: Bool) async throws {
         try await withServer(configure: { $0.sendQueue = 64 * 1024 }) { server in
-            let alice = try await server.client("alice")
-            let bob = try await server.client("bob")
-            let slow = try await TestIRCClient.connect(port: server.tlsPort, tls: true, receiveBuffer: 4096)
+            let alice = try await server.client("alice", tls: tls)
+            let bob = try await server.client("bob", tls: tls)
+            let slow = try await server.connect(tls: tls, receiveBuffer: 4096)
             try await slow.register(nick: "carol", login: "carol", password: TestServer.password)
             for client in [alice, bob, slow] {
                 try await client.send("JOIN #busy")
@@ -197,9 +249,12 @@ struct RobustnessTests {
     func shutdown() async throws {
         let server = try await TestServer.start()
         let alice = try await server.client("alice")
+        let bob = try await server.client("bob", tls: false)
         await server.stop()
-        let error = try await alice.expect("ERROR")
-        #expect(error.params == ["Server shutting down"])
-        try await alice.expectClosed()
+        for client in [alice, bob] {
+            let error = try await client.expect("ERROR")
+            #expect(error.params == ["Server shutting down"])
+            try await client.expectClosed()
+        }
     }
 }

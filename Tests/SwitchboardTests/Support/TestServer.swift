@@ -89,9 +89,9 @@ final class TestServer: Sendable {
         try await TestIRCClient.connect(port: tls ? tlsPort : plainPort, tls: tls, receiveBuffer: receiveBuffer)
     }
 
-    /// A registered client over TLS with SASL and the given capabilities.
-    func client(_ nick: String, login: String? = nil, caps: [String] = []) async throws -> TestIRCClient {
-        let client = try await connect()
+    /// A registered client with SASL and the given capabilities, over TLS unless told.
+    func client(_ nick: String, login: String? = nil, caps: [String] = [], tls: Bool = true) async throws -> TestIRCClient {
+        let client = try await connect(tls: tls)
         try await client.register(nick: nick, login: login ?? nick, password: Self.password, caps: caps)
         return client
     }
