@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 /// One IRC connection as the server state sees it, whatever carries its bytes:
 /// a SwiftNIO channel (`NIOConnection`, for TLS) or a socket of the server's own
@@ -18,6 +19,21 @@ class IRCConnection: @unchecked Sendable {
     let isTLS: Bool
     /// The I/O thread that writes this connection's output.
     let outputLoop: any OutputLoop
+
+    /// Lines read and handed to the state loop, not yet handled there. Past
+    /// `inFlightLimit` the I/O thread stops reading the socket until the state loop
+    /// is down to `inFlightResume`: a client that writes faster than the state loop
+    /// handles (an exempt bot, which is not paced) waits in TCP, not in the server's
+    /// memory, and cannot put hours of work ahead of everyone else's lines and of
+    /// the shutdown.
+    let linesInFlight = Atomic<Int>(0)
+    /// Set by the I/O thread when it stopped reading for `linesInFlight`; whoever
+    /// clears it (the state loop, or the I/O thread if the lines were handled
+    /// meanwhile) resumes reading.
+    let pausedForBacklog = Atomic<Bool>(false)
+
+    static var inFlightLimit: Int { 1024 }
+    static var inFlightResume: Int { 256 }
 
     // State loop only.
     var client: Client?
@@ -46,6 +62,36 @@ class IRCConnection: @unchecked Sendable {
 
     /// Stops or resumes reading the connection's input. From the state loop.
     func setReading(_ reading: Bool) {}
+
+    /// Resumes reading after a pause for `linesInFlight`. From the state loop.
+    func resumeAfterBacklog() {}
+
+    /// After `count` lines of one read were handed over: true when the I/O thread
+    /// must stop reading, which it does before calling `backlogPauseStands`.
+    final func linesRead(_ count: Int) -> Bool {
+        count > 0 && linesInFlight.add(count, ordering: .sequentiallyConsistent).newValue > Self.inFlightLimit
+    }
+
+    /// Marks the connection paused for its backlog, after the I/O thread stopped
+    /// reading it; false when the state loop has caught up meanwhile and the I/O
+    /// thread is to read on itself.
+    final func backlogPauseStands() -> Bool {
+        pausedForBacklog.store(true, ordering: .sequentiallyConsistent)
+        if linesInFlight.load(ordering: .sequentiallyConsistent) <= Self.inFlightResume,
+           pausedForBacklog.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+            return false
+        }
+        return true
+    }
+
+    /// A line handed over has been handled. On the state loop.
+    final func lineHandled() {
+        let left = linesInFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
+        if left <= Self.inFlightResume, pausedForBacklog.load(ordering: .sequentiallyConsistent),
+           pausedForBacklog.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+            resumeAfterBacklog()
+        }
+    }
 
     // MARK: Output, on the state loop
 
@@ -152,6 +198,7 @@ extension ServerState {
             connection.client = connectionOpened(connection)
         case .input(let line):
             if let client = connection.client { received(line, from: client) }
+            connection.lineHandled()
         case .closed(let reason):
             if let client = connection.client {
                 connectionClosed(client, reason: reason)

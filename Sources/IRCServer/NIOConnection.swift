@@ -14,6 +14,9 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
     private var context: ChannelHandlerContext?
     private var decoder = LineDecoder()
     private var closeReason = "Connection closed"
+    /// Reading is on when the state loop wants it and no backlog pause stands.
+    private var stateWantsReading = true
+    private var backlogPaused = false
 
     init(inbound: InboundQueue, isTLS: Bool, channel: any Channel, outputLoop: NIOOutputLoop) {
         self.inbound = inbound
@@ -31,7 +34,24 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        decoder.decode(buffer) { inbound.add(self, .input($0)) }
+        var lines = 0
+        decoder.decode(buffer) {
+            lines += 1
+            inbound.add(self, .input($0))
+        }
+        if linesRead(lines), !backlogPaused {
+            backlogPaused = true
+            applyReading()
+            if !backlogPauseStands() {
+                backlogPaused = false
+                applyReading()
+            }
+        }
+    }
+
+    /// On the connection's loop.
+    private func applyReading() {
+        channel.setOption(ChannelOptions.autoRead, value: stateWantsReading && !backlogPaused).whenComplete { _ in }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -72,7 +92,17 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
     }
 
     override func setReading(_ reading: Bool) {
-        channel.setOption(ChannelOptions.autoRead, value: reading).whenComplete { _ in }
+        channel.eventLoop.execute { [self] in
+            stateWantsReading = reading
+            applyReading()
+        }
+    }
+
+    override func resumeAfterBacklog() {
+        channel.eventLoop.execute { [self] in
+            backlogPaused = false
+            applyReading()
+        }
     }
 }
 

@@ -181,10 +181,12 @@ final class ServerState {
     /// The socket is gone; a client that did not QUIT leaves with `reason`.
     func connectionClosed(_ client: Client, reason: String) {
         guard clients[client.id] != nil else { return }
-        if client.isRegistered, !client.isExempt, client.pendingInput > 0, client.closedWithInput == nil {
-            // A paced client that sent its lines and left (a script that pastes and quits):
-            // they still run, at its pace, and it goes once they have. Its queue is bounded,
-            // so this lasts at most ping_interval + ping_timeout.
+        if client.isRegistered, client.pendingInput > 0, client.closedWithInput == nil {
+            // A client that sent its lines and left (a script that pastes and quits, a bot
+            // whose lines wait behind a database step): they still run, at its pace, and
+            // it goes once they have. Its queue is bounded, so this lasts at most
+            // ping_interval + ping_timeout for a paced client, and until the step has
+            // answered for an exempt one.
             client.closedWithInput = reason
             return
         }

@@ -178,7 +178,16 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
             if count > 0 {
                 var buffer = ByteBufferAllocator().buffer(capacity: count)
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
-                connection.decoder.decode(buffer) { inbound.add(connection, .input($0)) }
+                var lines = 0
+                connection.decoder.decode(buffer) {
+                    lines += 1
+                    inbound.add(connection, .input($0))
+                }
+                if connection.linesRead(lines), !connection.backlogPaused {
+                    connection.backlogPaused = true
+                    updateInterest(connection)
+                    if !connection.backlogPauseStands() { resumeAfterBacklog(connection) }
+                }
                 return
             }
             if count == 0 {
@@ -195,10 +204,17 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
         }
     }
 
-    /// Starts or stops reading `connection`. On the loop's thread.
+    /// Starts or stops reading `connection` for the state loop. On the loop's thread.
     func setReading(_ reading: Bool, _ connection: SocketConnection) {
-        guard !connection.isClosed, connection.isReading != reading else { return }
-        connection.isReading = reading
+        guard !connection.isClosed else { return }
+        connection.stateWantsReading = reading
+        updateInterest(connection)
+    }
+
+    /// Reads `connection` again after a pause for its lines in flight. On the loop's thread.
+    func resumeAfterBacklog(_ connection: SocketConnection) {
+        guard !connection.isClosed else { return }
+        connection.backlogPaused = false
         updateInterest(connection)
     }
 

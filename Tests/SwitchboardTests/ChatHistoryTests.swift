@@ -3,7 +3,7 @@ import IRCProtocol
 import Testing
 
 /// What a modern client (gamja, Goguma...) negotiates for history.
-private let historyCaps = ["batch", "server-time", "message-tags", "draft/chathistory"]
+let historyCaps = ["batch", "server-time", "message-tags", "draft/chathistory"]
 
 /// Sends `command` and returns the batch that answers it: its opening line and its lines.
 private func fetch(_ client: TestIRCClient, _ command: String) async throws -> (open: IRCMessage, lines: [IRCMessage]) {

@@ -2,7 +2,9 @@ import Foundation
 import IRCProtocol
 import Testing
 
-@Suite("Robustness")
+/// Serialized: its floods, slow readers and pastes measure the server's behaviour under
+/// load, and would otherwise load the machine for each other.
+@Suite("Robustness", .serialized)
 struct RobustnessTests {
     /// The TLS listener (SwiftNIO) and the plaintext one (the server's own socket loops)
     /// read, write and close connections with different code.
@@ -104,6 +106,26 @@ struct RobustnessTests {
             }
             try await watcher.send("PING :still here")
             #expect(try await watcher.expect("PONG").params.last == "still here")
+        }
+    }
+
+    @Test("lines sent before a half-close still run when they wait behind a database read", arguments: listeners)
+    func halfCloseBehindHistory(tls: Bool) async throws {
+        try await withServer { server in
+            let watcher = try await server.client("alice", tls: tls)
+            let bot = try await server.client("bob", caps: historyCaps, tls: tls)
+            for client in [watcher, bot] {
+                try await client.send("JOIN #pz")
+                try await client.expect("366")
+            }
+            var lines = ""
+            for index in 0..<10 { lines += "@label=L\(index) CHATHISTORY LATEST #pz * 1\r\n" }
+            lines += "PRIVMSG #pz :last-line\r\n"
+            try await bot.sendBytes(Array(lines.utf8))
+            try await bot.channel.close(mode: .output)
+            try await watcher.expect("last-line", timeout: .seconds(10)) { $0.command == "PRIVMSG" && $0.params.last == "last-line" }
+            let quit = try await watcher.expect("QUIT")
+            #expect(quit.source?.hasPrefix("bob!") == true)
         }
     }
 
