@@ -35,6 +35,13 @@ class IRCConnection: @unchecked Sendable {
     static var inFlightLimit: Int { 1024 }
     static var inFlightResume: Int { 256 }
 
+    // The I/O thread only.
+    var decoder = LineDecoder()
+    /// The state loop's wish (`setReading`) and a pause for `linesInFlight`.
+    var stateWantsReading = true
+    var backlogPaused = false
+    var isReading: Bool { stateWantsReading && !backlogPaused }
+
     // State loop only.
     var client: Client?
     /// Bytes written to the connection during this tick of the state loop, not yet
@@ -60,36 +67,53 @@ class IRCConnection: @unchecked Sendable {
     /// has a client. From the state loop.
     func refuse(with bytes: ByteBuffer) {}
 
-    /// Stops or resumes reading the connection's input. From the state loop.
-    func setReading(_ reading: Bool) {}
+    /// Makes the socket read or not as `isReading` says. On the I/O thread.
+    func applyReading() {}
 
-    /// Resumes reading after a pause for `linesInFlight`. From the state loop.
-    func resumeAfterBacklog() {}
+    // MARK: Input, on the I/O thread
 
-    /// After `count` lines of one read were handed over: true when the I/O thread
-    /// must stop reading, which it does before calling `backlogPauseStands`.
-    final func linesRead(_ count: Int) -> Bool {
-        count > 0 && linesInFlight.add(count, ordering: .sequentiallyConsistent).newValue > Self.inFlightLimit
-    }
-
-    /// Marks the connection paused for its backlog, after the I/O thread stopped
-    /// reading it; false when the state loop has caught up meanwhile and the I/O
-    /// thread is to read on itself.
-    final func backlogPauseStands() -> Bool {
+    /// Splits what was read into lines and hands them to `inbound`; past
+    /// `inFlightLimit` lines not yet handled, stops reading the socket.
+    final func received(_ buffer: ByteBuffer, into inbound: InboundQueue) {
+        var lines = 0
+        decoder.decode(buffer) {
+            lines += 1
+            inbound.add(self, .input($0))
+        }
+        guard lines > 0, linesInFlight.add(lines, ordering: .sequentiallyConsistent).newValue > Self.inFlightLimit,
+              !backlogPaused else { return }
+        backlogPaused = true
+        applyReading()
+        // The state loop may have caught up before it could see the flag: then nobody
+        // else will resume, so read on.
         pausedForBacklog.store(true, ordering: .sequentiallyConsistent)
         if linesInFlight.load(ordering: .sequentiallyConsistent) <= Self.inFlightResume,
            pausedForBacklog.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
-            return false
+            backlogPaused = false
+            applyReading()
         }
-        return true
     }
 
-    /// A line handed over has been handled. On the state loop.
+    // MARK: Reading, from the state loop
+
+    /// Stops or resumes reading the connection's input.
+    final func setReading(_ reading: Bool) {
+        outputLoop.execute { [self] in
+            stateWantsReading = reading
+            applyReading()
+        }
+    }
+
+    /// A line handed over has been handled: resumes reading after a pause for
+    /// `linesInFlight` once the state loop is down to `inFlightResume`.
     final func lineHandled() {
         let left = linesInFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
         if left <= Self.inFlightResume, pausedForBacklog.load(ordering: .sequentiallyConsistent),
            pausedForBacklog.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
-            resumeAfterBacklog()
+            outputLoop.execute { [self] in
+                backlogPaused = false
+                applyReading()
+            }
         }
     }
 

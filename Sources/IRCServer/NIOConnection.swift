@@ -12,11 +12,7 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
 
     // Connection loop only.
     private var context: ChannelHandlerContext?
-    private var decoder = LineDecoder()
     private var closeReason = "Connection closed"
-    /// Reading is on when the state loop wants it and no backlog pause stands.
-    private var stateWantsReading = true
-    private var backlogPaused = false
 
     init(inbound: InboundQueue, isTLS: Bool, channel: any Channel, outputLoop: NIOOutputLoop) {
         self.inbound = inbound
@@ -33,25 +29,11 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        var lines = 0
-        decoder.decode(buffer) {
-            lines += 1
-            inbound.add(self, .input($0))
-        }
-        if linesRead(lines), !backlogPaused {
-            backlogPaused = true
-            applyReading()
-            if !backlogPauseStands() {
-                backlogPaused = false
-                applyReading()
-            }
-        }
+        received(unwrapInboundIn(data), into: inbound)
     }
 
-    /// On the connection's loop.
-    private func applyReading() {
-        channel.setOption(ChannelOptions.autoRead, value: stateWantsReading && !backlogPaused).whenComplete { _ in }
+    override func applyReading() {
+        channel.setOption(ChannelOptions.autoRead, value: isReading).whenComplete { _ in }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -91,19 +73,6 @@ final class NIOConnection: IRCConnection, ChannelInboundHandler, @unchecked Send
         channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
     }
 
-    override func setReading(_ reading: Bool) {
-        channel.eventLoop.execute { [self] in
-            stateWantsReading = reading
-            applyReading()
-        }
-    }
-
-    override func resumeAfterBacklog() {
-        channel.eventLoop.execute { [self] in
-            backlogPaused = false
-            applyReading()
-        }
-    }
 }
 
 /// A SwiftNIO I/O loop as an `OutputLoop`: one per loop, shared by its connections.

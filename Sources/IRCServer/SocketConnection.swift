@@ -11,13 +11,8 @@ final class SocketConnection: IRCConnection, @unchecked Sendable {
     // The loop's thread only.
     let fd: CInt
     let loop: SocketLoop
-    var decoder = LineDecoder()
     /// Output the socket has not taken yet; nil when there is none (the usual case).
     var pending: ByteBuffer?
-    /// The state loop's wish (`setReading`) and a pause for `linesInFlight`.
-    var stateWantsReading = true
-    var backlogPaused = false
-    var isReading: Bool { stateWantsReading && !backlogPaused }
     var isClosed = false
     var reportedUnwritable = false
     /// The epoll events the socket is registered for.
@@ -51,12 +46,8 @@ final class SocketConnection: IRCConnection, @unchecked Sendable {
         }
     }
 
-    override func setReading(_ reading: Bool) {
-        loop.execute { [self] in loop.setReading(reading, self) }
-    }
-
-    override func resumeAfterBacklog() {
-        loop.execute { [self] in loop.resumeAfterBacklog(self) }
+    override func applyReading() {
+        loop.updateInterest(self)
     }
 }
 #endif

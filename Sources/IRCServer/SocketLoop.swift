@@ -178,16 +178,7 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
             if count > 0 {
                 var buffer = ByteBufferAllocator().buffer(capacity: count)
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
-                var lines = 0
-                connection.decoder.decode(buffer) {
-                    lines += 1
-                    inbound.add(connection, .input($0))
-                }
-                if connection.linesRead(lines), !connection.backlogPaused {
-                    connection.backlogPaused = true
-                    updateInterest(connection)
-                    if !connection.backlogPauseStands() { resumeAfterBacklog(connection) }
-                }
+                connection.received(buffer, into: inbound)
                 return
             }
             if count == 0 {
@@ -202,20 +193,6 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
                 return
             }
         }
-    }
-
-    /// Starts or stops reading `connection` for the state loop. On the loop's thread.
-    func setReading(_ reading: Bool, _ connection: SocketConnection) {
-        guard !connection.isClosed else { return }
-        connection.stateWantsReading = reading
-        updateInterest(connection)
-    }
-
-    /// Reads `connection` again after a pause for its lines in flight. On the loop's thread.
-    func resumeAfterBacklog(_ connection: SocketConnection) {
-        guard !connection.isClosed else { return }
-        connection.backlogPaused = false
-        updateInterest(connection)
     }
 
     // MARK: Writing
@@ -285,7 +262,10 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
 
     // MARK: Opening and closing
 
-    private func updateInterest(_ connection: SocketConnection) {
+    /// Registers the socket for what it needs now: reading unless paused, writing while
+    /// output is pending. On the loop's thread.
+    func updateInterest(_ connection: SocketConnection) {
+        guard !connection.isClosed else { return }
         var wanted: UInt32 = 0
         if connection.isReading { wanted |= EPOLLIN.rawValue }
         if connection.pending != nil { wanted |= EPOLLOUT.rawValue }
@@ -320,13 +300,7 @@ final class SocketLoop: OutputLoop, @unchecked Sendable {
         connection.isClosed = true
         if var pending = connection.pending {
             connection.pending = nil
-            while pending.readableBytes > 0 {
-                let sent = pending.withUnsafeReadableBytes {
-                    Glibc.send(connection.fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL))
-                }
-                if sent <= 0 { break }
-                pending.moveReaderIndex(forwardBy: sent)
-            }
+            _ = send(&pending, on: connection)
         }
         epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nil)
         Glibc.close(connection.fd)
