@@ -47,6 +47,9 @@ class IRCConnection: @unchecked Sendable {
     /// Bytes written to the connection during this tick of the state loop, not yet
     /// handed to the connection's loop; nil when there are none.
     var outbox: ByteBuffer?
+    /// How many bytes the last outbox held: the next one starts that big, so a
+    /// busy connection's outbox is not grown (reallocated and copied) again every tick.
+    private var lastOutboxSize = 0
 
     init(isTLS: Bool, outputLoop: any OutputLoop) {
         self.isTLS = isTLS
@@ -122,7 +125,10 @@ class IRCConnection: @unchecked Sendable {
     /// Makes room for `count` more bytes in the outbox, creating it if needed.
     final func reserveOutbox(_ count: Int) {
         if outbox == nil {
-            outbox = ByteBufferAllocator().buffer(capacity: max(count, Self.outboxCapacity))
+            // Rounded up as ByteBuffer grows, so a little more than last time fits.
+            let usual = lastOutboxSize > Self.outboxCapacity
+                ? min(1 << (Int.bitWidth - (lastOutboxSize - 1).leadingZeroBitCount), Self.outboxCapacityLimit) : 0
+            outbox = ByteBufferAllocator().buffer(capacity: max(count, Self.outboxCapacity, usual))
         }
     }
 
@@ -143,11 +149,15 @@ class IRCConnection: @unchecked Sendable {
     final func takeOutbox() -> ByteBuffer? {
         guard let buffer = outbox else { return nil }
         outbox = nil
+        lastOutboxSize = buffer.readableBytes
         return buffer.readableBytes > 0 ? buffer : nil
     }
 
-    /// The first size of an outbox: a few messages. It grows for bursts.
+    /// The smallest outbox: a few messages. It grows for bursts.
     static var outboxCapacity: Int { 512 }
+    /// The most an outbox starts with after a busy tick: an outbox is handed over
+    /// at `ServerState.eagerFlushBytes` anyway.
+    static var outboxCapacityLimit: Int { 16 * 1024 }
 }
 
 /// An I/O thread as the state loop hands it output: the connections of one thread
