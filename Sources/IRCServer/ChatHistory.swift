@@ -110,7 +110,7 @@ extension ServerState {
         let history = chatHistory
         guard !history.writing, !history.buffer.isEmpty else { return }
         let batch = history.buffer
-        history.buffer = ChannelHistoryBatch()
+        history.buffer = ChannelHistoryBatch(after: batch)
         if history.skipped > 0 {
             logger.warning("chat history is behind: messages were not archived", metadata: ["count": "\(history.skipped)"])
             history.skipped = 0

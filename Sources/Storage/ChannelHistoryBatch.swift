@@ -17,10 +17,11 @@ public struct ChannelHistoryBatch: Sendable {
         let channel: String
         /// Chunks already holding `ChannelHistoryStore.chunkSize` messages.
         var full: [ChannelHistoryCoding.Chunk] = []
-        var current = ChunkBuilder()
+        var current: ChunkBuilder
 
-        init(channel: String) {
+        init(channel: String, expected: ChunkBuilder.Size?) {
             self.channel = channel
+            current = ChunkBuilder(expected: expected)
         }
 
         var chunks: [ChannelHistoryCoding.Chunk] {
@@ -31,9 +32,18 @@ public struct ChannelHistoryBatch: Sendable {
     private(set) var groups: [Group] = []
     /// Folded channel name -> index in `groups`.
     private var slots: [String: Int] = [:]
+    /// Folded channel name -> the size of its last chunk in the batch before: a
+    /// busy channel's chunk starts that big instead of growing (and being copied)
+    /// several times in every batch.
+    private var expectedSizes: [String: ChunkBuilder.Size] = [:]
     public private(set) var count = 0
 
     public init() {}
+
+    /// An empty batch that expects the channels of `previous` to be as busy again.
+    public init(after previous: ChannelHistoryBatch) {
+        for group in previous.groups { expectedSizes[group.channel] = group.current.size }
+    }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -52,7 +62,7 @@ public struct ChannelHistoryBatch: Sendable {
             } else {
                 slot = groups.count
                 slots[channel] = slot
-                groups.append(Group(channel: channel))
+                groups.append(Group(channel: channel, expected: expectedSizes[channel]))
             }
         }
         groups[slot].current.append(
@@ -61,7 +71,7 @@ public struct ChannelHistoryBatch: Sendable {
         if groups[slot].current.count == ChannelHistoryStore.chunkSize {
             let chunk = groups[slot].current.chunk
             groups[slot].full.append(chunk)
-            groups[slot].current = ChunkBuilder()
+            groups[slot].current = ChunkBuilder(expected: groups[slot].current.size)
         }
         count += 1
     }
@@ -102,14 +112,36 @@ struct ChunkBuilder: Sendable {
     /// that touches many quiet channels stays small.
     private static let initialCapacity = 512
 
+    /// How many bytes a chunk's records and msgid list take.
+    struct Size: Sendable {
+        var records: Int
+        var msgids: Int
+    }
+
+    /// The capacity the chunk starts with when it gets its first record.
+    private let expected: Size
+
+    /// A chunk whose first record reserves room for `expected` (from a chunk of the
+    /// same channel before), or for a few records.
+    init(expected: Size? = nil) {
+        let small = Size(records: Self.initialCapacity, msgids: Self.initialCapacity / 8)
+        guard let expected else {
+            self.expected = small
+            return
+        }
+        self.expected = Size(records: max(expected.records, small.records), msgids: max(expected.msgids, small.msgids))
+    }
+
+    var size: Size { Size(records: bytes.count, msgids: msgids.count) }
+
     mutating func append(
         name: String, msgid: String, at: Int64, source: String, account: String, notice: Bool, text: String,
         tags: String
     ) {
         if bytes.isEmpty {
-            bytes.reserveCapacity(Self.initialCapacity)
+            bytes.reserveCapacity(expected.records)
             bytes.append(ChannelHistoryCoding.version)
-            msgids.reserveCapacity(Self.initialCapacity / 8)
+            msgids.reserveCapacity(expected.msgids)
             msgids.append(UInt8(ascii: " "))
         }
         let known = authorIndex(name: name, source: source, account: account)

@@ -67,6 +67,11 @@ public final class SwitchboardDatabase: Sendable {
             // connection that writes. (The writer is never reopened.)
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                // A batch of the channel archive writes a row for each busy channel,
+                // hundreds of pages: with SQLite's default 2 MB cache the writer ran
+                // out of room mid-transaction and wrote pages out early (and read
+                // them back). The cache only fills while such batches are written.
+                try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
             }
             let migrator = Migrations.migrator()
             // A database a newer Switchboard has migrated (after a downgrade, say) has
@@ -103,6 +108,9 @@ public final class SwitchboardDatabase: Sendable {
         }
         return described.localizedDescription
     }
+
+    /// The writer connection's page cache, in KiB.
+    static let writerCacheKiB = 16 * 1024
 
     /// Closes every connection. Using the database afterwards is an error.
     public func close() throws {

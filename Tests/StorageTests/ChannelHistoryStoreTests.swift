@@ -212,6 +212,33 @@ private func time(_ index: Int) -> Date { Date(timeIntervalSince1970: 1_700_000_
         }
     }
 
+    /// The server starts each batch sized after the one before (a busy channel, a
+    /// full chunk, a channel gone quiet): what is stored does not depend on it.
+    @Test func batchesSizedAfterEarlierOnes() throws {
+        try withDatabase { database, _ throws in
+            let store = database.channelHistory
+            let ops = messages(700), other = messages(3, channel: "#other")
+            var batch = ChannelHistoryBatch()
+            for message in ops[0..<256] + other[0..<2] { batch.append(message) }
+            var batches = [batch]
+            // Then a full chunk and more of #ops, #other quiet, a new channel.
+            batch = ChannelHistoryBatch(after: batch)
+            for message in ops[256..<600] + messages(1, channel: "#new") { batch.append(message) }
+            batches.append(batch)
+            batch = ChannelHistoryBatch(after: batch)
+            for message in ops[600..<700] + other[2..<3] { batch.append(message) }
+            batches.append(batch)
+            #expect(batches.map(\.count) == [258, 345, 101])
+            for batch in batches { try store.append(batch) }
+            #expect(try store.count(channel: "#ops") == 700)
+            #expect(texts(try store.messages(channel: "#ops", .latest(after: nil, limit: 700))) == texts(ops))
+            #expect(texts(try store.messages(channel: "#other", .latest(after: nil, limit: 5))) == texts(other))
+            #expect(try store.messages(channel: "#new", .latest(after: nil, limit: 5)).map(\.msgid) == ["#new-0"])
+            let first = try store.messages(channel: "#ops", .after(.msgid("#ops-599"), limit: 1))[0]
+            #expect(first.text == "m600" && first.source == "alice!alice@host" && first.at == time(600))
+        }
+    }
+
     @Test func latestActivity() throws {
         try withDatabase { database, _ throws in
             let store = database.channelHistory
