@@ -1,5 +1,10 @@
 import IRCProtocol
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// What the line decoder finds: a complete line (without CR LF), or the news
 /// that a line was too long to keep and has been dropped.
@@ -61,7 +66,7 @@ struct LineDecoder {
         }
         while true {
             let view = buffer.readableBytesView
-            guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+            guard let newline = Self.newline(in: buffer).map({ view.startIndex + $0 }) else {
                 if view.count > LineDecoder.maximumLine {
                     if !discarding {
                         discarding = true
@@ -95,6 +100,18 @@ struct LineDecoder {
             var kept = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
             kept.writeBuffer(&buffer)
             partial = kept
+        }
+    }
+
+    /// The offset of the first LF among the readable bytes, found by `memchr`,
+    /// which scans a vector at a time (a byte loop was about 5 % of an I/O
+    /// thread's time in the pairs benchmark).
+    private static func newline(in buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress, let found = memchr(base, Int32(UInt8(ascii: "\n")), bytes.count) else {
+                return nil
+            }
+            return base.distance(to: UnsafeRawPointer(found))
         }
     }
 
