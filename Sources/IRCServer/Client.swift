@@ -89,7 +89,7 @@ final class Client {
     var pingSentAt: NIODeadline?
 
     // Input pacing (fake lag): a token bucket refilled at the flood rate.
-    var inbox: [InboundLine] = []
+    var inbox: [ByteBuffer] = []
     var inboxHead = 0
     var tokens: Double
     var lastRefill: NIODeadline

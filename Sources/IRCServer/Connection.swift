@@ -75,13 +75,13 @@ class IRCConnection: @unchecked Sendable {
 
     // MARK: Input, on the I/O thread
 
-    /// Splits what was read into lines, parses them and hands them to `inbound`; past
+    /// Splits what was read into lines and hands them to `inbound`; past
     /// `inFlightLimit` lines not yet handled, stops reading the socket.
     final func received(_ buffer: ByteBuffer, into inbound: InboundQueue) {
         var lines = 0
         decoder.decode(buffer) {
             lines += 1
-            inbound.add(self, .input(InboundLine($0)))
+            inbound.add(self, .input($0))
         }
         guard lines > 0, linesInFlight.add(lines, ordering: .sequentiallyConsistent).newValue > Self.inFlightLimit,
               !backlogPaused else { return }

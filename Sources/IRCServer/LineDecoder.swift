@@ -6,37 +6,11 @@ import Glibc
 import Darwin
 #endif
 
-/// What the line decoder finds: a complete line (without CR LF), or the news
-/// that a line was too long to keep and has been dropped.
-enum DecodedLine {
+/// What the line decoder hands to the connection: a complete line (without CR LF),
+/// or the news that a line was too long to keep and has been dropped.
+enum InboundLine: Sendable {
     case line(ByteBuffer)
     case tooLong
-}
-
-/// A line as the connection hands it to the state loop: already parsed, on the
-/// connection's I/O thread, so that the one state loop spends its time on what
-/// only it can do (routing, channels, history).
-enum InboundLine: Sendable {
-    case message(IRCMessage)
-    /// A line that is not a valid message. `label` is its `label` tag, when its
-    /// tags could be read: the refusal still answers it.
-    case refused(IRCParseError, label: String?)
-    case tooLong
-
-    init(_ decoded: DecodedLine) {
-        switch decoded {
-        case .tooLong:
-            self = .tooLong
-        case .line(let line):
-            do {
-                self = .message(try IRCMessage.parse(line.readableBytesView))
-            } catch {
-                let label = error == .empty
-                    ? nil : IRCMessage.tags(ofRefusedLine: line.readableBytesView).first { $0.key == "label" }?.value
-                self = .refused(error, label: label)
-            }
-        }
-    }
 }
 
 /// Splits the byte stream into IRC lines. A line longer than any valid message
@@ -54,7 +28,7 @@ struct LineDecoder {
 
     /// Decodes every complete line in `incoming` (after what was kept from earlier reads),
     /// calling `emit` for each in order.
-    mutating func decode(_ incoming: ByteBuffer, _ emit: (DecodedLine) -> Void) {
+    mutating func decode(_ incoming: ByteBuffer, _ emit: (InboundLine) -> Void) {
         var buffer: ByteBuffer
         if var kept = partial {
             partial = nil

@@ -277,14 +277,12 @@ final class ServerState {
         switch line {
         case .tooLong:
             reply(client, .errInputTooLong, "Input line was too long")
-        case .refused(.empty, _):
-            break
-        case .message, .refused:
+        case .line(let buffer):
             if client.isExempt, client.inbox.isEmpty, !client.inputHeld {
                 // Not paced and nothing waiting: no queue to go through.
-                handle(line, from: client)
+                handle(line: buffer, from: client)
             } else {
-                client.inbox.append(line)
+                client.inbox.append(buffer)
                 processInbox(of: client)
             }
         }
@@ -311,7 +309,7 @@ final class ServerState {
             }
             let line = client.inbox[client.inboxHead]
             client.inboxHead += 1
-            handle(line, from: client)
+            handle(line: line, from: client)
         }
         if client.inboxHead == client.inbox.count {
             client.inbox.removeAll(keepingCapacity: client.inbox.capacity <= 64)
@@ -391,16 +389,16 @@ final class ServerState {
         }
     }
 
-    func handle(_ line: InboundLine, from client: Client) {
+    func handle(line: ByteBuffer, from client: Client) {
         let message: IRCMessage
-        switch line {
-        case .message(let parsed):
-            message = parsed
-        case .tooLong, .refused(.empty, _):
-            return
-        case .refused(let error, let label):
-            // The refusal still answers the line's label.
-            answering(client, label: client.has(.labeledResponse) ? label : nil) {
+        do {
+            message = try IRCMessage.parse(line.readableBytesView)
+        } catch {
+            if case .empty = error { return }
+            // The refusal still answers the line's label, when its tags can be read.
+            let label = client.has(.labeledResponse)
+                ? IRCMessage.tags(ofRefusedLine: line.readableBytesView).first { $0.key == "label" }?.value : nil
+            answering(client, label: label) {
                 switch error {
                 case .empty:
                     break
