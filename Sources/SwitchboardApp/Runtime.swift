@@ -14,9 +14,13 @@ import WebBridge
 /// Entry point of `switchboard serve`.
 public enum SwitchboardRuntime {
     public static func serve(config: SwitchboardConfig, logger: Logger) async throws {
+        // Trapped before anything starts: a signal that comes while the server is still
+        // opening its database or binding its ports stops it cleanly once it is up,
+        // instead of killing it half-started. A hang-up (the terminal closed) stops the
+        // server as cleanly as SIGTERM.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let server = try SwitchboardServer(config: config, logger: logger)
-        // A hang-up (the terminal closed) stops the server as cleanly as SIGTERM.
-        try await server.run(signals: [.sigterm, .sigint, .sighup])
+        try await server.run(until: signals)
     }
 }
 
@@ -110,13 +114,21 @@ public final class SwitchboardServer: Sendable {
         for await _ in webReady.stream { break }
     }
 
-    /// Runs until one of `signals` arrives (or a service fails), then shuts down cleanly.
-    public func run(signals: [UnixSignal]) async throws {
+    /// Runs until one of `signals` arrives (or a service fails), then shuts down
+    /// cleanly; a signal that came before is acted on as soon as the server is up.
+    public func run(until signals: UnixSignalsSequence) async throws {
         try await irc.start()
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: irc), .init(service: web)],
-            gracefulShutdownSignals: signals, logger: logger))
+            services: [.init(service: irc), .init(service: web)], logger: logger))
         defer { closeDatabase() }
+        let logger = self.logger
+        let watcher = Task {
+            for await signal in signals {
+                logger.info("shutting down", metadata: ["signal": "\(signal)"])
+                await group.triggerGracefulShutdown()
+            }
+        }
+        defer { watcher.cancel() }
         try await group.run()
         logger.info("Switchboard stopped")
     }

@@ -199,6 +199,29 @@ struct ServeProcessTests {
         }
     }
 
+    @Test("a SIGTERM while serve is still starting (its database just created) stops it cleanly once it is up")
+    func terminateWhileStarting() async throws {
+        let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (tls, web) = (try Self.freePort(), try Self.freePort())
+        let config = try Self.writeConfig(folder, listen: "127.0.0.1:\(tls)", tls: true, web: "127.0.0.1:\(web)",
+                                          extra: "[tls]\ncertificate = \"\(folder)/certs/server.crt\"\nkey = \"\(folder)/certs/server.key\"")
+        let process = try ChildProcess.spawn(try #require(SwitchboardBinary.path), ["serve", "--config", config])
+        defer { process.killAndReap() }
+        // serve creates the database first, then the certificate, then binds its ports.
+        let database = folder + "/data/switchboard.sqlite"
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while !FileManager.default.fileExists(atPath: database), clock.now < deadline, process.exitCode == nil {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        process.signal(SIGTERM)
+        #expect(await process.exit(within: .seconds(15)))
+        #expect(process.exitCode == 0, "switchboard serve ended with \(process.statusDescription)")
+        #expect(!FileManager.default.fileExists(atPath: database + "-wal"))
+    }
+
     @Test("SIGHUP stops serve as cleanly as SIGTERM")
     func hangUp() async throws {
         let folder = NSTemporaryDirectory() + "switchboard-serve-" + UUID().uuidString
