@@ -136,7 +136,12 @@ struct DurabilityTests {
         let back = try await TestIRCClient.connect(port: plain, tls: false)
         try await back.register(nick: "mitchell", login: "mitchell", password: "pw-durable", caps: ["message-tags"], sasl: false)
         var replayed: [Int: Set<String>] = [:]
-        while let message = try? await back.next(timeout: .seconds(2)) {
+        // Read until everything acknowledged has come (or the replay stops for good): a
+        // loaded machine may pause the replay longer than a quiet one would.
+        let replayDeadline = ContinuousClock.now + .seconds(30)
+        while visitors.contains(where: { !(beforeKill[$0.id] ?? []).isSubset(of: replayed[$0.id] ?? []) }),
+              ContinuousClock.now < replayDeadline,
+              let message = try? await back.next(timeout: .seconds(10)) {
             if message.command == "PRIVMSG", let id = message.tag("msgid"),
                let conversation = Int(message.params[0].split(separator: "-").last ?? "") {
                 replayed[conversation, default: []].insert(id)
