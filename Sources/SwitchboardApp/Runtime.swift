@@ -105,9 +105,7 @@ public final class SwitchboardServer: Sendable {
 
     /// Binds everything and returns once the IRC listeners and the HTTP server accept connections.
     public func start() async throws {
-        try await irc.start()
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: irc), .init(service: web)], logger: logger))
+        let group = try await startIRC()
         self.group.withLock { $0 = group }
         let runTask = Task { try await group.run() }
         task.withLock { $0 = runTask }
@@ -117,9 +115,7 @@ public final class SwitchboardServer: Sendable {
     /// Runs until one of `signals` arrives (or a service fails), then shuts down
     /// cleanly; a signal that came before is acted on as soon as the server is up.
     public func run(until signals: UnixSignalsSequence) async throws {
-        try await irc.start()
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: irc), .init(service: web)], logger: logger))
+        let group = try await startIRC()
         defer { closeDatabase() }
         let logger = self.logger
         let watcher = Task {
@@ -131,6 +127,13 @@ public final class SwitchboardServer: Sendable {
         defer { watcher.cancel() }
         try await group.run()
         logger.info("Switchboard stopped")
+    }
+
+    /// Binds the IRC listeners (so that a port in use fails here, before anything
+    /// runs) and returns the group that runs the IRC server and the web bridge.
+    private func startIRC() async throws -> ServiceGroup {
+        try await irc.start()
+        return ServiceGroup(configuration: .init(services: [.init(service: irc), .init(service: web)], logger: logger))
     }
 
     public func stop() async {
