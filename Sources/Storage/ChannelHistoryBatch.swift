@@ -124,12 +124,8 @@ struct ChunkBuilder: Sendable {
     /// A chunk whose first record reserves room for `expected` (from a chunk of the
     /// same channel before), or for a few records.
     init(expected: Size? = nil) {
-        let small = Size(records: Self.initialCapacity, msgids: Self.initialCapacity / 8)
-        guard let expected else {
-            self.expected = small
-            return
-        }
-        self.expected = Size(records: max(expected.records, small.records), msgids: max(expected.msgids, small.msgids))
+        self.expected = Size(records: max(expected?.records ?? 0, Self.initialCapacity),
+                             msgids: max(expected?.msgids ?? 0, Self.initialCapacity / 8))
     }
 
     var size: Size { Size(records: bytes.count, msgids: msgids.count) }
