@@ -269,14 +269,34 @@ extension ServerState {
 
     // MARK: KICK
 
+    /// `KICK <channel>{,<channel>} <nick>{,<nick>} [reason]` (RFC 2812): one channel
+    /// and several nicks, one nick and several channels, or as many channels as nicks,
+    /// taken in pairs.
     func handleKick(_ client: Client, _ message: IRCMessage) {
-        guard let channel = joinedChannel(message.params[0], of: client) else { return }
+        let channelNames = message.params[0].split(separator: ",").map(String.init)
+        let nicks = message.params[1].split(separator: ",").map(String.init)
+        guard !channelNames.isEmpty, !nicks.isEmpty,
+              channelNames.count == 1 || nicks.count == 1 || channelNames.count == nicks.count else {
+            reply(client, .errNeedMoreParams, "KICK", "Not enough parameters")
+            return
+        }
+        let reason = IRCText.truncated(message.params.count > 2 ? message.params[2] : client.nick, bytes: ISupport.kickLength)
+        if channelNames.count == 1 {
+            kick(nicks, from: channelNames[0], by: client, reason: reason)
+        } else {
+            for (index, name) in channelNames.enumerated() {
+                kick([nicks.count == 1 ? nicks[0] : nicks[index]], from: name, by: client, reason: reason)
+            }
+        }
+    }
+
+    private func kick(_ nicks: [String], from name: String, by client: Client, reason: String) {
+        guard let channel = joinedChannel(name, of: client) else { return }
         guard channel.isOp(client) else {
             reply(client, .errChanOPrivsNeeded, channel.name, "You're not a channel operator")
             return
         }
-        let reason = IRCText.truncated(message.params.count > 2 ? message.params[2] : client.nick, bytes: ISupport.kickLength)
-        for nick in message.params[1].split(separator: ",").map(String.init) {
+        for nick in nicks {
             guard let target = self.client(named: nick), channel.members[target] != nil else {
                 reply(client, .errUserNotInChannel, nick, channel.name, "They aren't on that channel")
                 continue

@@ -127,6 +127,22 @@ struct ProtocolConformanceTests {
             try await client.send("KICK #km bob,carol")
             let kicks = [try await client.expect("KICK"), try await client.expect("KICK")]
             #expect(kicks.map { $0.params[1] } == ["bob", "carol"])
+            // Several channels: one nick out of each, or channels and nicks in pairs.
+            for member in [client, bob, carol] {
+                for name in ["#k1", "#k2"] {
+                    try await member.send("JOIN \(name)")
+                    try await member.expect("366")
+                }
+            }
+            try await client.send("KICK #k1,#k2 bob :both")
+            let fromBoth = [try await bob.expect("KICK"), try await bob.expect("KICK")]
+            #expect(fromBoth.map(\.params) == [["#k1", "bob", "both"], ["#k2", "bob", "both"]])
+            _ = [try await client.expect("KICK"), try await client.expect("KICK")]
+            try await client.send("KICK #k1,#k2 carol,alice")
+            let paired = [try await client.expect("KICK"), try await client.expect("KICK")]
+            #expect(paired.map { [$0.params[0], $0.params[1]] } == [["#k1", "carol"], ["#k2", "alice"]])
+            try await client.send("KICK #k1,#k2,#km bob,carol")
+            #expect(try await client.expect("461").params[1] == "KICK")
             try await client.send("NAMES #km,#nowhere")
             #expect(try await client.expect("366").params[1] == "#km")
             #expect(try await client.expect("366").params[1] == "#nowhere")
