@@ -342,6 +342,10 @@ struct ConversationTests {
                                                       headers: ["Authorization": "Bearer \(visitor.token)"])
             #expect((state.json["operator"] as? [String: Any])?["name"] as? String == "Alice", "\(state.json)")
             #expect(try await resumed.say("after the restart").status == 201)
+            // Its channel is back too, invite-only as before, while its operator is away.
+            let bob = try await server.client("bob")
+            try await bob.send("JOIN \(visitor.channel)")
+            #expect(try await bob.expect("473").params[1] == visitor.channel)
             let back = try await server.client("alice")
             try await back.expect("JOIN") { $0.command == "JOIN" && $0.params[0] == visitor.channel }
             // What alice had seen was stored when she disconnected: only the message after it comes again.
