@@ -121,13 +121,17 @@ extension ServerState {
             return
         }
         let folded = casemapping.fold(requested)
+        // A kept nick is 433 during registration, where clients try another nick on it
+        // (irssi ends the connection on 432 there), and 432 afterwards, where clients
+        // show the reason.
+        let kept: Numeric = client.isRegistered ? .errErroneusNickname : .errNicknameInUse
         if reservedNicks.contains(folded) {
-            reply(client, .errErroneusNickname, requested, "Nickname is reserved for a service")
+            reply(client, kept, requested, "Nickname is reserved for a service")
             return
         }
         // Visitors' nicks are unique only if nobody else can take one first.
         if Self.hasVisitorNickShape(requested) {
-            reply(client, .errErroneusNickname, requested, "Nicknames like Anna-17 (a name, a dash, a number) are kept for website visitors")
+            reply(client, kept, requested, "Nicknames like Anna-17 (a name, a dash, a number) are kept for website visitors")
             return
         }
         if let holder = nicks[folded], holder !== client {

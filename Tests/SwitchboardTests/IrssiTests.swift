@@ -19,26 +19,48 @@ import Darwin
 @Suite("Stock IRC clients in a terminal")
 struct IrssiTests {
     @Test("irssi logs in over TLS with SASL PLAIN, joins a channel and talks with a raw client",
-          .enabled(if: TestTools.available(["irssi", "tmux"]) || TestTools.onCI,
-                   "needs irssi and tmux (apt-get install irssi tmux); required when CI=true"),
-          .timeLimit(.minutes(2)))
+          Self.needsIrssi, .timeLimit(.minutes(2)))
     func irssi() async throws {
+        guard let (irssi, tmux) = Self.irssiAndTmux() else { return }
+        try await converse(irssiClient(irssi, tmux: tmux, asking: "alice", login: "alice", registersAs: "alice"))
+    }
+
+    @Test("irssi asking for a nick kept for website visitors registers with its next choice",
+          Self.needsIrssi, .timeLimit(.minutes(2)))
+    func irssiWithVisitorShapedNick() async throws {
+        guard let (irssi, tmux) = Self.irssiAndTmux() else { return }
+        // irssi ends the connection on 432 before registration; on 433 it adds `_`.
+        try await converse(irssiClient(irssi, tmux: tmux, asking: "Anna-17", login: "alice", registersAs: "Anna-17_"))
+    }
+
+    static let needsIrssi = ConditionTrait.enabled(
+        if: TestTools.available(["irssi", "tmux"]) || TestTools.onCI,
+        "needs irssi and tmux (apt-get install irssi tmux); required when CI=true")
+
+    /// The paths of irssi and tmux; when one is missing (only on CI, see `needsIrssi`), records why.
+    private static func irssiAndTmux() -> (String, String)? {
         guard let irssi = TestTools.path(of: "irssi"), let tmux = TestTools.path(of: "tmux") else {
             Issue.record("CI=true but irssi or tmux is not installed: run `apt-get install irssi tmux` (or .ci/run)")
-            return
+            return nil
         }
+        return (irssi, tmux)
+    }
+
+    /// irssi logging in as `login` with SASL PLAIN and asking for the nick `requested`.
+    private func irssiClient(_ irssi: String, tmux: String, asking requested: String, login: String,
+                             registersAs nick: String) -> StockClient {
         let password = TestServer.password.replacingOccurrences(of: "\"", with: "\\\"")
-        try await converse(StockClient(
-            name: "irssi", tmux: tmux, nick: "alice",
-            command: { home, _ in [irssi, "--home=\(home)", "--noconnect", "-n", "alice"] },
+        return StockClient(
+            name: "irssi", tmux: tmux, nick: nick,
+            command: { home, _ in [irssi, "--home=\(home)", "--noconnect", "-n", requested] },
             // The prompt names the active window once irssi reads its input.
             ready: "[(status)]",
             setup: { port in [
-                "/network add -nick alice -sasl_mechanism PLAIN -sasl_username alice -sasl_password \"\(password)\" NET",
+                "/network add -nick \(requested) -sasl_mechanism PLAIN -sasl_username \(login) -sasl_password \"\(password)\" NET",
                 "/server add -tls -notls_verify -network NET 127.0.0.1 \(port)",
                 "/connect NET",
             ] },
-            failures: ["SASL authentication failed", "Unable to connect", "Connection lost"]))
+            failures: ["SASL authentication failed", "Unable to connect", "Connection lost"])
     }
 
     @Test("WeeChat logs in over TLS with SASL PLAIN, joins a channel and talks with a raw client",
@@ -70,7 +92,7 @@ struct IrssiTests {
     struct StockClient {
         let name: String
         let tmux: String
-        /// The nick, and the account it logs in with.
+        /// The nick the server knows the client by once registered.
         let nick: String
         /// The command line, given the client's home folder and the server's TLS port.
         let command: (_ home: String, _ port: Int) -> [String]

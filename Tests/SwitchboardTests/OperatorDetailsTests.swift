@@ -146,6 +146,18 @@ struct OperatorDetailsTests {
             // Dashes and numbers elsewhere are fine.
             try await bob.send("NICK bob-the-2nd")
             #expect(try await bob.expect("NICK") { $0.command == "NICK" || $0.command == "432" }.command == "NICK")
+
+            // During registration the same nicks are 433, to which clients answer with another nick.
+            let carol = try await server.connect()
+            try await carol.send("PASS carol:\(TestServer.password)\r\nUSER carol 0 * :Carol\r\nNICK Visitor-998")
+            let kept = try await carol.expect("433") { $0.command == "433" || $0.command == "432" || $0.command == "001" }
+            #expect(kept.command == "433" && kept.params.prefix(2) == ["*", "Visitor-998"], "\(kept)")
+            #expect(kept.params.last?.contains("website visitors") == true)
+            try await carol.send("NICK LiveChat")
+            let service = try await carol.expect("433") { $0.command == "433" || $0.command == "432" || $0.command == "001" }
+            #expect(service.command == "433" && service.params.last == "Nickname is reserved for a service", "\(service)")
+            try await carol.send("NICK Visitor-998_")
+            #expect(try await carol.expect("001").params[0] == "Visitor-998_")
         }
     }
 
