@@ -127,7 +127,7 @@ extension IRCMessage {
         return withUTF8Bytes(last) { IRCMessage.needsTrailing($0) }
     }
 
-    private static func needsTrailing(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func needsTrailing(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = bytes.first else { return true }
         if first == WireByte.colon { return true }
         return ByteScan.containsAny(bytes, WireByte.space, 0, WireByte.cr, WireByte.lf, WireByte.space, 0)
@@ -184,10 +184,20 @@ enum WireByte {
 /// produced with exactly one allocation of exactly the right size.
 protocol SerialSink {
     mutating func put(_ byte: UInt8)
-    /// Writes a string as-is, except NUL, CR and LF which become spaces (a 1:1 replacement).
-    mutating func putRaw(_ string: String)
+    /// Writes bytes as-is, except NUL, CR and LF which become spaces (a 1:1 replacement).
+    mutating func putRaw(_ bytes: UnsafeBufferPointer<UInt8>)
     /// Writes a tag value with IRCv3 escaping; NUL (not representable) is dropped.
     mutating func putEscapedTagValue(_ string: String)
+}
+
+extension SerialSink {
+    @inline(__always) mutating func putRaw(_ string: String) {
+        withUTF8Bytes(string) { putRaw($0) }
+    }
+
+    @inline(__always) mutating func putRaw(_ string: StaticString) {
+        putRaw(UnsafeBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount))
+    }
 }
 
 /// Calls `body` with the string's UTF-8 bytes, without copying native strings.
@@ -203,7 +213,7 @@ struct SerialCounter: SerialSink {
 
     @inline(__always) mutating func put(_ byte: UInt8) { count += 1 }
 
-    @inline(__always) mutating func putRaw(_ string: String) { count += string.utf8.count }
+    @inline(__always) mutating func putRaw(_ bytes: UnsafeBufferPointer<UInt8>) { count += bytes.count }
 
     @inline(__always) mutating func putEscapedTagValue(_ string: String) {
         count += withUTF8Bytes(string) { bytes in
@@ -234,21 +244,17 @@ struct SerialWriter: SerialSink {
         offset += 1
     }
 
-    @inline(__always) mutating func putRaw(_ string: String) {
-        var lineBreak = false
-        offset = withUTF8Bytes(string) { [base, offset] bytes in
-            guard let source = bytes.baseAddress, bytes.count > 0 else { return offset }
-            let destination = base + offset
-            destination.update(from: source, count: bytes.count)
-            if ByteScan.containsLineBreakOrNUL(bytes) {
-                for i in 0..<bytes.count where destination[i] == 0 || destination[i] == WireByte.cr || destination[i] == WireByte.lf {
-                    if destination[i] != 0 { lineBreak = true }
-                    destination[i] = WireByte.space
-                }
+    @inline(__always) mutating func putRaw(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        let destination = base + offset
+        destination.update(from: source, count: bytes.count)
+        if ByteScan.containsLineBreakOrNUL(bytes) {
+            for i in 0..<bytes.count where destination[i] == 0 || destination[i] == WireByte.cr || destination[i] == WireByte.lf {
+                if destination[i] != 0 { replacedLineBreak = true }
+                destination[i] = WireByte.space
             }
-            return offset + bytes.count
         }
-        if lineBreak { replacedLineBreak = true }
+        offset += bytes.count
     }
 
     @inline(__always) mutating func putEscapedTagValue(_ string: String) {
