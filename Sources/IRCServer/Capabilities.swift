@@ -1,3 +1,5 @@
+import IRCProtocol
+
 /// The IRCv3 capabilities the server offers. A client's negotiated set is a bit set,
 /// so checking a capability on the fan-out path is a single AND.
 enum Capability: Int, CaseIterable, Sendable {
@@ -100,5 +102,11 @@ struct TagShape: Hashable {
         case "batch": return bits & TagShape.batch != 0
         default: return bits & TagShape.messageTags != 0
         }
+    }
+
+    /// The relay tags a client of this shape takes (as `allows` says for each).
+    func filter(_ tags: RelayTags) -> RelayTags {
+        RelayTags(time: allows("time") ? tags.time : nil, msgid: allows("msgid") ? tags.msgid : nil,
+                  account: allows("account") ? tags.account : nil, bot: tags.bot && allows("bot"))
     }
 }

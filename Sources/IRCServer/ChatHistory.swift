@@ -52,11 +52,6 @@ extension ServerState {
     /// Keeps ordinary channel messages for draft/chathistory.
     func archiveChannelMessage(_ event: IRCMessage, in channel: IRCChannel) {
         guard channel.conversation == nil, event.params.count >= 2, let source = event.source else { return }
-        let history = chatHistory
-        if history.buffer.count >= Self.archiveBacklogLimit {
-            history.skipped += 1
-            return
-        }
         var msgid: String?
         var at: Int64?
         var account: String?
@@ -71,10 +66,22 @@ extension ServerState {
             }
         }
         guard let msgid else { return }
+        archive(in: channel, name: event.params[0], msgid: msgid, at: at ?? serverTime.nowMilliseconds(), source: source,
+                account: account, notice: event.command == "NOTICE", text: event.params[1], tags: Self.serializedTags(others))
+    }
+
+    /// Adds one message of an ordinary channel to the archive's next batch, and
+    /// starts or schedules its write.
+    func archive(in channel: IRCChannel, name: String, msgid: String, at: Int64, source: String, account: String?,
+                 notice: Bool, text: String, tags: String?) {
+        let history = chatHistory
+        if history.buffer.count >= Self.archiveBacklogLimit {
+            history.skipped += 1
+            return
+        }
         history.buffer.append(
-            channel: channel.folded, name: event.params[0], msgid: msgid, at: at ?? serverTime.nowMilliseconds(),
-            source: source, account: account, notice: event.command == "NOTICE", text: event.params[1],
-            tags: Self.serializedTags(others), slot: &channel.archiveSlot)
+            channel: channel.folded, name: name, msgid: msgid, at: at, source: source, account: account, notice: notice,
+            text: text, tags: tags, slot: &channel.archiveSlot)
         history.archived &+= 1
         if history.buffer.count >= Self.archiveBatchSize {
             startArchiveWrite()

@@ -75,12 +75,20 @@ extension ServerState {
     /// Fan-out: each tag variant is serialised once, into a scratch buffer, and its
     /// bytes are copied into every recipient's outbox.
     func deliver(_ message: IRCMessage, to recipients: some Sequence<Client>) {
-        // Usually one shape: it goes in the reused scratch buffer; others (rare) get their own.
+        deliver(to: recipients, message) { shape, buffer in Self.appendLines(message, shape: shape, to: &buffer) }
+    }
+
+    /// Fan-out of lines `write` serialises for a tag shape: once per shape among the
+    /// recipients (usually one, in the reused scratch buffer), copied into each
+    /// recipient's outbox. A recipient whose replies are captured for a labeled
+    /// response gets `message` there instead.
+    func deliver(to recipients: some Sequence<Client>, _ message: @autoclosure () -> IRCMessage,
+                 write: (TagShape, inout ByteBuffer) -> Void) {
         var scratchShape: UInt8?
         var others: [UInt8: ByteBuffer] = [:]
         for client in recipients where !client.isClosing {
             if client.capturedReplies != nil {
-                send(message, to: client)
+                send(message(), to: client)
                 continue
             }
             guard let connection = client.connection else { continue }
@@ -88,14 +96,17 @@ extension ServerState {
             if scratchShape == nil {
                 scratchShape = shape.bits
                 fanoutScratch.clear()
-                Self.appendLines(message, shape: shape, to: &fanoutScratch)
+                write(shape, &fanoutScratch)
             }
             if scratchShape == shape.bits {
                 connection.appendToOutbox(fanoutScratch)
             } else {
-                let bytes = others[shape.bits] ?? Self.lineBuffer(Self.shaped(message, shape))
-                others[shape.bits] = bytes
-                connection.appendToOutbox(bytes)
+                if others[shape.bits] == nil {
+                    var buffer = ByteBufferAllocator().buffer(capacity: fanoutScratch.readableBytes + 64)
+                    write(shape, &buffer)
+                    others[shape.bits] = buffer
+                }
+                connection.appendToOutbox(others[shape.bits]!)
             }
             wrote(to: client, connection)
             deliveredMessages += 1

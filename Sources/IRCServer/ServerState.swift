@@ -390,6 +390,7 @@ final class ServerState {
     }
 
     func handle(line: ByteBuffer, from client: Client) {
+        if relayTextLine(line, from: client) { return }
         let message: IRCMessage
         do {
             message = try IRCMessage.parse(line.readableBytesView)

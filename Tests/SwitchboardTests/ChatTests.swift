@@ -55,6 +55,41 @@ struct ChatTests {
         }
     }
 
+    @Test("a channel message reaches every member the same, byte for byte, whichever way its line was written")
+    func sameLineEitherWay() async throws {
+        try await withServer { server in
+            let alice = try await server.client("alice", caps: ["echo-message", "server-time", "message-tags", "account-tag"])
+            let bob = try await server.client("bob", caps: ["server-time", "account-tag"])
+            let carol = try await server.client("carol")
+            for member in [alice, bob, carol] {
+                try await member.send("JOIN #same")
+                try await member.expect("366")
+            }
+            // The usual form first, relayed from its bytes; then forms only the general parser
+            // reads: a lower-case command, the channel in other letters, two spaces, no ':'.
+            let forms = ["PRIVMSG #same :same words", "privmsg #same :same words", "PRIVMSG #SAME :same words",
+                         "PRIVMSG  #same :same words", "NOTICE #same :noted", "notice #same noted",
+                         "PRIVMSG #same ::)", "privmsg #same ::)", "PRIVMSG #same :one", "PRIVMSG #same one"]
+            for form in forms { try await alice.send(form) }
+            var shapes: [String] = []
+            for member in [alice, bob, carol] {
+                for _ in forms { try await member.expect("PRIVMSG or NOTICE") { $0.command == "PRIVMSG" || $0.command == "NOTICE" } }
+                // Every line but its msgid and time value.
+                let lines = member.history.filter { $0.contains("PRIVMSG #same ") || $0.contains("NOTICE #same ") }.map {
+                    $0.replacingOccurrences(of: #"(time|msgid)=[^; ]*"#, with: "$1=", options: .regularExpression)
+                }
+                #expect(lines.count == forms.count)
+                for pair in stride(from: 0, to: 4, by: 1) { #expect(lines[pair] == lines[0], "\(lines)") }
+                #expect(lines[4] == lines[5] && lines[6] == lines[7] && lines[8] == lines[9], "\(lines)")
+                #expect(lines[0].hasSuffix(" PRIVMSG #same :same words") && lines[6].hasSuffix(" PRIVMSG #same ::)")
+                        && lines[8].hasSuffix(" PRIVMSG #same one"), "\(lines)")
+                shapes.append(String(lines[0].prefix { $0 != "!" }))
+            }
+            // Each with the tags it negotiated.
+            #expect(shapes == ["@time=;msgid=;account=alice :alice", "@time=;account=alice :alice", ":alice"])
+        }
+    }
+
     @Test("a channel whose name starts with '#' and a combining mark is a channel everywhere")
     func combiningMarkChannel() async throws {
         try await withServer { server in
