@@ -86,20 +86,27 @@ public struct RelayTags: Sendable {
 }
 
 extension TextLine {
-    /// The bytes `write` writes: `@tags :source COMMAND target text` and CR LF.
-    public static func byteCount(tags: RelayTags, source: String, command: Command, target: String,
-                                 text: UnsafeBufferPointer<UInt8>) -> Int {
-        var counter = SerialCounter()
-        emit(into: &counter, tags: tags, source: source, command: command, target: target, text: text)
-        return counter.count + 2
+    /// At least the bytes `write` writes (`@tags :source COMMAND target text` and
+    /// CR LF), from the parts' sizes alone: tag values counted as if every byte
+    /// were escaped, and the text as if it needed its ':'.
+    public static func maximumByteCount(tags: RelayTags, source: String, command: Command, target: String,
+                                        text: UnsafeBufferPointer<UInt8>) -> Int {
+        // Each tag with its separator ('@' or ';') and '='; then the space after them.
+        var count = 1
+        if let time = tags.time { count += 6 + 2 * time.utf8.count }
+        if let msgid = tags.msgid { count += 7 + 2 * msgid.utf8.count }
+        if let account = tags.account { count += 9 + 2 * account.utf8.count }
+        if tags.bot { count += 4 }
+        return count + untaggedByteCount(source: source, command: command, target: target, text: text, trailing: true)
     }
 
-    /// Writes the relayed line at the start of `destination` (at least `byteCount` bytes)
-    /// and returns its length: byte for byte what `IRCMessage.writeLine` writes for
+    /// Writes the relayed line at the start of `destination` (at least
+    /// `maximumByteCount` bytes) and returns its length: byte for byte what
+    /// `IRCMessage.writeLine` writes for
     /// `IRCMessage(tags: tags.list, source: source, command: command.name, params: [target, text])`.
     public static func write(tags: RelayTags, source: String, command: Command, target: String,
                              text: UnsafeBufferPointer<UInt8>, to destination: UnsafeMutableRawBufferPointer) -> Int {
-        precondition(destination.count >= byteCount(tags: tags, source: source, command: command, target: target, text: text),
+        precondition(destination.count >= maximumByteCount(tags: tags, source: source, command: command, target: target, text: text),
                      "destination too small for the line")
         guard let base = destination.baseAddress else { return 0 }
         var writer = SerialWriter(base: base.assumingMemoryBound(to: UInt8.self))
@@ -113,8 +120,16 @@ extension TextLine {
     /// message goes out as several lines (`IRCMessage.fittedToLineLimit`), not as one.
     public static func exceedsLineLimit(source: String, command: Command, target: String,
                                         text: UnsafeBufferPointer<UInt8>) -> Bool {
-        let untagged = RelayTags(time: nil, msgid: nil, account: nil, bot: false)
-        return byteCount(tags: untagged, source: source, command: command, target: target, text: text) > IRCLimits.maxLineBytes
+        // Without the scan for the ':' when even with it the line fits.
+        untaggedByteCount(source: source, command: command, target: target, text: text, trailing: true) > IRCLimits.maxLineBytes
+            && untaggedByteCount(source: source, command: command, target: target, text: text,
+                                 trailing: IRCMessage.needsTrailing(text)) > IRCLimits.maxLineBytes
+    }
+
+    /// `:source COMMAND target [:]text` and CR LF.
+    private static func untaggedByteCount(source: String, command: Command, target: String,
+                                          text: UnsafeBufferPointer<UInt8>, trailing: Bool) -> Int {
+        1 + source.utf8.count + 1 + command.name.utf8.count + 1 + target.utf8.count + 1 + (trailing ? 1 : 0) + text.count + 2
     }
 
     private static func emit<Sink: SerialSink>(into sink: inout Sink, tags: RelayTags, source: String, command: Command,

@@ -45,8 +45,8 @@ extension ServerState {
         deliver(to: channel.members.keys.lazy.filter { $0 !== client || echo },
                 IRCMessage(tags: tags.list, source: source, command: command.name, params: [channel.name, textString])) { shape, buffer in
             let shaped = shape.filter(tags)
-            let count = TextLine.byteCount(tags: shaped, source: source, command: command, target: channel.name, text: text)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) {
+            let room = TextLine.maximumByteCount(tags: shaped, source: source, command: command, target: channel.name, text: text)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) {
                 TextLine.write(tags: shaped, source: source, command: command, target: channel.name, text: text, to: $0)
             }
         }
