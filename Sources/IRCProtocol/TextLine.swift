@@ -67,6 +67,11 @@ public struct RelayTags: Sendable {
     public var account: String?
     public var bot: Bool
 
+    static let timeKey: StaticString = "time"
+    static let msgidKey: StaticString = "msgid"
+    static let accountKey: StaticString = "account"
+    static let botKey: StaticString = "bot"
+
     public init(time: String?, msgid: String?, account: String?, bot: Bool) {
         self.time = time
         self.msgid = msgid
@@ -77,10 +82,10 @@ public struct RelayTags: Sendable {
     /// The tags as an `IRCMessage` carries them.
     public var list: [IRCTag] {
         var tags: [IRCTag] = []
-        if let time { tags.append(IRCTag("time", time)) }
-        if let msgid { tags.append(IRCTag("msgid", msgid)) }
-        if let account { tags.append(IRCTag("account", account)) }
-        if bot { tags.append(IRCTag("bot")) }
+        if let time { tags.append(IRCTag("\(Self.timeKey)", time)) }
+        if let msgid { tags.append(IRCTag("\(Self.msgidKey)", msgid)) }
+        if let account { tags.append(IRCTag("\(Self.accountKey)", account)) }
+        if bot { tags.append(IRCTag("\(Self.botKey)")) }
         return tags
     }
 }
@@ -92,11 +97,12 @@ extension TextLine {
     public static func maximumByteCount(tags: RelayTags, source: String, command: Command, target: String,
                                         text: UnsafeBufferPointer<UInt8>) -> Int {
         // Each tag with its separator ('@' or ';') and '='; then the space after them.
+        func tag(_ key: StaticString, _ value: String?) -> Int { 2 + key.utf8CodeUnitCount + 2 * (value?.utf8.count ?? 0) }
         var count = 1
-        if let time = tags.time { count += 6 + 2 * time.utf8.count }
-        if let msgid = tags.msgid { count += 7 + 2 * msgid.utf8.count }
-        if let account = tags.account { count += 9 + 2 * account.utf8.count }
-        if tags.bot { count += 4 }
+        if let time = tags.time { count += tag(RelayTags.timeKey, time) }
+        if let msgid = tags.msgid { count += tag(RelayTags.msgidKey, msgid) }
+        if let account = tags.account { count += tag(RelayTags.accountKey, account) }
+        if tags.bot { count += tag(RelayTags.botKey, nil) }
         return count + untaggedByteCount(source: source, command: command, target: target, text: text, trailing: true)
     }
 
@@ -144,10 +150,10 @@ extension TextLine {
                 sink.putEscapedTagValue(value)
             }
         }
-        if let time = tags.time { tag("time", time) }
-        if let msgid = tags.msgid { tag("msgid", msgid) }
-        if let account = tags.account { tag("account", account) }
-        if tags.bot { tag("bot", nil) }
+        if let time = tags.time { tag(RelayTags.timeKey, time) }
+        if let msgid = tags.msgid { tag(RelayTags.msgidKey, msgid) }
+        if let account = tags.account { tag(RelayTags.accountKey, account) }
+        if tags.bot { tag(RelayTags.botKey, nil) }
         if separator != WireByte.at { sink.put(WireByte.space) }
         sink.put(WireByte.colon)
         sink.putRaw(source)
