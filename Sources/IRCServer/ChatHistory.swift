@@ -34,18 +34,22 @@ final class ChatHistoryState {
 /// path: a message is copied, in its stored form, into a buffer on the loop
 /// (`ChannelHistoryBatch`: straight into the chunk its channel will store, no
 /// allocation per message), and the buffer goes to the database in batches, one
-/// transaction each, on the thread pool — every 200 ms, or at once past 20,000
+/// transaction each, on the thread pool — every 200 ms, or at once past 100,000
 /// messages, one batch at a time (what arrives meanwhile makes the next batch).
 /// Large batches matter when many channels are busy at once: the store writes
 /// one row per channel and batch, so a batch that holds several messages of each
-/// channel costs a fraction of one row per message. Reads wait for what was
+/// channel costs a fraction of one row per message. (At 300,000 messages a
+/// second over 500 channels, writing at 20,000 messages made rows of about 40
+/// messages and a quarter of the server's work per message was the archive's;
+/// at 100,000 the 200 ms batches make rows of about 180, for 12 % less work per
+/// message: docs/benchmarks.md, run AG.) Reads wait for what was
 /// buffered before them to be written, so history never misses a message that
 /// was already relayed.
 extension ServerState {
-    static let archiveBatchSize = 20_000
+    static let archiveBatchSize = 100_000
     static let archiveInterval = TimeAmount.milliseconds(200)
     /// Past this many unwritten messages (the disk cannot keep up), new ones are not archived.
-    static let archiveBacklogLimit = 100_000
+    static let archiveBacklogLimit = 400_000
 
     var channelHistoryStore: ChannelHistoryStore { database.channelHistory }
 
