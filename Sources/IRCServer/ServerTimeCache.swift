@@ -46,12 +46,16 @@ final class ServerTimeCache {
     }
 
     /// The current time as server-time formats it.
-    func now() -> String {
+    func now() -> String { stamp().formatted }
+
+    /// The current time, formatted and in milliseconds since 1970: for a caller
+    /// that needs both, without reading the instant back from the text.
+    func stamp() -> (formatted: String, milliseconds: Int64) {
         let current = nowMilliseconds()
         if current != milliseconds {
             milliseconds = current
             formatted = ServerTime.format(millisecondsSince1970: current)
         }
-        return formatted
+        return (formatted, current)
     }
 }

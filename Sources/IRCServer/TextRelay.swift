@@ -34,11 +34,11 @@ extension ServerState {
                        to channel: IRCChannel) {
         client.lastActivityDate = inputDate
         relayedMessages += 1
-        let time = serverTime.now()
+        let time = serverTime.stamp()
         let msgid = messageIDs.next()
-        let tags = RelayTags(time: time, msgid: msgid, account: client.accountName, bot: client.bot)
+        let tags = RelayTags(time: time.formatted, msgid: msgid, account: client.accountName, bot: client.bot)
         let textString = String(decoding: text, as: UTF8.self)
-        archive(in: channel, name: channel.name, msgid: msgid, at: serverTime.milliseconds(of: time) ?? serverTime.nowMilliseconds(),
+        archive(in: channel, name: channel.name, msgid: msgid, at: time.milliseconds,
                 source: source, account: tags.account, notice: command == .notice, text: textString, tags: nil)
         let echo = client.has(.echoMessage)
         // The message itself is made only for a recipient whose replies are captured, which none is here.
